@@ -1,0 +1,238 @@
+import { randomBytes } from 'node:crypto';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import {
+  Chunker, type CodecId, EntryKind, FORMAT_VERSION, HEADER_SIZE, MAX_ZERO_RUN,
+  OptionalFeature, STREAM_NAMES, type StreamName,
+} from '../format/constants.js';
+import { emptyStreamRecord, encodeHeader, type Header, type StreamRecord } from '../format/header.js';
+import type { IndexEntry } from '../format/entry.js';
+import { blake3 } from '../hash/blake3.js';
+import { AtomicFile } from '../store/atomic-file.js';
+import { UsageError, wrapIoError } from '../errors.js';
+import { buildTree, LeafBuilder } from './index-builder.js';
+
+/** Options fixed for the whole archive. */
+export interface ArchiveWriterOptions {
+  /** Overwrite an existing output. */
+  force?: boolean;
+  /** Nominal block size in bytes. */
+  blockSize: number;
+  /** Default codec and level, recorded in the header. */
+  codec: CodecId;
+  level: number;
+  /** 16-byte archive id; random by default (fixed only for golden vectors). */
+  archiveId?: Uint8Array;
+  /** Creation time in ms since the epoch; `Date.now()` by default. */
+  createdMs?: number;
+}
+
+/** Where a stored block lives, so later duplicates can point at it. */
+export interface StoredRef {
+  storedOffset: number;
+  storedLength: number;
+  encoding: CodecId;
+}
+
+const WRITE_BUFFER = 4 * 1024 * 1024;
+const ZERO_HASH = new Uint8Array(32);
+
+/**
+ * Writes a .hxz archive: stored blocks first (the data region), then each stream's index,
+ * then the header at offset 0. Entries must be added in logical order, one stream at a time.
+ * The file appears at its path only when {@link finalize} succeeds; {@link abort} removes
+ * everything.
+ */
+export class ArchiveWriter {
+  private readonly header: Header;
+  private dataEnd = HEADER_SIZE;
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private spoolEnd = 0;
+  private current: { index: number; record: StreamRecord; leaves: LeafBuilder; offset: number; zeroRun: number } | null = null;
+  private readonly finished: { index: number; record: StreamRecord; leaves: LeafBuilder }[] = [];
+
+  private constructor(private readonly out: AtomicFile, private readonly spool: FileHandle, private readonly spoolPath: string, options: ArchiveWriterOptions) {
+    this.header = {
+      version: FORMAT_VERSION, requiredFeatures: 0, optionalFeatures: OptionalFeature.MERGED_ZERO_RUNS,
+      archiveId: options.archiveId ?? randomBytes(16), createdMs: options.createdMs ?? Date.now(),
+      blockSize: options.blockSize, codec: options.codec, level: options.level,
+      chunker: Chunker.FIXED, chunkMin: 0, chunkAvg: 0, chunkMax: 0,
+      data: { offset: HEADER_SIZE, length: 0 },
+      dictionary: { offset: 0, length: 0 }, metadata: { offset: 0, length: 0 }, signature: { offset: 0, length: 0 },
+      encryption: new Uint8Array(128), streams: STREAM_NAMES.map(() => emptyStreamRecord()), parents: new Uint8Array(512),
+    };
+  }
+
+  /**
+   * Creates the temporary output (and an index spool file) beside `path`.
+   * @throws UsageError when `path` exists without `force`; StoreError on I/O failure.
+   */
+  static async create(path: string, options: ArchiveWriterOptions): Promise<ArchiveWriter> {
+    const out = await AtomicFile.create(path, options);
+    const spoolPath = `${out.tempPath}.index`;
+    try {
+      const spool = await open(spoolPath, 'w+', 0o600);
+      return new ArchiveWriter(out, spool, spoolPath, options);
+    } catch (err) {
+      await out.abort();
+      throw wrapIoError(err, path, 'create');
+    }
+  }
+
+  /** Path of the temporary file (for tests that check cleanup). */
+  get tempPath(): string {
+    return this.out.tempPath;
+  }
+
+  /** Starts a stream; streams may be written in any order but each only once. */
+  beginStream(name: StreamName): void {
+    const index = STREAM_NAMES.indexOf(name);
+    if (this.current || this.header.streams[index].present) throw new UsageError(`stream ${name} already written`);
+    const record = this.header.streams[index];
+    record.present = true;
+    this.current = { index, record, offset: 0, zeroRun: 0, leaves: new LeafBuilder(index, (b) => this.appendSpool(b), blake3) };
+  }
+
+  /** Adds `length` zero bytes (merged with neighbouring zero runs into one entry). */
+  async addZero(length: number): Promise<void> {
+    const s = this.stream();
+    s.zeroRun += length;
+    s.record.stats.zeroBytes += length;
+    s.record.stats.zeroBlocks += Math.ceil(length / this.header.blockSize);
+    while (s.zeroRun >= MAX_ZERO_RUN) await this.emitZero(MAX_ZERO_RUN);
+  }
+
+  /**
+   * Appends a block's stored bytes to the data region and indexes it as DATA.
+   * @returns where the bytes were stored, for later duplicates.
+   */
+  async addData(length: number, hash: Uint8Array, encoding: CodecId, stored: Uint8Array): Promise<StoredRef> {
+    const s = this.stream();
+    await this.flushZero();
+    const ref = { storedOffset: this.dataEnd, storedLength: stored.length, encoding };
+    this.pending.push(stored);
+    this.pendingBytes += stored.length;
+    this.dataEnd += stored.length;
+    if (this.pendingBytes >= WRITE_BUFFER) await this.flushData();
+    s.record.stats.dataBlocks++;
+    if (encoding === 0) s.record.stats.rawBlocks++;
+    s.record.stats.storedBytes += stored.length;
+    await this.addEntry({ length, kind: EntryKind.DATA, hash, ...ref });
+    return ref;
+  }
+
+  /** Indexes a block whose content is already stored at `ref` (a duplicate). */
+  async addDedup(length: number, hash: Uint8Array, ref: StoredRef): Promise<void> {
+    const s = this.stream();
+    await this.flushZero();
+    s.record.stats.dedupBlocks++;
+    s.record.stats.dedupBytes += length;
+    await this.addEntry({ length, kind: EntryKind.DEDUP, hash, ...ref });
+  }
+
+  /** Ends the current stream. */
+  async endStream(): Promise<void> {
+    const s = this.stream();
+    await this.flushZero();
+    await s.leaves.flush();
+    s.record.logicalSize = s.offset;
+    this.finished.push(s);
+    this.current = null;
+  }
+
+  /**
+   * Writes the index and header, syncs, and renames the archive into place.
+   * @returns the final header and the archive's size in bytes.
+   * @throws StoreError on I/O failure (the temporary files are then removed).
+   */
+  async finalize(): Promise<{ header: Header; fileSize: number }> {
+    if (this.current) await this.endStream();
+    await this.flushData();
+    this.header.data = { offset: HEADER_SIZE, length: this.dataEnd - HEADER_SIZE };
+    // Copy the spooled leaves after the data region, then build the internal levels there.
+    const leavesAt = this.dataEnd;
+    await this.copySpool(leavesAt);
+    let end = leavesAt + this.spoolEnd;
+    const sink = async (bytes: Uint8Array) => {
+      const at = end;
+      await this.out.writeAt(bytes, at);
+      end += bytes.length;
+      return at;
+    };
+    for (const s of this.finished) {
+      const leaves = s.leaves.leaves.map((c) => ({ ...c, nodeOffset: c.nodeOffset + leavesAt }));
+      s.record.stats.indexBytes = s.leaves.bytes;
+      if (leaves.length === 0) continue;
+      const root = await buildTree(s.index, leaves, sink, blake3);
+      Object.assign(s.record, { rootOffset: root.offset, rootLength: root.length, rootLevel: root.level, rootHash: root.hash });
+      s.record.stats.indexBytes += root.internalBytes;
+    }
+    await this.out.writeAt(encodeHeader(this.header, blake3), 0);
+    await this.closeSpool();
+    await this.out.commit();
+    return { header: this.header, fileSize: end };
+  }
+
+  /** Removes the temporary output and spool; never throws. */
+  async abort(): Promise<void> {
+    await this.closeSpool();
+    await this.out.abort();
+  }
+
+  private stream() {
+    if (!this.current) throw new UsageError('no stream has been begun');
+    return this.current;
+  }
+
+  private async addEntry(e: Omit<IndexEntry, 'offset' | 'slot'>): Promise<void> {
+    const s = this.stream();
+    await s.leaves.add({ ...e, offset: s.offset, slot: 0 });
+    s.offset += e.length;
+    s.record.entryCount++;
+  }
+
+  private async flushZero(): Promise<void> {
+    const s = this.stream();
+    if (s.zeroRun > 0) await this.emitZero(s.zeroRun);
+  }
+
+  private async emitZero(length: number): Promise<void> {
+    const s = this.stream();
+    s.zeroRun -= length;
+    await this.addEntry({ length, kind: EntryKind.ZERO, encoding: 0, storedOffset: 0, storedLength: 0, hash: ZERO_HASH });
+  }
+
+  private async flushData(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const buf = Buffer.concat(this.pending, this.pendingBytes);
+    const at = this.dataEnd - this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    await this.out.writeAt(buf, at);
+  }
+
+  private async appendSpool(bytes: Uint8Array): Promise<number> {
+    const at = this.spoolEnd;
+    try {
+      await this.spool.write(bytes, 0, bytes.length, at);
+    } catch (err) {
+      throw wrapIoError(err, this.out.path, 'write index');
+    }
+    this.spoolEnd += bytes.length;
+    return at;
+  }
+
+  private async copySpool(to: number): Promise<void> {
+    const chunk = new Uint8Array(WRITE_BUFFER);
+    for (let at = 0; at < this.spoolEnd; at += chunk.length) {
+      const n = Math.min(chunk.length, this.spoolEnd - at);
+      const { bytesRead } = await this.spool.read(chunk, 0, n, at);
+      await this.out.writeAt(chunk.subarray(0, bytesRead), to + at);
+    }
+  }
+
+  private async closeSpool(): Promise<void> {
+    await this.spool.close().catch(() => {});
+    await unlink(this.spoolPath).catch(() => {});
+  }
+}

@@ -1,0 +1,248 @@
+import { Readable } from 'node:stream';
+import { CODEC_NAMES, EntryKind, HEADER_SIZE, MAGIC, STREAM_NAMES, type StreamName } from '../format/constants.js';
+import { bytesEqual, toHex } from '../format/digest.js';
+import type { IndexEntry } from '../format/entry.js';
+import { decodeHeader, type Header } from '../format/header.js';
+import type { IndexNode } from '../format/index-node.js';
+import { blake3 } from '../hash/blake3.js';
+import { FileSource } from '../store/file-source.js';
+import type { ByteSource } from '../store/types.js';
+import { CorruptArchiveError, HexzError, UsageError } from '../errors.js';
+import { LruCache } from '../util/lru.js';
+import { BlockLoader } from './block-loader.js';
+import { ArchiveHandle } from './archive-handle.js';
+import { IndexTree } from './index-tree.js';
+
+/** Options for {@link Archive.open}. */
+export interface OpenOptions {
+  /** Check every block's BLAKE3 against the index when it is read (default true). */
+  verify?: boolean;
+  /** Byte budget of the decoded-block LRU cache (default 64 MiB; 0 disables it). */
+  cacheBytes?: number;
+  /** Byte budget of the index-node cache (default 16 MiB). */
+  indexCacheBytes?: number;
+  /** How far to read ahead, in bytes, once reads are sequential (default 1 MiB; 0 disables). */
+  readAheadBytes?: number;
+}
+
+/** Summary of an archive's header, in friendly units. */
+export interface ArchiveInfo {
+  version: number;
+  /** Hex archive id. */
+  id: string;
+  created: Date;
+  blockSize: number;
+  compression: 'none' | 'lz4' | 'zstd';
+  level: number;
+  requiredFeatures: number;
+  optionalFeatures: number;
+  /** Streams present, with logical sizes in bytes. */
+  streams: { name: StreamName; size: number }[];
+}
+
+/**
+ * A readable .hxz archive. Opening reads only the 4 KiB header; index nodes and blocks are
+ * loaded on demand, verified by hash and cached.
+ *
+ * @example
+ * const a = await Archive.open('disk.hxz');
+ * const bytes = await a.readAt('disk', 1 << 20, 4096);
+ * await a.close();
+ */
+export class Archive {
+  private readonly trees: (IndexTree | null)[];
+  private readonly blocks: BlockLoader;
+  private readonly lastEnd = [-1, -1];
+  private readonly readAhead: number;
+
+  private constructor(
+    /** The storage the archive is read from. */
+    readonly source: ByteSource,
+    /** The decoded, checksum-verified header. */
+    readonly header: Header,
+    /** Size of the archive in bytes. */
+    readonly fileSize: number,
+    options: OpenOptions,
+    private readonly ownsSource: boolean,
+  ) {
+    const nodeCache = new LruCache<number, IndexNode>(options.indexCacheBytes ?? 16 << 20);
+    this.trees = header.streams.map((s, i) => (s.present && s.entryCount > 0 ? new IndexTree(source, i, s, fileSize, nodeCache) : null));
+    this.blocks = new BlockLoader(source, header.data, new LruCache(options.cacheBytes ?? 64 << 20), blake3, options.verify ?? true);
+    this.readAhead = options.readAheadBytes ?? 1 << 20;
+  }
+
+  /**
+   * Opens an archive from a path or any {@link ByteSource}.
+   * @throws NotAnArchiveError when the bytes are not a hexz archive.
+   * @throws UnsupportedError for a newer version or unknown required features.
+   * @throws CorruptArchiveError when the header is damaged or the file is truncated.
+   * @throws StoreError when the file cannot be read.
+   */
+  static async open(from: string | ByteSource, options: OpenOptions = {}): Promise<Archive> {
+    const source = typeof from === 'string' ? await FileSource.open(from) : from;
+    try {
+      const size = await source.size();
+      const head = await source.read(0, HEADER_SIZE);
+      if (head.length < HEADER_SIZE && bytesEqual(head.subarray(0, 4), MAGIC)) {
+        throw new CorruptArchiveError(`archive is truncated: ${size} bytes, shorter than its ${HEADER_SIZE}-byte header`, { stage: 'header' });
+      }
+      const header = decodeHeader(head, blake3);
+      const ends = [header.data.offset + header.data.length, ...header.streams.map((s) => (s.present ? s.rootOffset + s.rootLength : 0))];
+      const need = Math.max(...ends);
+      if (need > size) throw new CorruptArchiveError(`archive is truncated: ${size} bytes, its index ends at ${need}`, { stage: 'header' });
+      return new Archive(source, header, size, options, typeof from === 'string');
+    } catch (err) {
+      if (typeof from === 'string') await source.close?.();
+      if (err instanceof HexzError) err.location.archive ??= source.name;
+      throw err;
+    }
+  }
+
+  /** Human-readable name of the source (its path). */
+  get name(): string {
+    return this.source.name;
+  }
+
+  /** Header fields in friendly units. */
+  get info(): ArchiveInfo {
+    const h = this.header;
+    return {
+      version: h.version, id: toHex(h.archiveId), created: new Date(h.createdMs), blockSize: h.blockSize,
+      compression: CODEC_NAMES[h.codec], level: h.level, requiredFeatures: h.requiredFeatures, optionalFeatures: h.optionalFeatures,
+      streams: this.streams.map((name) => ({ name, size: this.size(name) })),
+    };
+  }
+
+  /** Names of the streams this archive holds. */
+  get streams(): StreamName[] {
+    return STREAM_NAMES.filter((_, i) => this.header.streams[i].present);
+  }
+
+  /** True when the archive holds `stream`. */
+  hasStream(stream: StreamName): boolean {
+    return this.header.streams[streamIndex(stream)].present;
+  }
+
+  /**
+   * Logical size of `stream` in bytes.
+   * @throws UsageError when the archive has no such stream.
+   */
+  size(stream: StreamName): number {
+    return this.record(stream).logicalSize;
+  }
+
+  /**
+   * Reads `length` bytes of `stream` starting at logical `offset`.
+   * @throws UsageError when the range is not inside the stream.
+   * @throws CorruptArchiveError when an index node or block fails its checks.
+   */
+  async readAt(stream: StreamName, offset: number, length: number, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    const size = this.size(stream);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+      throw new UsageError(`read of ${length} bytes at offset ${offset} is outside stream ${stream} (${size} bytes)`, { archive: this.name, stream, offset });
+    }
+    const out = new Uint8Array(length);
+    if (length === 0) return out;
+    const i = streamIndex(stream);
+    const entries = await this.collect(stream, offset, offset + length, options.signal);
+    const stored = entries.filter((e) => e.kind !== EntryKind.ZERO);
+    const datas = stored.length ? await this.blocks.load(stored, stream, options.signal) : [];
+    stored.forEach((e, k) => {
+      const from = Math.max(offset, e.offset);
+      const to = Math.min(offset + length, e.offset + e.length);
+      out.set(datas[k].subarray(from - e.offset, to - e.offset), from - offset);
+    });
+    const end = offset + length;
+    if (this.readAhead > 0 && offset === this.lastEnd[i] && end < size) this.prefetch(stream, end);
+    this.lastEnd[i] = end;
+    return out;
+  }
+
+  /**
+   * A Node Readable over `stream`, from byte `start` to byte `end` INCLUSIVE (like
+   * fs.createReadStream); defaults to the whole stream.
+   */
+  createReadStream(stream: StreamName, options: { start?: number; end?: number; chunkSize?: number; signal?: AbortSignal } = {}): Readable {
+    const size = this.size(stream);
+    const start = options.start ?? 0;
+    const stop = Math.min(options.end === undefined ? size : options.end + 1, size);
+    const chunk = options.chunkSize ?? Math.max(this.header.blockSize, 1 << 20);
+    let pos = start;
+    const self = this;
+    return new Readable({
+      highWaterMark: chunk,
+      signal: options.signal,
+      async read() {
+        try {
+          if (pos >= stop) return void this.push(null);
+          const n = Math.min(chunk, stop - pos);
+          const bytes = await self.readAt(stream, pos, n, { signal: options.signal });
+          pos += n;
+          this.push(bytes);
+        } catch (err) {
+          this.destroy(err as Error);
+        }
+      },
+    });
+  }
+
+  /** A file-like handle over `stream` with read, seek and tell. */
+  openHandle(stream: StreamName): ArchiveHandle {
+    return new ArchiveHandle(this, stream);
+  }
+
+  /**
+   * Every index entry of `stream` in logical order (walks the index page by page).
+   * @throws CorruptArchiveError when the index is damaged.
+   */
+  entries(stream: StreamName, signal?: AbortSignal): AsyncGenerator<IndexEntry> {
+    this.record(stream);
+    const tree = this.trees[streamIndex(stream)];
+    return tree ? tree.entries(signal) : (async function* () {})();
+  }
+
+  /**
+   * Decoded (and, unless disabled, verified) bytes of the given non-zero entries, in order.
+   * @throws CorruptArchiveError when a block fails to decode or verify.
+   */
+  readEntries(stream: StreamName, entries: IndexEntry[], signal?: AbortSignal): Promise<Uint8Array[]> {
+    return this.blocks.load(entries, stream, signal);
+  }
+
+  /** Closes the underlying source if this archive opened it. */
+  async close(): Promise<void> {
+    if (this.ownsSource) await this.source.close?.();
+  }
+
+  private record(stream: StreamName) {
+    const i = streamIndex(stream);
+    const r = i >= 0 ? this.header.streams[i] : undefined;
+    if (!r?.present) throw new UsageError(`archive has no ${stream} stream`, { archive: this.name, stream });
+    return r;
+  }
+
+  private async collect(stream: StreamName, from: number, to: number, signal?: AbortSignal): Promise<IndexEntry[]> {
+    const tree = this.trees[streamIndex(stream)]!;
+    const out: IndexEntry[] = [];
+    let pos = from;
+    while (pos < to) {
+      let { leaf, index } = await tree.find(pos, signal);
+      for (; index < leaf.count && pos < to; index++) {
+        const e = tree.entry(leaf, index);
+        if (e.offset !== pos && out.length > 0) throw new CorruptArchiveError(`index entries do not tile the stream at offset ${pos}`, { archive: this.name, stream, offset: pos, stage: 'index' });
+        out.push(e);
+        pos = e.offset + e.length;
+      }
+    }
+    return out;
+  }
+
+  private prefetch(stream: StreamName, from: number): void {
+    const to = Math.min(from + this.readAhead, this.size(stream));
+    this.collect(stream, from, to).then((es) => this.blocks.prefetch(es, stream), () => {});
+  }
+}
+
+function streamIndex(stream: StreamName): number {
+  return STREAM_NAMES.indexOf(stream);
+}

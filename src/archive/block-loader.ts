@@ -1,0 +1,127 @@
+import { EntryKind } from '../format/constants.js';
+import { bytesEqual, type Digest32 } from '../format/digest.js';
+import type { Extent } from '../format/header.js';
+import type { IndexEntry } from '../format/entry.js';
+import { CodecSet } from '../codec/registry.js';
+import type { ByteSource } from '../store/types.js';
+import { CorruptArchiveError } from '../errors.js';
+import { LruCache } from '../util/lru.js';
+
+/** A decoded block held in the cache, with the hash it was verified against. */
+interface CachedBlock {
+  data: Uint8Array;
+  hash: Uint8Array;
+}
+
+/** Most bytes one coalesced read may span, and the largest gap between blocks it may bridge. */
+const MAX_COALESCED = 8 * 1024 * 1024;
+const MAX_GAP = 64 * 1024;
+
+/**
+ * Fetches, decodes and verifies stored blocks. Plans first: the blocks a read needs that are
+ * neither cached nor in flight are grouped into few large source reads (adjacent or nearly
+ * adjacent stored extents are fetched together), which matters for remote sources.
+ */
+export class BlockLoader {
+  private readonly codecs = new CodecSet();
+  private readonly inflight = new Map<number, Promise<CachedBlock>>();
+
+  constructor(
+    private readonly source: ByteSource,
+    private readonly dataRegion: Extent,
+    private readonly cache: LruCache<number, CachedBlock>,
+    private readonly digest: Digest32,
+    private readonly verify: boolean,
+  ) {}
+
+  /** Returns the decoded bytes of every entry (ZERO entries must not be passed), in order. */
+  async load(entries: IndexEntry[], stream: string, signal?: AbortSignal): Promise<Uint8Array[]> {
+    const promises: (Promise<CachedBlock> | CachedBlock)[] = new Array(entries.length);
+    const missing: IndexEntry[] = [];
+    entries.forEach((e, i) => {
+      const hit = this.cache.get(e.storedOffset) ?? this.inflight.get(e.storedOffset);
+      if (hit) promises[i] = hit;
+      else missing.push(e);
+    });
+    if (missing.length) this.fetch(missing, stream, signal);
+    return Promise.all(entries.map(async (e, i) => {
+      const block = await (promises[i] ?? this.inflight.get(e.storedOffset) ?? this.cache.get(e.storedOffset)!);
+      // A duplicate shares stored bytes with its first copy; it must also share the hash.
+      if (this.verify && !bytesEqual(block.hash, e.hash)) throw this.corrupt('content hash mismatch', e, stream);
+      if (block.data.length !== e.length) throw this.corrupt('stored block has the wrong length', e, stream);
+      return block.data;
+    }));
+  }
+
+  /** Starts loading `entries` in the background (read-ahead); errors surface on a real read. */
+  prefetch(entries: IndexEntry[], stream: string): void {
+    const missing = entries.filter((e) => e.kind !== EntryKind.ZERO && !this.cache.has(e.storedOffset) && !this.inflight.has(e.storedOffset));
+    if (missing.length) this.fetch(missing, stream, undefined, true);
+  }
+
+  private fetch(missing: IndexEntry[], stream: string, signal?: AbortSignal, background = false): void {
+    const unique = [...new Map(missing.map((e) => [e.storedOffset, e])).values()].sort((a, b) => a.storedOffset - b.storedOffset);
+    for (const group of coalesce(unique)) {
+      const start = group[0].storedOffset;
+      const last = group[group.length - 1];
+      const bytes = this.readRange(start, last.storedOffset + last.storedLength - start, group[0], stream, signal);
+      for (const e of group) {
+        const p = bytes.then((buf) => this.decode(buf.subarray(e.storedOffset - start, e.storedOffset - start + e.storedLength), e, stream));
+        if (background) p.catch(() => {});
+        this.inflight.set(e.storedOffset, p);
+        p.then((b) => this.cache.set(e.storedOffset, b, b.data.length), () => {}).finally(() => this.inflight.delete(e.storedOffset));
+      }
+    }
+  }
+
+  private async readRange(offset: number, length: number, first: IndexEntry, stream: string, signal?: AbortSignal): Promise<Uint8Array> {
+    const end = this.dataRegion.offset + this.dataRegion.length;
+    if (offset < this.dataRegion.offset || offset + length > end) {
+      throw this.corrupt(`stored extent [${offset}, ${offset + length}) lies outside the data region`, first, stream);
+    }
+    const buf = await this.source.read(offset, length, { signal });
+    if (buf.length !== length) throw this.corrupt('archive is truncated: stored block lies beyond the end of the file', first, stream);
+    return buf;
+  }
+
+  private decode(stored: Uint8Array, e: IndexEntry, stream: string): CachedBlock {
+    let data: Uint8Array;
+    try {
+      data = this.codecs.get(e.encoding).decompress(stored, e.length);
+    } catch (err) {
+      throw this.corrupt(`block does not decode: ${(err as Error).message}`, e, stream, err);
+    }
+    if (this.verify && !bytesEqual(this.digest(data), e.hash)) throw this.corrupt('content hash mismatch', e, stream);
+    return { data, hash: e.hash };
+  }
+
+  private corrupt(message: string, e: IndexEntry, stream: string, cause?: unknown): CorruptArchiveError {
+    return new CorruptArchiveError(
+      `${stream} block at offset ${e.offset} (file offset ${e.storedOffset}): ${message}`,
+      { archive: this.source.name, stream, offset: e.offset, fileOffset: e.storedOffset, stage: 'block' },
+      { cause },
+    );
+  }
+}
+
+/** Groups extents (sorted by stored offset) into runs readable with one request each. */
+function coalesce(sorted: IndexEntry[]): IndexEntry[][] {
+  const groups: IndexEntry[][] = [];
+  let cur: IndexEntry[] = [];
+  let curStart = 0;
+  let curEnd = 0;
+  for (const e of sorted) {
+    const end = e.storedOffset + e.storedLength;
+    if (cur.length && e.storedOffset >= curEnd && e.storedOffset - curEnd <= MAX_GAP && end - curStart <= MAX_COALESCED) {
+      cur.push(e);
+      curEnd = end;
+      continue;
+    }
+    if (cur.length) groups.push(cur);
+    cur = [e];
+    curStart = e.storedOffset;
+    curEnd = end;
+  }
+  if (cur.length) groups.push(cur);
+  return groups;
+}

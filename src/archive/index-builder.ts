@@ -1,0 +1,82 @@
+import { ENTRY_SIZE, NODE_HEADER_SIZE, NODE_MAX_RECORDS } from '../format/constants.js';
+import type { Digest32 } from '../format/digest.js';
+import { encodeEntry, type IndexEntry } from '../format/entry.js';
+import { encodeChild, encodeNodeHeader, nodeSize, type ChildRecord } from '../format/index-node.js';
+
+/** Where finished nodes go: appends bytes and returns the offset they were written at. */
+export type NodeSink = (bytes: Uint8Array) => Promise<number>;
+
+/**
+ * Builds one stream's index leaves as entries arrive, in logical order, writing each full leaf
+ * to a sink so memory holds one leaf plus one child record per leaf (1/1024 of the entries).
+ */
+export class LeafBuilder {
+  private readonly buf = new Uint8Array(nodeSize(NODE_MAX_RECORDS));
+  private readonly view = new DataView(this.buf.buffer);
+  private count = 0;
+  private first = 0;
+  /** Child records of the leaves written so far; offsets are those the sink returned. */
+  readonly leaves: ChildRecord[] = [];
+  /** Bytes of leaves written so far. */
+  bytes = 0;
+
+  constructor(private readonly stream: number, private readonly sink: NodeSink, private readonly digest: Digest32) {}
+
+  /** Appends one entry (entries must arrive in increasing, contiguous logical order). */
+  async add(e: IndexEntry): Promise<void> {
+    if (this.count === 0) this.first = e.offset;
+    encodeEntry(this.view, this.buf, NODE_HEADER_SIZE + this.count * ENTRY_SIZE, e);
+    if (++this.count === NODE_MAX_RECORDS) await this.flush();
+  }
+
+  /** Writes the partial last leaf, if any. */
+  async flush(): Promise<void> {
+    if (this.count === 0) return;
+    encodeNodeHeader(this.view, 0, this.stream, this.count);
+    const node = this.buf.slice(0, nodeSize(this.count));
+    const at = await this.sink(node);
+    this.leaves.push({ firstOffset: this.first, nodeOffset: at, nodeLength: node.length, entryCount: this.count, hash: this.digest(node) });
+    this.bytes += node.length;
+    this.count = 0;
+  }
+}
+
+/** The root of a finished tree. */
+export interface TreeRoot {
+  offset: number;
+  length: number;
+  level: number;
+  hash: Uint8Array;
+  /** Bytes of internal nodes written (leaves not included). */
+  internalBytes: number;
+}
+
+/**
+ * Writes internal levels above `leaves` until one node remains and returns it as the root.
+ * With a single leaf, that leaf is the root (level 0).
+ */
+export async function buildTree(stream: number, leaves: ChildRecord[], sink: NodeSink, digest: Digest32): Promise<TreeRoot> {
+  let level = 0;
+  let nodes = leaves;
+  let internalBytes = 0;
+  while (nodes.length > 1) {
+    level++;
+    const parents: ChildRecord[] = [];
+    for (let i = 0; i < nodes.length; i += NODE_MAX_RECORDS) {
+      const group = nodes.slice(i, i + NODE_MAX_RECORDS);
+      const node = new Uint8Array(nodeSize(group.length));
+      const view = new DataView(node.buffer);
+      encodeNodeHeader(view, level, stream, group.length);
+      group.forEach((c, k) => encodeChild(view, node, NODE_HEADER_SIZE + k * ENTRY_SIZE, c));
+      const at = await sink(node);
+      internalBytes += node.length;
+      parents.push({
+        firstOffset: group[0].firstOffset, nodeOffset: at, nodeLength: node.length,
+        entryCount: group.reduce((n, c) => n + c.entryCount, 0), hash: digest(node),
+      });
+    }
+    nodes = parents;
+  }
+  const root = nodes[0];
+  return { offset: root.nodeOffset, length: root.nodeLength, level, hash: root.hash, internalBytes };
+}

@@ -1,0 +1,28 @@
+import lz4 from 'lz4';
+import { Codec } from '../format/constants.js';
+import type { BlockCodec } from './types.js';
+
+/**
+ * LZ4 raw block format (no frame) through the `lz4` package's bundled C library, chosen over
+ * lz4-napi because it compresses ~2.5x faster here (529 vs 213 MB/s on 64 KiB blocks) and
+ * writes plain blocks without a size prefix.
+ */
+export class Lz4Codec implements BlockCodec {
+  readonly id = Codec.LZ4;
+  readonly name = 'lz4' as const;
+  private scratch = Buffer.alloc(0);
+
+  compress(input: Uint8Array, _level: number): Uint8Array | null {
+    const bound = lz4.encodeBound(input.length);
+    if (this.scratch.length < bound) this.scratch = Buffer.alloc(bound);
+    const n = lz4.encodeBlock(Buffer.from(input.buffer, input.byteOffset, input.byteLength), this.scratch);
+    return n > 0 && n < input.length ? new Uint8Array(this.scratch.subarray(0, n)) : null;
+  }
+
+  decompress(input: Uint8Array, outputLength: number): Uint8Array {
+    const out = Buffer.allocUnsafe(outputLength + 1);
+    const n = lz4.decodeBlock(Buffer.from(input.buffer, input.byteOffset, input.byteLength), out);
+    if (n !== outputLength) throw new Error(n < 0 ? `lz4 block is malformed at byte ${-n}` : `lz4 block decoded to ${n} bytes, expected ${outputLength}`);
+    return new Uint8Array(out.buffer, out.byteOffset, n);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Constants of the .hxz on-disk format. Every number here is specified in docs/FORMAT.md;
+ * the section is cited beside each group. Changing any of them is a format change: bump
+ * {@link FORMAT_VERSION}, update the spec and regenerate the golden vectors.
+ */
+
+/** §1 Magic bytes at offset 0: ASCII "HEXZ". */
+export const MAGIC = Uint8Array.of(0x48, 0x45, 0x58, 0x5a);
+/** §1 The format version this build writes and the only one it reads. */
+export const FORMAT_VERSION = 1;
+/** §1 The header occupies bytes [0, 4096) of every archive. */
+export const HEADER_SIZE = 4096;
+/** §1 The header checksum (BLAKE3-256 of bytes [0, 4064)) is stored at [4064, 4096). */
+export const HEADER_CHECKSUM_OFFSET = HEADER_SIZE - 32;
+
+/** §2 Required feature flags. A reader must refuse an archive that sets one it does not know. */
+export const RequiredFeature = {} as const;
+/** §2 Bit mask of every required feature this build implements (none in version 1). */
+export const KNOWN_REQUIRED_FEATURES = 0;
+/** §2 Optional feature flags. Unknown ones are ignored by readers. */
+export const OptionalFeature = {
+  /** Zero runs are merged into one index entry each (always set by this writer). */
+  MERGED_ZERO_RUNS: 1 << 0,
+} as const;
+
+/** §3 Codec ids, used both for the archive default codec and per index entry. */
+export const Codec = {
+  NONE: 0,
+  LZ4: 1,
+  ZSTD: 2,
+} as const;
+export type CodecId = (typeof Codec)[keyof typeof Codec];
+/** §3 Codec names as they appear in the CLI and in JSON output. */
+export const CODEC_NAMES: Record<CodecId, 'none' | 'lz4' | 'zstd'> = { 0: 'none', 1: 'lz4', 2: 'zstd' };
+
+/** §3 Chunker ids (header byte 46). Only fixed-size blocks exist in version 1. */
+export const Chunker = { FIXED: 0 } as const;
+
+/** §4 Streams, in header order. */
+export const STREAM_NAMES = ['disk', 'memory'] as const;
+export type StreamName = (typeof STREAM_NAMES)[number];
+/** §4 Size of one stream record in the header. */
+export const STREAM_RECORD_SIZE = 128;
+/** §4 Offset of the first stream record in the header. */
+export const STREAM_TABLE_OFFSET = 256;
+
+/** §5 Index entry kinds. */
+export const EntryKind = {
+  /** All-zero bytes; nothing stored. */
+  ZERO: 0,
+  /** Bytes stored in this entry's own stored extent (first copy). */
+  DATA: 1,
+  /** Same content as an earlier DATA entry; points at that entry's stored extent. */
+  DEDUP: 2,
+} as const;
+export type EntryKindId = (typeof EntryKind)[keyof typeof EntryKind];
+/** §5 Size of one index entry in bytes. */
+export const ENTRY_SIZE = 64;
+
+/** §6 Magic at the start of every index node: ASCII "HXIX". */
+export const NODE_MAGIC = 0x58495848; // "HXIX" read as little-endian u32
+/** §6 Size of an index node's header. */
+export const NODE_HEADER_SIZE = 16;
+/** §6 Size of one child record in an internal node. */
+export const CHILD_RECORD_SIZE = 64;
+/** §6 Most records one index node holds (the writer's fan-out). Readers accept any count ≤ this. */
+export const NODE_MAX_RECORDS = 1024;
+
+/** §3 Block sizes allowed for fixed chunking: powers of two in [4 KiB, 4 MiB]. */
+export const MIN_BLOCK_SIZE = 4096;
+export const MAX_BLOCK_SIZE = 4 * 1024 * 1024;
+/** Default block size (64 KiB). */
+export const DEFAULT_BLOCK_SIZE = 65536;
+/** §5 Largest logical length of one zero-run entry (a multiple of every legal block size). */
+export const MAX_ZERO_RUN = 2 ** 31;

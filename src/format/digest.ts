@@ -1,0 +1,14 @@
+/** A 32-byte digest function (BLAKE3-256 in practice), injected so format code stays pure. */
+export type Digest32 = (bytes: Uint8Array) => Uint8Array;
+
+/** True when two byte arrays hold the same bytes. */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Lower-case hex of `bytes`. */
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}

@@ -1,0 +1,64 @@
+/**
+ * Pure encode/decode of one 64-byte index entry (docs/FORMAT.md §5).
+ */
+import { Codec, type CodecId, ENTRY_SIZE, EntryKind, type EntryKindId } from './constants.js';
+import { CorruptArchiveError } from '../errors.js';
+
+/** One index entry: a logical extent of a stream and where its bytes are. */
+export interface IndexEntry {
+  /** Logical byte offset within the stream. */
+  offset: number;
+  /** Logical length in bytes (> 0). */
+  length: number;
+  kind: EntryKindId;
+  /** How the stored bytes are encoded: NONE means stored raw. */
+  encoding: CodecId;
+  /** Which archive holds the stored bytes: 0 = this one (parents are reserved for thin snapshots). */
+  slot: number;
+  /** Absolute offset and length of the stored bytes (0/0 for ZERO). */
+  storedOffset: number;
+  storedLength: number;
+  /** BLAKE3-256 of the logical (uncompressed) bytes; all zero for ZERO entries. */
+  hash: Uint8Array;
+}
+
+/** Writes `e` as 64 bytes at `at` of `view`'s buffer. */
+export function encodeEntry(view: DataView, bytes: Uint8Array, at: number, e: IndexEntry): void {
+  view.setBigUint64(at, BigInt(e.offset), true);
+  view.setUint32(at + 8, e.length, true);
+  view.setUint8(at + 12, e.kind);
+  view.setUint8(at + 13, e.encoding);
+  view.setUint8(at + 14, e.slot);
+  view.setUint8(at + 15, 0);
+  view.setBigUint64(at + 16, BigInt(e.storedOffset), true);
+  view.setUint32(at + 24, e.storedLength, true);
+  view.setUint32(at + 28, 0, true);
+  bytes.set(e.hash.subarray(0, 32), at + 32);
+}
+
+/**
+ * Reads the 64-byte entry at `at`, validating its fields.
+ * @throws CorruptArchiveError for an unknown kind or encoding or an inconsistent extent.
+ */
+export function decodeEntry(view: DataView, bytes: Uint8Array, at: number): IndexEntry {
+  const offset = Number(view.getBigUint64(at, true));
+  const length = view.getUint32(at + 8, true);
+  const kind = view.getUint8(at + 12);
+  const encoding = view.getUint8(at + 13);
+  const storedOffset = Number(view.getBigUint64(at + 16, true));
+  const storedLength = view.getUint32(at + 24, true);
+  if (length === 0) throw new CorruptArchiveError('index entry with zero length', { stage: 'index', offset });
+  if (kind > EntryKind.DEDUP) throw new CorruptArchiveError(`index entry with unknown kind ${kind}`, { stage: 'index', offset });
+  if (encoding > Codec.ZSTD) throw new CorruptArchiveError(`index entry with unknown encoding ${encoding}`, { stage: 'index', offset });
+  if (kind === EntryKind.ZERO ? storedLength !== 0 : storedLength === 0) {
+    throw new CorruptArchiveError('index entry with an inconsistent stored length', { stage: 'index', offset });
+  }
+  if (kind !== EntryKind.ZERO && encoding === Codec.NONE && storedLength !== length) {
+    throw new CorruptArchiveError('raw index entry whose stored length differs from its length', { stage: 'index', offset });
+  }
+  return {
+    offset, length, kind: kind as EntryKindId, encoding: encoding as CodecId,
+    slot: view.getUint8(at + 14), storedOffset, storedLength,
+    hash: bytes.slice(at + 32, at + ENTRY_SIZE),
+  };
+}

@@ -1,0 +1,233 @@
+/**
+ * Pure encode/decode of the 4096-byte archive header (docs/FORMAT.md §1–§4).
+ * Bytes in, plain objects out; the checksum function is injected.
+ */
+import {
+  Chunker, Codec, type CodecId, FORMAT_VERSION, HEADER_CHECKSUM_OFFSET, HEADER_SIZE,
+  KNOWN_REQUIRED_FEATURES, MAGIC, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, STREAM_NAMES,
+  STREAM_RECORD_SIZE, STREAM_TABLE_OFFSET,
+} from './constants.js';
+import { bytesEqual, type Digest32 } from './digest.js';
+import { CorruptArchiveError, NotAnArchiveError, UnsupportedError } from '../errors.js';
+
+/** A region of the archive file: absolute offset and length in bytes; length 0 means absent. */
+export interface Extent {
+  offset: number;
+  length: number;
+}
+
+/** Counters kept per stream so `inspect` needs only the header (§4). */
+export interface StreamStats {
+  /** Entries of kind DATA (stored, own bytes), including raw ones. */
+  dataBlocks: number;
+  /** DATA entries stored uncompressed because compression did not shrink them. */
+  rawBlocks: number;
+  /** Entries of kind DEDUP. */
+  dedupBlocks: number;
+  /** Zero blocks, counted in units of the block size (the last one may be short). */
+  zeroBlocks: number;
+  /** Bytes of the data region owned by this stream's DATA entries. */
+  storedBytes: number;
+  /** Logical bytes served by DEDUP entries. */
+  dedupBytes: number;
+  /** Logical bytes that are zero runs. */
+  zeroBytes: number;
+  /** Bytes of all index nodes of this stream. */
+  indexBytes: number;
+}
+
+/** One stream's record in the header (§4). */
+export interface StreamRecord {
+  present: boolean;
+  /** Logical size of the stream in bytes. */
+  logicalSize: number;
+  /** Number of index entries. */
+  entryCount: number;
+  /** Absolute offset, length and level of the root index node (level 0 = leaf). */
+  rootOffset: number;
+  rootLength: number;
+  rootLevel: number;
+  /** BLAKE3-256 of the root node's bytes. */
+  rootHash: Uint8Array;
+  stats: StreamStats;
+}
+
+/** The decoded header (§1–§4). Reserved regions are kept as raw bytes so they round-trip. */
+export interface Header {
+  version: number;
+  requiredFeatures: number;
+  optionalFeatures: number;
+  /** 16 random bytes identifying this archive. */
+  archiveId: Uint8Array;
+  /** Creation time, milliseconds since the Unix epoch. */
+  createdMs: number;
+  /** Nominal block size in bytes (fixed chunking). */
+  blockSize: number;
+  /** Default codec and level used by the packer. */
+  codec: CodecId;
+  level: number;
+  chunker: number;
+  chunkMin: number;
+  chunkAvg: number;
+  chunkMax: number;
+  /** The data region: where stored block bytes live. */
+  data: Extent;
+  /** Reserved for later issues (trained dictionary, metadata, signature). */
+  dictionary: Extent;
+  metadata: Extent;
+  signature: Extent;
+  /** 128 reserved bytes of encryption parameters (all zero when unencrypted). */
+  encryption: Uint8Array;
+  /** Stream records in {@link STREAM_NAMES} order. */
+  streams: StreamRecord[];
+  /** 512 reserved bytes for parent references of thin snapshots. */
+  parents: Uint8Array;
+}
+
+const U64_MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+function u64(view: DataView, at: number, what: string): number {
+  const v = view.getBigUint64(at, true);
+  if (v > U64_MAX_SAFE) throw new CorruptArchiveError(`header field ${what} is out of range (${v})`, { stage: 'header' });
+  return Number(v);
+}
+
+function putU64(view: DataView, at: number, v: number): void {
+  view.setBigUint64(at, BigInt(v), true);
+}
+
+/** An empty stream record (stream absent). */
+export function emptyStreamRecord(): StreamRecord {
+  return {
+    present: false, logicalSize: 0, entryCount: 0, rootOffset: 0, rootLength: 0, rootLevel: 0,
+    rootHash: new Uint8Array(32),
+    stats: { dataBlocks: 0, rawBlocks: 0, dedupBlocks: 0, zeroBlocks: 0, storedBytes: 0, dedupBytes: 0, zeroBytes: 0, indexBytes: 0 },
+  };
+}
+
+const STAT_FIELDS: (keyof StreamStats)[] = [
+  'dataBlocks', 'rawBlocks', 'dedupBlocks', 'zeroBlocks', 'storedBytes', 'dedupBytes', 'zeroBytes', 'indexBytes',
+];
+
+/** Encodes `h` into a fresh 4096-byte header with its checksum filled in. */
+export function encodeHeader(h: Header, digest: Digest32): Uint8Array {
+  const out = new Uint8Array(HEADER_SIZE);
+  const v = new DataView(out.buffer);
+  out.set(MAGIC, 0);
+  v.setUint16(4, h.version, true);
+  v.setUint16(6, HEADER_SIZE, true);
+  v.setUint32(8, h.requiredFeatures, true);
+  v.setUint32(12, h.optionalFeatures, true);
+  out.set(h.archiveId.subarray(0, 16), 16);
+  putU64(v, 32, h.createdMs);
+  v.setUint32(40, h.blockSize, true);
+  v.setUint8(44, h.codec);
+  v.setInt8(45, h.level);
+  v.setUint8(46, h.chunker);
+  v.setUint32(48, h.chunkMin, true);
+  v.setUint32(52, h.chunkAvg, true);
+  v.setUint32(56, h.chunkMax, true);
+  putU64(v, 64, h.data.offset);
+  putU64(v, 72, h.data.length);
+  const extents: [number, Extent][] = [[80, h.dictionary], [96, h.metadata], [112, h.signature]];
+  for (const [at, e] of extents) {
+    putU64(v, at, e.offset);
+    v.setUint32(at + 8, e.length, true);
+  }
+  out.set(h.encryption.subarray(0, 128), 128);
+  h.streams.forEach((s, i) => {
+    const at = STREAM_TABLE_OFFSET + i * STREAM_RECORD_SIZE;
+    putU64(v, at, s.logicalSize);
+    putU64(v, at + 8, s.entryCount);
+    putU64(v, at + 16, s.rootOffset);
+    v.setUint32(at + 24, s.rootLength, true);
+    v.setUint8(at + 28, s.rootLevel);
+    v.setUint8(at + 29, s.present ? 1 : 0);
+    out.set(s.rootHash.subarray(0, 32), at + 32);
+    STAT_FIELDS.forEach((f, k) => putU64(v, at + 64 + k * 8, s.stats[f]));
+  });
+  out.set(h.parents.subarray(0, 512), 512);
+  out.set(digest(out.subarray(0, HEADER_CHECKSUM_OFFSET)), HEADER_CHECKSUM_OFFSET);
+  return out;
+}
+
+/**
+ * Decodes and validates a header.
+ * @param bytes at least the first 4096 bytes of the archive.
+ * @throws NotAnArchiveError when too short or the magic is wrong.
+ * @throws UnsupportedError for an unknown version or an unknown required feature.
+ * @throws CorruptArchiveError when the checksum or a field is invalid.
+ */
+export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
+  if (bytes.length < MAGIC.length || !bytesEqual(bytes.subarray(0, 4), MAGIC)) {
+    throw new NotAnArchiveError('not a hexz archive (bad magic)', { stage: 'header' });
+  }
+  if (bytes.length < HEADER_SIZE) {
+    throw new CorruptArchiveError(`truncated header: ${bytes.length} of ${HEADER_SIZE} bytes`, { stage: 'header' });
+  }
+  const v = new DataView(bytes.buffer, bytes.byteOffset, HEADER_SIZE);
+  const version = v.getUint16(4, true);
+  const checksumOk = bytesEqual(digest(bytes.subarray(0, HEADER_CHECKSUM_OFFSET)), bytes.subarray(HEADER_CHECKSUM_OFFSET, HEADER_SIZE));
+  if (version !== FORMAT_VERSION) {
+    // A damaged version field must not masquerade as a newer format.
+    if (!checksumOk && version < FORMAT_VERSION + 16) {
+      throw new CorruptArchiveError('header checksum mismatch', { stage: 'header' });
+    }
+    throw new UnsupportedError(`unsupported format version ${version} (this hexz reads version ${FORMAT_VERSION})`, { stage: 'header' });
+  }
+  if (!checksumOk) throw new CorruptArchiveError('header checksum mismatch', { stage: 'header' });
+  if (v.getUint16(6, true) !== HEADER_SIZE) {
+    throw new CorruptArchiveError(`header size field is ${v.getUint16(6, true)}, expected ${HEADER_SIZE}`, { stage: 'header' });
+  }
+  const requiredFeatures = v.getUint32(8, true);
+  const unknown = requiredFeatures & ~KNOWN_REQUIRED_FEATURES;
+  if (unknown !== 0) {
+    throw new UnsupportedError(`archive requires unknown feature flags 0x${(unknown >>> 0).toString(16)}`, { stage: 'header' });
+  }
+  const blockSize = v.getUint32(40, true);
+  if (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
+    throw new CorruptArchiveError(`invalid block size ${blockSize}`, { stage: 'header' });
+  }
+  const codec = v.getUint8(44);
+  if (codec > Codec.ZSTD) throw new UnsupportedError(`unknown codec id ${codec}`, { stage: 'header' });
+  const chunker = v.getUint8(46);
+  if (chunker !== Chunker.FIXED) throw new UnsupportedError(`unknown chunker id ${chunker}`, { stage: 'header' });
+  const extent = (at: number, what: string): Extent => ({ offset: u64(v, at, `${what}.offset`), length: v.getUint32(at + 8, true) });
+  const streams = STREAM_NAMES.map((name, i): StreamRecord => {
+    const at = STREAM_TABLE_OFFSET + i * STREAM_RECORD_SIZE;
+    const stats = {} as StreamStats;
+    STAT_FIELDS.forEach((f, k) => (stats[f] = u64(v, at + 64 + k * 8, `${name}.${f}`)));
+    const flags = v.getUint8(at + 29);
+    return {
+      present: (flags & 1) === 1,
+      logicalSize: u64(v, at, `${name}.logicalSize`),
+      entryCount: u64(v, at + 8, `${name}.entryCount`),
+      rootOffset: u64(v, at + 16, `${name}.rootOffset`),
+      rootLength: v.getUint32(at + 24, true),
+      rootLevel: v.getUint8(at + 28),
+      rootHash: bytes.slice(at + 32, at + 64),
+      stats,
+    };
+  });
+  return {
+    version,
+    requiredFeatures,
+    optionalFeatures: v.getUint32(12, true),
+    archiveId: bytes.slice(16, 32),
+    createdMs: u64(v, 32, 'created'),
+    blockSize,
+    codec: codec as CodecId,
+    level: v.getInt8(45),
+    chunker,
+    chunkMin: v.getUint32(48, true),
+    chunkAvg: v.getUint32(52, true),
+    chunkMax: v.getUint32(56, true),
+    data: { offset: u64(v, 64, 'data.offset'), length: u64(v, 72, 'data.length') },
+    dictionary: extent(80, 'dictionary'),
+    metadata: extent(96, 'metadata'),
+    signature: extent(112, 'signature'),
+    encryption: bytes.slice(128, 256),
+    streams,
+    parents: bytes.slice(512, 1024),
+  };
+}

@@ -1,0 +1,17 @@
+/**
+ * hexz — library entry. Pack disk images and memory dumps into .hxz archives and read any
+ * byte range back without unpacking the rest.
+ */
+export { Archive, type ArchiveInfo, type OpenOptions } from './archive/archive.js';
+export { ArchiveHandle, type Whence } from './archive/archive-handle.js';
+export { ArchiveWriter, type ArchiveWriterOptions, type StoredRef } from './archive/archive-writer.js';
+export { pack, type PackInput, type PackOptions, type PackProgress, type PackResult, type PackStreamSummary } from './pack/pack.js';
+export { FileSource } from './store/file-source.js';
+export { MemorySource } from './store/memory-source.js';
+export { CountingSource } from './store/counting-source.js';
+export type { ByteSource, ReadOptions } from './store/types.js';
+export * from './errors.js';
+export { STREAM_NAMES, type StreamName, FORMAT_VERSION, HEADER_SIZE } from './format/constants.js';
+export type { Header, StreamRecord, StreamStats, Extent } from './format/header.js';
+export type { IndexEntry } from './format/entry.js';
+export { parseSize, formatBytes } from './util/size.js';

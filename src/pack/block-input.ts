@@ -1,0 +1,127 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { StoreError, wrapIoError } from '../errors.js';
+import { createHoleFinder, type HoleFinder } from './holes.js';
+
+/** One unit of input: a run of zeros known without reading, or one block of bytes. */
+export type InputBlock =
+  | { kind: 'zero'; length: number }
+  /** `bytes` owns its ArrayBuffer so it can be transferred to a worker. */
+  | { kind: 'data'; bytes: Uint8Array };
+
+/** A packing input: its size when known, and its blocks in order. */
+export interface BlockInput {
+  /** Total bytes, or undefined for a pipe. */
+  size: number | undefined;
+  /** Human-readable name for errors and progress. */
+  name: string;
+  blocks(): AsyncGenerator<InputBlock>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a file input. Blocks that lie entirely in a hole are yielded as zero runs without
+ * being read; everything else is read and later checked for all-zero content.
+ * @throws StoreError when the file cannot be opened.
+ */
+export async function openFileInput(path: string, blockSize: number): Promise<BlockInput> {
+  let fh: FileHandle;
+  let size: number;
+  try {
+    fh = await open(path, 'r');
+    const st = await fh.stat();
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    size = st.isBlockDevice() ? await blockDeviceSize(fh) : st.size;
+  } catch (err) {
+    throw wrapIoError(err, path, 'open input');
+  }
+  const holes = await createHoleFinder(fh.fd, size);
+  return {
+    size,
+    name: path,
+    close: () => fh.close(),
+    blocks: () => fileBlocks(fh, path, size, blockSize, holes),
+  };
+}
+
+async function blockDeviceSize(fh: FileHandle): Promise<number> {
+  // stat reports 0 for block devices; reading the end position is portable enough.
+  const probe = Buffer.alloc(1);
+  let lo = 0;
+  let hi = 2 ** 50;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi + 1) / 2);
+    const { bytesRead } = await fh.read(probe, 0, 1, mid - 1);
+    if (bytesRead === 1) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+async function* fileBlocks(fh: FileHandle, path: string, size: number, blockSize: number, holes: HoleFinder | null): AsyncGenerator<InputBlock> {
+  let pos = 0;
+  let dataEnd = holes ? 0 : size; // bytes before dataEnd are known to need reading
+  while (pos < size) {
+    if (holes && pos >= dataEnd) {
+      const d = holes.nextData(pos);
+      // Whole blocks inside the hole become zero runs without being read.
+      const skip = Math.floor((d - pos) / blockSize) * blockSize;
+      const zeroTo = d >= size ? size : pos + skip;
+      if (zeroTo > pos) {
+        yield { kind: 'zero', length: zeroTo - pos };
+        pos = zeroTo;
+        continue;
+      }
+      dataEnd = holes.nextHole(d);
+    }
+    const n = Math.min(blockSize, size - pos);
+    const bytes = new Uint8Array(n);
+    let done = 0;
+    try {
+      while (done < n) {
+        const { bytesRead } = await fh.read(bytes, done, n - done, pos + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+    } catch (err) {
+      throw wrapIoError(err, path, 'read input');
+    }
+    if (done !== n) throw new StoreError(`${path}: input shrank while packing (expected ${size} bytes)`, { archive: path, stage: 'read input' });
+    yield { kind: 'data', bytes };
+    pos += n;
+  }
+}
+
+/** Wraps a Node Readable (a pipe, stdin, a network stream) as an input of unknown size. */
+export function streamInput(stream: Readable, name: string, blockSize: number): BlockInput {
+  return {
+    size: undefined,
+    name,
+    close: async () => void stream.destroy(),
+    blocks: () => streamBlocks(stream, name, blockSize),
+  };
+}
+
+async function* streamBlocks(stream: Readable, name: string, blockSize: number): AsyncGenerator<InputBlock> {
+  let block = new Uint8Array(blockSize);
+  let fill = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Uint8Array | string>) {
+      let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      while (buf.length > 0) {
+        const n = Math.min(buf.length, blockSize - fill);
+        block.set(buf.subarray(0, n), fill);
+        fill += n;
+        buf = buf.subarray(n);
+        if (fill === blockSize) {
+          yield { kind: 'data', bytes: block };
+          block = new Uint8Array(blockSize);
+          fill = 0;
+        }
+      }
+    }
+  } catch (err) {
+    throw wrapIoError(err, name, 'read input');
+  }
+  if (fill > 0) yield { kind: 'data', bytes: block.slice(0, fill) };
+}

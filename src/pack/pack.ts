@@ -1,0 +1,216 @@
+import { availableParallelism } from 'node:os';
+import type { Readable } from 'node:stream';
+import { ArchiveWriter } from '../archive/archive-writer.js';
+import { defaultLevel, parseCodecName, validateLevel } from '../codec/registry.js';
+import { DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, STREAM_NAMES, type StreamName } from '../format/constants.js';
+import type { Header } from '../format/header.js';
+import { AbortedError, UsageError, throwIfAborted } from '../errors.js';
+import { parseSize } from '../util/size.js';
+import { openFileInput, streamInput, type BlockInput } from './block-input.js';
+import type { BlockResult } from './block-task.js';
+import { DedupTable } from './dedup-table.js';
+import { WorkerPool } from './worker-pool.js';
+
+/** A packing input: a file path, or a Node Readable (a pipe, stdin). */
+export type PackInput = string | Readable;
+
+/** Progress of a running pack; sizes in bytes. */
+export interface PackProgress {
+  stream: StreamName;
+  /** Input bytes consumed so far (all streams). */
+  bytesDone: number;
+  /** Total input bytes, when every input's size is known. */
+  bytesTotal: number | undefined;
+  /** Data bytes written so far (compressed). */
+  storedBytes: number;
+  /** Input bytes satisfied by duplicates so far. */
+  dedupBytes: number;
+  /** Input bytes that were zero so far. */
+  zeroBytes: number;
+  elapsedMs: number;
+}
+
+/** Options of {@link pack}. */
+export interface PackOptions {
+  disk?: PackInput;
+  memory?: PackInput;
+  /** Path of the archive to write. */
+  output: string;
+  compression?: 'zstd' | 'lz4' | 'none';
+  /** Codec level (zstd: -7..22, default 3). */
+  level?: number;
+  /** Block size: bytes or a string like '64K' (power of two, 4 KiB..4 MiB; default 64 KiB). */
+  blockSize?: number | string;
+  /** Worker threads for hashing and compression (default: one per core). */
+  workers?: number;
+  /** Deduplicate identical blocks (default true). */
+  dedup?: boolean;
+  /** Overwrite an existing output (default false). */
+  force?: boolean;
+  onProgress?: (p: PackProgress) => void;
+  signal?: AbortSignal;
+  /** Fixed archive id and creation time (only for reproducible output such as golden vectors). */
+  archiveId?: Uint8Array;
+  createdMs?: number;
+}
+
+/** Per-stream figures of a finished pack. */
+export interface PackStreamSummary {
+  name: StreamName;
+  logicalBytes: number;
+  storedBytes: number;
+  dataBlocks: number;
+  rawBlocks: number;
+  dedupBlocks: number;
+  zeroBlocks: number;
+  dedupBytes: number;
+  zeroBytes: number;
+}
+
+/** Result of {@link pack}. */
+export interface PackResult {
+  output: string;
+  archiveId: string;
+  /** Size of the archive file in bytes. */
+  archiveBytes: number;
+  /** Sum of the streams' logical sizes. */
+  logicalBytes: number;
+  /** logicalBytes / archiveBytes. */
+  ratio: number;
+  seconds: number;
+  compression: 'zstd' | 'lz4' | 'none';
+  level: number;
+  blockSize: number;
+  workers: number;
+  dedup: boolean;
+  streams: PackStreamSummary[];
+  header: Header;
+}
+
+/** In-flight blocks per worker: enough to keep workers busy, few enough that memory stays flat. */
+const IN_FLIGHT_PER_WORKER = 8;
+
+/**
+ * Packs a disk image and/or a memory dump into a .hxz archive. The archive is written to a
+ * temporary file beside `output` and renamed into place only when complete and synced; on
+ * any error or abort nothing is left at `output`.
+ *
+ * @example
+ * const r = await pack({ disk: 'vm.raw', output: 'vm.hxz', onProgress: (p) => console.log(p.bytesDone) });
+ * @throws UsageError for bad options or an existing output without `force`.
+ * @throws StoreError when an input cannot be read or the output cannot be written.
+ * @throws AbortedError when `signal` aborts.
+ */
+export async function pack(options: PackOptions): Promise<PackResult> {
+  const started = Date.now();
+  const codec = parseCodecName(options.compression ?? 'zstd');
+  const level = validateLevel(codec, options.level ?? defaultLevel(codec));
+  const blockSize = parseSize(options.blockSize ?? DEFAULT_BLOCK_SIZE);
+  if (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
+    throw new UsageError(`block size must be a power of two from 4K to 4M, got ${blockSize}`);
+  }
+  const workers = options.workers ?? availableParallelism();
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new UsageError(`workers must be from 1 to 256, got ${workers}`);
+  if (!options.disk && !options.memory) throw new UsageError('nothing to pack: give a disk and/or a memory input');
+  const dedup = options.dedup ?? true;
+  const signal = options.signal;
+  throwIfAborted(signal, 'pack');
+
+  const inputs: { name: StreamName; input: BlockInput }[] = [];
+  let writer: ArchiveWriter | undefined;
+  let pool: WorkerPool | undefined;
+  try {
+    for (const name of STREAM_NAMES) {
+      const src = options[name];
+      if (!src) continue;
+      inputs.push({ name, input: typeof src === 'string' ? await openFileInput(src, blockSize) : streamInput(src, `${name} stream`, blockSize) });
+    }
+    writer = await ArchiveWriter.create(options.output, { force: options.force, blockSize, codec, level, archiveId: options.archiveId, createdMs: options.createdMs });
+    pool = new WorkerPool(workers);
+    const table = dedup ? new DedupTable() : null;
+    const zeros = Buffer.alloc(blockSize);
+    const totalKnown = inputs.every((i) => i.input.size !== undefined);
+    const progress: PackProgress = {
+      stream: inputs[0].name, bytesDone: 0, bytesTotal: totalKnown ? inputs.reduce((n, i) => n + i.input.size!, 0) : undefined,
+      storedBytes: 0, dedupBytes: 0, zeroBytes: 0, elapsedMs: 0,
+    };
+    let lastReport = 0;
+    const report = (force = false) => {
+      const now = Date.now();
+      if (!options.onProgress || (!force && now - lastReport < 100)) return;
+      lastReport = now;
+      options.onProgress({ ...progress, elapsedMs: now - started });
+    };
+
+    for (const { name, input } of inputs) {
+      progress.stream = name;
+      writer.beginStream(name);
+      const queue: (Promise<BlockResult & { length: number }> | { zero: number })[] = [];
+      const w = writer;
+      const drainOne = async () => {
+        const item = await queue.shift()!;
+        if ('zero' in item) {
+          await w.addZero(item.zero);
+          progress.zeroBytes += item.zero;
+          progress.bytesDone += item.zero;
+        } else {
+          const hash = new Uint8Array(item.hash);
+          const known = table?.get(hash);
+          if (known) {
+            await w.addDedup(item.length, hash, known);
+            progress.dedupBytes += item.length;
+          } else {
+            const ref = await w.addData(item.length, hash, item.encoding, new Uint8Array(item.stored, 0, item.storedLength));
+            table?.set(hash, ref);
+            progress.storedBytes += item.storedLength;
+          }
+          progress.bytesDone += item.length;
+        }
+        report();
+      };
+      const limit = workers * IN_FLIGHT_PER_WORKER;
+      for await (const block of input.blocks()) {
+        throwIfAborted(signal, 'pack');
+        if (block.kind === 'zero' || isAllZero(block.bytes, zeros)) {
+          queue.push({ zero: block.kind === 'zero' ? block.length : block.bytes.length });
+        } else {
+          const length = block.bytes.length;
+          const p = pool.run(block.bytes, codec, level).then((r) => ({ ...r, length }));
+          p.catch(() => {}); // surfaced when drained, in order
+          queue.push(p);
+        }
+        while (queue.length >= limit) await drainOne();
+      }
+      while (queue.length) await drainOne();
+      throwIfAborted(signal, 'pack');
+      await writer.endStream();
+    }
+    const { header, fileSize } = await writer.finalize();
+    report(true);
+    const logicalBytes = header.streams.reduce((n, s) => n + s.logicalSize, 0);
+    return {
+      output: options.output, archiveId: Buffer.from(header.archiveId).toString('hex'), archiveBytes: fileSize, logicalBytes,
+      ratio: fileSize > 0 ? logicalBytes / fileSize : 0, seconds: (Date.now() - started) / 1000,
+      compression: options.compression ?? 'zstd', level, blockSize, workers, dedup,
+      streams: STREAM_NAMES.flatMap((name, i) => {
+        const s = header.streams[i];
+        if (!s.present) return [];
+        const { dataBlocks, rawBlocks, dedupBlocks, zeroBlocks, storedBytes, dedupBytes, zeroBytes } = s.stats;
+        return [{ name, logicalBytes: s.logicalSize, storedBytes, dataBlocks, rawBlocks, dedupBlocks, zeroBlocks, dedupBytes, zeroBytes }];
+      }),
+      header,
+    };
+  } catch (err) {
+    await writer?.abort();
+    if (signal?.aborted && !(err instanceof AbortedError)) throw new AbortedError('pack cancelled', {}, { cause: err });
+    throw err;
+  } finally {
+    await pool?.close();
+    await Promise.all(inputs.map((i) => i.input.close().catch(() => {})));
+  }
+}
+
+/** True when every byte is zero; a native memcmp against a zero buffer of at least that size. */
+function isAllZero(bytes: Uint8Array, zeros: Buffer): boolean {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).equals(zeros.subarray(0, bytes.length));
+}

@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { access, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { UsageError, wrapIoError } from '../errors.js';
+
+/**
+ * An output file written under a temporary name beside its destination and renamed into place
+ * only by {@link commit}, after an fsync. Until then nothing exists at the destination; on
+ * {@link abort} (or any error) the temporary file is removed.
+ */
+export class AtomicFile {
+  private closed = false;
+
+  private constructor(readonly path: string, readonly tempPath: string, readonly fh: FileHandle) {}
+
+  /**
+   * Creates the temporary file for `path`.
+   * @throws UsageError when `path` exists and `force` is not set.
+   * @throws StoreError when the directory is not writable.
+   */
+  static async create(path: string, options: { force?: boolean } = {}): Promise<AtomicFile> {
+    if (!options.force && (await exists(path))) {
+      throw new UsageError(`${path}: output exists (use --force to overwrite)`, { archive: path });
+    }
+    const tempPath = join(dirname(path), `.${basename(path)}.hexz-tmp-${randomBytes(6).toString('hex')}`);
+    try {
+      const fh = await open(tempPath, 'wx', 0o644);
+      return new AtomicFile(path, tempPath, fh);
+    } catch (err) {
+      throw wrapIoError(err, path, 'create');
+    }
+  }
+
+  /**
+   * Writes all of `bytes` at absolute `position`.
+   * @throws StoreError on I/O failure (disk full, ...).
+   */
+  async writeAt(bytes: Uint8Array, position: number): Promise<void> {
+    try {
+      let done = 0;
+      while (done < bytes.length) {
+        const { bytesWritten } = await this.fh.write(bytes, done, bytes.length - done, position + done);
+        done += bytesWritten;
+      }
+    } catch (err) {
+      throw wrapIoError(err, this.path, 'write');
+    }
+  }
+
+  /** Sets the file's length (used to leave trailing holes in sparse output). */
+  async truncate(length: number): Promise<void> {
+    try {
+      await this.fh.truncate(length);
+    } catch (err) {
+      throw wrapIoError(err, this.path, 'truncate');
+    }
+  }
+
+  /**
+   * Syncs, closes and renames the temporary file to the destination.
+   * @throws StoreError when syncing or renaming fails (the temp file is then removed).
+   */
+  async commit(): Promise<void> {
+    try {
+      await this.fh.sync();
+      await this.fh.close();
+      this.closed = true;
+      await rename(this.tempPath, this.path);
+      await syncDir(dirname(this.path));
+    } catch (err) {
+      await this.abort();
+      throw wrapIoError(err, this.path, 'commit');
+    }
+  }
+
+  /** Closes and removes the temporary file; never throws. */
+  async abort(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      await this.fh.close().catch(() => {});
+    }
+    await unlink(this.tempPath).catch(() => {});
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.F_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  // Makes the rename durable; not every platform allows opening a directory, so best effort.
+  const fh = await open(dir, 'r').catch(() => undefined);
+  if (!fh) return;
+  await fh.sync().catch(() => {});
+  await fh.close().catch(() => {});
+}
