@@ -44,6 +44,9 @@ export async function openFileInput(path: string, blockSize: number): Promise<Bl
   };
 }
 
+/** Bytes read per input request. */
+const READ_CHUNK = 1 << 20;
+
 async function blockDeviceSize(fh: FileHandle): Promise<number> {
   // stat reports 0 for block devices; reading the end position is portable enough.
   const probe = Buffer.alloc(1);
@@ -74,12 +77,14 @@ async function* fileBlocks(fh: FileHandle, path: string, size: number, blockSize
       }
       dataEnd = holes.nextHole(d);
     }
-    const n = Math.min(blockSize, size - pos);
-    const bytes = new Uint8Array(n);
+    // Read up to READ_CHUNK at once (fewer syscalls), but not past the known data extent.
+    const extentEnd = Math.min(size, Math.ceil(dataEnd / blockSize) * blockSize);
+    const n = Math.min(Math.max(blockSize, READ_CHUNK - (READ_CHUNK % blockSize)), extentEnd - pos);
+    const chunk = new Uint8Array(n);
     let done = 0;
     try {
       while (done < n) {
-        const { bytesRead } = await fh.read(bytes, done, n - done, pos + done);
+        const { bytesRead } = await fh.read(chunk, done, n - done, pos + done);
         if (bytesRead === 0) break;
         done += bytesRead;
       }
@@ -87,7 +92,10 @@ async function* fileBlocks(fh: FileHandle, path: string, size: number, blockSize
       throw wrapIoError(err, path, 'read input');
     }
     if (done !== n) throw new StoreError(`${path}: input shrank while packing (expected ${size} bytes)`, { archive: path, stage: 'read input' });
-    yield { kind: 'data', bytes };
+    for (let at = 0; at < n; at += blockSize) {
+      // Each block gets its own ArrayBuffer so it can be transferred to a worker.
+      yield { kind: 'data', bytes: n <= blockSize ? chunk : chunk.slice(at, Math.min(at + blockSize, n)) };
+    }
     pos += n;
   }
 }

@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { Archive } from '../../archive/archive.js';
+import { defaultStream } from '../../ops/extract.js';
+import type { StreamName } from '../../format/constants.js';
+import { UsageError } from '../../errors.js';
+import { parseSize } from '../../util/size.js';
+import type { CommandContext } from '../context.js';
+import { parseStream } from './stream-option.js';
+
+/** `hexz cat`: registers the command on `program`. */
+export function registerCat(program: Command, run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): void {
+  program
+    .command('cat')
+    .description('write a byte range of a stream to stdout')
+    .argument('<file>', 'archive')
+    .option('--stream <name>', 'disk or memory (default: disk, or memory when there is no disk)', parseStream)
+    .option('--offset <n>', 'first byte (accepts 4K, 1M, ...)', '0')
+    .option('--length <n>', 'number of bytes (default: to the end of the stream)')
+    .action((file: string, flags: { stream?: StreamName; offset: string; length?: string }) => run(async (ctx) => {
+      const a = await Archive.open(file);
+      try {
+        const stream = flags.stream ?? defaultStream(a);
+        const size = a.size(stream);
+        const offset = parseSize(flags.offset);
+        const length = flags.length === undefined ? Math.max(0, size - offset) : parseSize(flags.length);
+        if (offset + length > size) throw new UsageError(`range [${offset}, ${offset + length}) is past the end of stream ${stream} (${size} bytes)`, { archive: file });
+        const rs = a.createReadStream(stream, { start: offset, end: offset + length - 1, signal: ctx.signal });
+        for await (const chunk of rs) {
+          if (!process.stdout.write(chunk)) await new Promise<void>((res, rej) => {
+            process.stdout.once('drain', res);
+            process.stdout.once('error', rej);
+          });
+        }
+      } finally {
+        await a.close();
+      }
+      return 0;
+    }));
+}

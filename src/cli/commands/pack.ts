@@ -1,0 +1,77 @@
+import type { Command } from 'commander';
+import { pack, type PackInput } from '../../pack/pack.js';
+import { UsageError } from '../../errors.js';
+import { parseSize, formatBytes } from '../../util/size.js';
+import type { CommandContext } from '../context.js';
+import { bytesText, printFields, printJson, ratioText } from '../output.js';
+import { createProgress } from '../progress.js';
+
+interface PackFlags {
+  disk?: string;
+  memory?: string;
+  output: string;
+  compression: string;
+  level?: string;
+  blockSize: string;
+  workers?: string;
+  dedup: boolean;
+  force?: boolean;
+  silent?: boolean;
+  json?: boolean;
+}
+
+/** `hexz pack`: registers the command on `program`. */
+export function registerPack(program: Command, run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): void {
+  program
+    .command('pack')
+    .description('pack a disk image and/or a memory dump into a .hxz archive')
+    .option('--disk <file>', "disk image to pack ('-' for stdin)")
+    .option('--memory <file>', "memory dump to pack ('-' for stdin)")
+    .requiredOption('-o, --output <out.hxz>', 'archive to write (refused if it exists, unless --force)')
+    .option('--compression <codec>', 'zstd, lz4 or none', 'zstd')
+    .option('--level <n>', 'compression level (zstd: -7..22, default 3)')
+    .option('--block-size <size>', 'block size, a power of two from 4K to 4M (e.g. 64K, 1M)', '64K')
+    .option('--workers <n>', 'worker threads for hashing and compression (default: one per core)')
+    .option('--no-dedup', 'store duplicate blocks again instead of pointing at the first copy')
+    .option('-f, --force', 'overwrite an existing output')
+    .option('--silent', 'print nothing but errors')
+    .option('--json', 'print a summary as JSON')
+    .action((flags: PackFlags) => run((ctx) => packCommand(flags, ctx)));
+}
+
+async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<number> {
+  if (flags.disk === '-' && flags.memory === '-') throw new UsageError('only one input can be read from stdin');
+  const input = (v?: string): PackInput | undefined => (v === '-' ? process.stdin : v);
+  const level = flags.level === undefined ? undefined : Number(flags.level);
+  if (level !== undefined && !Number.isInteger(level)) throw new UsageError(`--level must be an integer, got '${flags.level}'`);
+  const workers = flags.workers === undefined ? undefined : Number(flags.workers);
+  const progress = createProgress('packing', !flags.silent && !flags.json);
+  let result;
+  try {
+    result = await pack({
+      disk: input(flags.disk), memory: input(flags.memory), output: flags.output,
+      compression: flags.compression as 'zstd', level, blockSize: parseSize(flags.blockSize), workers,
+      dedup: flags.dedup, force: flags.force, signal: ctx.signal,
+      onProgress: (p) => progress.update(p.bytesDone, p.bytesTotal, {
+        dedup: formatBytes(p.dedupBytes),
+        ratio: ratioText((p.bytesDone - p.zeroBytes - p.dedupBytes) / Math.max(1, p.storedBytes)),
+      }),
+    });
+  } finally {
+    progress.stop();
+  }
+  if (flags.json) {
+    const { header: _h, ...summary } = result;
+    printJson(summary);
+  } else if (!flags.silent) {
+    printFields([
+      ['archive', `${result.output} (${bytesText(result.archiveBytes)})`],
+      ['input', bytesText(result.logicalBytes)],
+      ['ratio', ratioText(result.ratio)],
+      ['dedup saved', bytesText(result.streams.reduce((n, s) => n + s.dedupBytes, 0))],
+      ['zero', bytesText(result.streams.reduce((n, s) => n + s.zeroBytes, 0))],
+      ['time', `${result.seconds.toFixed(2)} s (${formatBytes(Math.round(result.logicalBytes / Math.max(result.seconds, 0.001)))}/s)`],
+    ]);
+  }
+  return 0;
+}

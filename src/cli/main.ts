@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { AbortedError } from '../errors.js';
+import type { CommandContext } from './context.js';
+import { reportError } from './errors.js';
+import { registerCat } from './commands/cat.js';
+import { registerExtract } from './commands/extract.js';
+import { registerInspect } from './commands/inspect.js';
+import { registerPack } from './commands/pack.js';
+import { registerVerify } from './commands/verify.js';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/**
+ * Runs the CLI on `argv` (as process.argv) and resolves to the exit code. Ctrl-C aborts the
+ * running command, which cleans up (no partial output) and exits 130.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    // A closed pipe (`hexz cat ... | head`) is a normal end, not an error.
+    if (err.code === 'EPIPE') process.exit(0);
+  });
+  let exitCode = 0;
+  const run = async (fn: (ctx: CommandContext) => Promise<number>) => {
+    try {
+      exitCode = await fn({ signal: controller.signal });
+    } catch (err) {
+      exitCode = reportError(controller.signal.aborted && !(err instanceof AbortedError) ? new AbortedError('cancelled', {}, { cause: err }) : err);
+    }
+  };
+  const program = new Command('hexz')
+    .description('pack disk images and memory dumps into compressed, deduplicated, randomly readable .hxz archives')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `hexz: ${s}` : s) })
+    .showHelpAfterError('(run hexz --help for usage)');
+  registerPack(program, run);
+  registerInspect(program, run);
+  registerExtract(program, run);
+  registerCat(program, run);
+  registerVerify(program, run);
+  program.commands.forEach((c) => c.exitOverride());
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+      return ok ? 0 : 2;
+    }
+    return reportError(err);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return exitCode;
+}

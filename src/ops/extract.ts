@@ -1,0 +1,72 @@
+import { Archive } from '../archive/archive.js';
+import { EntryKind, type StreamName } from '../format/constants.js';
+import { AtomicFile } from '../store/atomic-file.js';
+import { throwIfAborted } from '../errors.js';
+import { entryBatches } from './entry-batches.js';
+
+/** Options of {@link extract}. */
+export interface ExtractOptions {
+  /** Stream to extract (default `disk`, or `memory` when the archive has only that). */
+  stream?: StreamName;
+  /** Path of the raw image to write. */
+  output: string;
+  force?: boolean;
+  /** Called with bytes done and total as blocks are written. */
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/** Result of {@link extract}. */
+export interface ExtractResult {
+  stream: StreamName;
+  output: string;
+  /** Logical bytes of the stream (the output's size). */
+  bytes: number;
+  /** Bytes actually written (zero blocks are left as holes). */
+  writtenBytes: number;
+  seconds: number;
+}
+
+/**
+ * Writes one stream of an archive to a sparse raw file: zero blocks become holes. The output
+ * is written beside its destination and renamed into place only when complete.
+ * @throws UsageError when the stream is missing or the output exists without `force`.
+ * @throws CorruptArchiveError when a block fails verification (nothing is left at `output`).
+ */
+export async function extract(from: string | Archive, options: ExtractOptions): Promise<ExtractResult> {
+  const started = Date.now();
+  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0 }) : from;
+  let out: AtomicFile | undefined;
+  try {
+    const stream = options.stream ?? defaultStream(a);
+    const total = a.size(stream);
+    out = await AtomicFile.create(options.output, { force: options.force });
+    let written = 0;
+    let done = 0;
+    for await (const batch of entryBatches(a, stream, options.signal)) {
+      throwIfAborted(options.signal, 'extract');
+      let k = 0;
+      for (const e of batch.entries) {
+        if (e.kind !== EntryKind.ZERO) {
+          await out.writeAt(batch.data[k++], e.offset);
+          written += e.length;
+        }
+        done += e.length;
+      }
+      options.onProgress?.(done, total);
+    }
+    await out.truncate(total);
+    await out.commit();
+    return { stream, output: options.output, bytes: total, writtenBytes: written, seconds: (Date.now() - started) / 1000 };
+  } catch (err) {
+    await out?.abort();
+    throw err;
+  } finally {
+    if (typeof from === 'string') await a.close();
+  }
+}
+
+/** The stream commands use when none is named: disk if present, else memory. */
+export function defaultStream(a: Archive): StreamName {
+  return a.hasStream('disk') || !a.hasStream('memory') ? 'disk' : 'memory';
+}
