@@ -1,0 +1,44 @@
+/**
+ * Regenerates the golden vectors in test/vectors/: for each spec, NAME.hxz plus the expected
+ * stream contents NAME.disk.bin / NAME.memory.bin and a manifest (vectors.json) with SHA-256s.
+ * Run after an intentional format change: `npm run vectors`, then review and commit.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pack } from '../src/pack/pack.js';
+import { FORMAT_VERSION } from '../src/format/constants.js';
+import { VECTOR_CREATED_MS, VECTOR_ID, vectorSpecs, type VectorSpec } from './vector-specs.js';
+
+/** Packs one vector to `path` deterministically (one worker, fixed id and time). */
+export async function packVector(spec: VectorSpec, path: string): Promise<void> {
+  const input = (b?: Uint8Array) => (b ? Readable.from([Buffer.from(b)]) : undefined);
+  await pack({
+    ...spec.options, disk: input(spec.streams.disk), memory: input(spec.streams.memory), output: path,
+    force: true, workers: 1, archiveId: VECTOR_ID, createdMs: VECTOR_CREATED_MS,
+  });
+}
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const dir = new URL('../test/vectors/', import.meta.url).pathname;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const manifest: Record<string, unknown> = {};
+  for (const spec of vectorSpecs()) {
+    const path = join(dir, `${spec.name}.hxz`);
+    await packVector(spec, path);
+    const streams: Record<string, { file: string; bytes: number; sha256: string }> = {};
+    for (const [name, bytes] of Object.entries(spec.streams)) {
+      const file = `${spec.name}.${name}.bin`;
+      writeFileSync(join(dir, file), bytes);
+      streams[name] = { file, bytes: bytes.length, sha256: sha256(bytes) };
+    }
+    const { readFileSync } = await import('node:fs');
+    manifest[spec.name] = { archive: `${spec.name}.hxz`, sha256: sha256(readFileSync(path)), options: spec.options, streams };
+  }
+  writeFileSync(join(dir, 'vectors.json'), `${JSON.stringify({ formatVersion: FORMAT_VERSION, vectors: manifest }, null, 2)}\n`);
+  console.log(`wrote ${Object.keys(manifest).length} vectors to ${dir}`);
+}

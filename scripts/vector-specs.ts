@@ -1,0 +1,62 @@
+/**
+ * The golden test vectors: small archives whose bytes are pinned in test/vectors/. Shared by
+ * scripts/make-vectors.ts (which writes them) and test/vectors.test.ts (which regenerates them
+ * and compares), so a format change cannot slip through unnoticed.
+ */
+import type { PackOptions } from '../src/pack/pack.js';
+
+/** Deterministic content: text, zeros, a duplicate and an incompressible block. */
+export function vectorContent(seed: number, size: number, blockSize: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  const rnd = () => {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    return x;
+  };
+  const words = ['hexz', 'block', 'disk', 'memory', 'zero', 'index', 'page', 'snapshot', 'kernel', 'inode'];
+  for (let at = 0; at < size; at += blockSize) {
+    const end = Math.min(size, at + blockSize);
+    const kind = (at / blockSize) % 4;
+    if (kind === 0) {
+      let text = '';
+      while (text.length < end - at) text += `${words[rnd() % words.length]} `;
+      out.set(new TextEncoder().encode(text.slice(0, end - at)), at);
+    } else if (kind === 1) {
+      // all zero: stored as a zero run
+    } else if (kind === 2 && at >= 2 * blockSize) {
+      out.copyWithin(at, 0, end - at); // duplicate of block 0 (prefix when short)
+    } else {
+      for (let i = at; i < end; i++) out[i] = rnd() & 0xff;
+    }
+  }
+  return out;
+}
+
+/** One golden vector. */
+export interface VectorSpec {
+  name: string;
+  /** Stream contents by name. */
+  streams: { disk?: Uint8Array; memory?: Uint8Array };
+  options: Pick<PackOptions, 'compression' | 'level' | 'blockSize' | 'dedup'>;
+}
+
+const BS = 4096;
+
+/** Every vector, in the order they are written. */
+export function vectorSpecs(): VectorSpec[] {
+  const mixed = vectorContent(7, 9 * BS + 123, BS);
+  return [
+    { name: 'empty-disk', streams: { disk: new Uint8Array(0) }, options: { compression: 'zstd', blockSize: BS } },
+    { name: 'one-byte-lz4', streams: { disk: Uint8Array.of(0x5a) }, options: { compression: 'lz4', blockSize: BS } },
+    { name: 'mixed-zstd', streams: { disk: mixed }, options: { compression: 'zstd', level: 3, blockSize: BS } },
+    { name: 'mixed-lz4', streams: { disk: mixed }, options: { compression: 'lz4', blockSize: BS } },
+    { name: 'mixed-none-nodedup', streams: { disk: mixed }, options: { compression: 'none', blockSize: BS, dedup: false } },
+    { name: 'two-streams-zstd', streams: { disk: mixed, memory: vectorContent(11, 5 * BS, BS) }, options: { compression: 'zstd', level: 1, blockSize: BS } },
+  ];
+}
+
+/** Fixed archive id and creation time, so vectors are byte-for-byte reproducible. */
+export const VECTOR_ID = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
+export const VECTOR_CREATED_MS = Date.UTC(2026, 0, 1);

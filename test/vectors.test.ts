@@ -1,0 +1,62 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Archive } from '../src/index.ts';
+import { verify } from '../src/ops/verify.ts';
+import { FORMAT_VERSION } from '../src/format/constants.ts';
+import { packVector } from '../scripts/make-vectors.ts';
+import { vectorSpecs } from '../scripts/vector-specs.ts';
+
+const dir = new URL('./vectors/', import.meta.url).pathname;
+const manifest = JSON.parse(readFileSync(join(dir, 'vectors.json'), 'utf8')) as {
+  formatVersion: number;
+  vectors: Record<string, { archive: string; sha256: string; streams: Record<string, { file: string; bytes: number; sha256: string }> }>;
+};
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+describe('golden vectors', () => {
+  test('manifest matches this build and lists every spec', () => {
+    assert.equal(manifest.formatVersion, FORMAT_VERSION, 'format version changed: regenerate vectors with npm run vectors');
+    assert.deepEqual(Object.keys(manifest.vectors).sort(), vectorSpecs().map((s) => s.name).sort());
+  });
+
+  for (const [name, v] of Object.entries(manifest.vectors)) {
+    test(`${name}: committed archive reads back its expected contents`, async () => {
+      const path = join(dir, v.archive);
+      assert.equal(sha256(readFileSync(path)), v.sha256, 'archive bytes differ from the manifest');
+      const a = await Archive.open(path);
+      try {
+        assert.deepEqual(a.streams.sort(), Object.keys(v.streams).sort());
+        for (const [stream, s] of Object.entries(v.streams)) {
+          const expected = readFileSync(join(dir, s.file));
+          assert.equal(sha256(expected), s.sha256);
+          const got = await a.readAt(stream as 'disk', 0, a.size(stream as 'disk'));
+          assert.equal(got.length, s.bytes);
+          assert.ok(Buffer.from(got).equals(expected), `${stream} content differs`);
+        }
+      } finally {
+        await a.close();
+      }
+      const r = await verify(path);
+      assert.equal(r.ok, true, JSON.stringify(r.error));
+    });
+  }
+
+  test('regenerating every vector reproduces the committed bytes', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'hexz-vectors-'));
+    try {
+      for (const spec of vectorSpecs()) {
+        const out = join(tmp, `${spec.name}.hxz`);
+        await packVector(spec, out);
+        const fresh = readFileSync(out);
+        const golden = readFileSync(join(dir, `${spec.name}.hxz`));
+        assert.ok(fresh.equals(golden), `${spec.name}: the writer's output changed; if intended, bump the format version, update docs/FORMAT.md and run npm run vectors`);
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
