@@ -12,6 +12,7 @@ import { LruCache } from '../util/lru.js';
 import { BlockLoader } from './block-loader.js';
 import { ArchiveHandle } from './archive-handle.js';
 import { IndexTree } from './index-tree.js';
+import { WorkerPool } from '../pack/worker-pool.js';
 
 /** Options for {@link Archive.open}. */
 export interface OpenOptions {
@@ -23,6 +24,12 @@ export interface OpenOptions {
   indexCacheBytes?: number;
   /** How far to read ahead, in bytes, once reads are sequential (default 1 MiB; 0 disables). */
   readAheadBytes?: number;
+  /**
+   * Decode and verify blocks on this many worker threads (default 0: in the calling thread).
+   * Worth it for whole-stream work (extract, verify, long sequential reads), not for small
+   * random reads, where the hand-off costs more than it saves.
+   */
+  decodeWorkers?: number;
 }
 
 /** Summary of an archive's header, in friendly units. */
@@ -54,6 +61,7 @@ export class Archive {
   private readonly blocks: BlockLoader;
   private readonly lastEnd = [-1, -1];
   private readonly readAhead: number;
+  private readonly pool: WorkerPool | undefined;
 
   private constructor(
     /** The storage the archive is read from. */
@@ -67,7 +75,8 @@ export class Archive {
   ) {
     const nodeCache = new LruCache<number, IndexNode>(options.indexCacheBytes ?? 16 << 20);
     this.trees = header.streams.map((s, i) => (s.present && s.entryCount > 0 ? new IndexTree(source, i, s, fileSize, nodeCache) : null));
-    this.blocks = new BlockLoader(source, header.data, new LruCache(options.cacheBytes ?? 64 << 20), blake3, options.verify ?? true);
+    this.pool = options.decodeWorkers ? new WorkerPool(options.decodeWorkers) : undefined;
+    this.blocks = new BlockLoader(source, header.data, new LruCache(options.cacheBytes ?? 64 << 20), blake3, options.verify ?? true, this.pool);
     this.readAhead = options.readAheadBytes ?? 1 << 20;
   }
 
@@ -209,8 +218,9 @@ export class Archive {
     return this.blocks.load(entries, stream, signal);
   }
 
-  /** Closes the underlying source if this archive opened it. */
+  /** Stops decode workers and closes the underlying source if this archive opened it. */
   async close(): Promise<void> {
+    await this.pool?.close();
     if (this.ownsSource) await this.source.close?.();
   }
 

@@ -6,6 +6,7 @@ import { CodecSet } from '../codec/registry.js';
 import type { ByteSource } from '../store/types.js';
 import { CorruptArchiveError } from '../errors.js';
 import { LruCache } from '../util/lru.js';
+import { BlockTaskError, type WorkerPool } from '../pack/worker-pool.js';
 
 /** A decoded block held in the cache, with the hash it was verified against. */
 interface CachedBlock {
@@ -26,12 +27,15 @@ export class BlockLoader {
   private readonly codecs = new CodecSet();
   private readonly inflight = new Map<number, Promise<CachedBlock>>();
 
+
   constructor(
     private readonly source: ByteSource,
     private readonly dataRegion: Extent,
     private readonly cache: LruCache<number, CachedBlock>,
     private readonly digest: Digest32,
     private readonly verify: boolean,
+    /** When given, blocks are decoded and verified on these worker threads. */
+    private readonly pool?: WorkerPool,
   ) {}
 
   /** Returns the decoded bytes of every entry (ZERO entries must not be passed), in order. */
@@ -84,7 +88,15 @@ export class BlockLoader {
     return buf;
   }
 
-  private decode(stored: Uint8Array, e: IndexEntry, stream: string): CachedBlock {
+  private async decode(stored: Uint8Array, e: IndexEntry, stream: string): Promise<CachedBlock> {
+    if (this.pool) {
+      try {
+        return { data: await this.pool.decode(stored, e.encoding, e.length, this.verify ? e.hash : undefined), hash: e.hash };
+      } catch (err) {
+        if (!(err instanceof BlockTaskError)) throw err;
+        throw this.corrupt(err.kind === 'hash' ? 'content hash mismatch' : `block does not decode: ${err.message}`, e, stream, err);
+      }
+    }
     let data: Uint8Array;
     try {
       data = this.codecs.get(e.encoding).decompress(stored, e.length);

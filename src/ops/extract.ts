@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Archive } from '../archive/archive.js';
 import { EntryKind, type StreamName } from '../format/constants.js';
 import { AtomicFile } from '../store/atomic-file.js';
@@ -35,7 +36,7 @@ export interface ExtractResult {
  */
 export async function extract(from: string | Archive, options: ExtractOptions): Promise<ExtractResult> {
   const started = Date.now();
-  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0 }) : from;
+  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, decodeWorkers: availableParallelism() }) : from;
   let out: AtomicFile | undefined;
   try {
     const stream = options.stream ?? defaultStream(a);
@@ -43,18 +44,32 @@ export async function extract(from: string | Archive, options: ExtractOptions): 
     out = await AtomicFile.create(options.output, { force: options.force });
     let written = 0;
     let done = 0;
+    // One write in flight while the next batch is fetched and decoded.
+    let writing: Promise<void> = Promise.resolve();
     for await (const batch of entryBatches(a, stream, options.signal)) {
       throwIfAborted(options.signal, 'extract');
+      await writing;
+      const runs: { at: number; bufs: Uint8Array[] }[] = [];
       let k = 0;
+      let runEnd = -1;
       for (const e of batch.entries) {
         if (e.kind !== EntryKind.ZERO) {
-          await out.writeAt(batch.data[k++], e.offset);
+          // Contiguous stored blocks go out in one writev; zero blocks stay holes.
+          if (e.offset !== runEnd) runs.push({ at: e.offset, bufs: [] });
+          runs[runs.length - 1].bufs.push(batch.data[k++]);
+          runEnd = e.offset + e.length;
           written += e.length;
         }
         done += e.length;
       }
+      const file = out;
+      writing = (async () => {
+        for (const r of runs) await file.writevAt(r.bufs, r.at);
+      })();
+      writing.catch(() => {});
       options.onProgress?.(done, total);
     }
+    await writing;
     await out.truncate(total);
     await out.commit();
     return { stream, output: options.output, bytes: total, writtenBytes: written, seconds: (Date.now() - started) / 1000 };

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Archive } from '../archive/archive.js';
 import { EntryKind } from '../format/constants.js';
 import { AbortedError, HexzError } from '../errors.js';
@@ -28,7 +29,7 @@ export async function verify(path: string, options: { signal?: AbortSignal; onPr
   const report: VerifyReport = { file: path, ok: true, checks: [], blocksChecked: 0, bytesChecked: 0, seconds: 0 };
   let a: Archive | undefined;
   try {
-    a = await Archive.open(path, { verify: true, cacheBytes: 0, readAheadBytes: 0 });
+    a = await Archive.open(path, { verify: true, cacheBytes: 0, readAheadBytes: 0, decodeWorkers: availableParallelism() });
     report.checks.push({ name: 'header', ok: true, detail: 'magic, version, features and checksum' });
     const total = a.streams.reduce((n, s) => n + a!.size(s), 0);
     let done = 0;

@@ -1,15 +1,30 @@
 import type { CodecId } from '../format/constants.js';
 
-/** A block sent to a packing worker. `bytes` is transferred. */
-export interface BlockTask {
+/** A block sent to a worker to be hashed and compressed. `bytes` is transferred. */
+export interface CompressTask {
+  op: 'compress';
   id: number;
   bytes: ArrayBuffer;
   codec: CodecId;
   level: number;
 }
 
-/** What a packing worker returns for a block. Buffers are transferred. */
-export interface BlockResult {
+/** Stored bytes sent to a worker to be decoded and (optionally) checked against `hash`. */
+export interface DecodeTask {
+  op: 'decode';
+  id: number;
+  bytes: ArrayBuffer;
+  encoding: CodecId;
+  /** Logical length the block must decode to. */
+  length: number;
+  /** Expected BLAKE3-256, or undefined to skip verification. */
+  hash?: ArrayBuffer;
+}
+
+export type BlockTask = CompressTask | DecodeTask;
+
+/** What a worker returns for a compress task. Buffers are transferred. */
+export interface CompressResult {
   id: number;
   /** BLAKE3-256 of the block (32 bytes). */
   hash: ArrayBuffer;
@@ -18,5 +33,17 @@ export interface BlockResult {
   storedLength: number;
   /** Codec of `stored` (0 = raw). */
   encoding: CodecId;
-  error?: string;
+}
+
+/** What a worker returns for a decode task. */
+export interface DecodeResult {
+  id: number;
+  data: ArrayBuffer;
+}
+
+/** A failed task: `kind` says whether decoding failed or the content hash did not match. */
+export interface TaskFailure {
+  id: number;
+  error: string;
+  kind: 'decode' | 'hash' | 'internal';
 }

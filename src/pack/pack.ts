@@ -7,7 +7,7 @@ import type { Header } from '../format/header.js';
 import { AbortedError, UsageError, throwIfAborted } from '../errors.js';
 import { parseSize } from '../util/size.js';
 import { openFileInput, streamInput, type BlockInput } from './block-input.js';
-import type { BlockResult } from './block-task.js';
+import type { CompressResult } from './block-task.js';
 import { DedupTable } from './dedup-table.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -145,7 +145,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     for (const { name, input } of inputs) {
       progress.stream = name;
       writer.beginStream(name);
-      const queue: (Promise<BlockResult & { length: number }> | { zero: number })[] = [];
+      const queue: (Promise<CompressResult & { length: number }> | { zero: number })[] = [];
       const w = writer;
       const drainOne = async () => {
         const item = await queue.shift()!;
@@ -175,7 +175,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
           queue.push({ zero: block.kind === 'zero' ? block.length : block.bytes.length });
         } else {
           const length = block.bytes.length;
-          const p = pool.run(block.bytes, codec, level).then((r) => ({ ...r, length }));
+          const p = pool.compress(block.bytes, codec, level).then((r) => ({ ...r, length }));
           p.catch(() => {}); // surfaced when drained, in order
           queue.push(p);
         }

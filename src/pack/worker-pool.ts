@@ -1,16 +1,26 @@
 import { Worker } from 'node:worker_threads';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BlockResult, BlockTask } from './block-task.js';
+import type { CodecId } from '../format/constants.js';
+import type { BlockTask, CompressResult, DecodeResult, TaskFailure } from './block-task.js';
+
+/** A decode task that failed in a worker; `kind` says how. */
+export class BlockTaskError extends Error {
+  constructor(message: string, readonly kind: TaskFailure['kind']) {
+    super(message);
+  }
+}
+
+type Pending = { resolve: (r: CompressResult | DecodeResult) => void; reject: (e: Error) => void; slot: number };
 
 /**
- * A fixed pool of packing workers. Tasks go to the least-loaded worker; each returns a
- * promise of its result. Callers bound the number in flight (the packer keeps a FIFO of
- * promises and writes results in input order).
+ * A fixed pool of worker threads for CPU-heavy block work: hashing + compression when
+ * packing, decoding + hash checks when extracting. Tasks go to the least-loaded worker; each
+ * returns a promise. Callers bound the number in flight and consume results in their own order.
  */
 export class WorkerPool {
   private readonly workers: { worker: Worker; load: number }[] = [];
-  private readonly pending = new Map<number, { resolve: (r: BlockResult) => void; reject: (e: Error) => void; slot: number }>();
+  private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private failure: Error | null = null;
 
@@ -18,29 +28,37 @@ export class WorkerPool {
   constructor(size: number) {
     // Same extension as this module: .ts under tsx (tests), .js once built.
     const ext = extname(fileURLToPath(import.meta.url));
-    const url = new URL(`./pack-worker${ext}`, import.meta.url);
+    const url = new URL(`./block-worker${ext}`, import.meta.url);
     for (let i = 0; i < Math.max(1, size); i++) {
       const worker = ext === '.ts' ? tsWorker(url) : new Worker(url);
-      worker.on('message', (r: BlockResult) => this.settle(r));
+      worker.on('message', (r: CompressResult | DecodeResult | TaskFailure) => this.settle(r));
       worker.on('error', (err) => this.fail(err));
-      worker.on('exit', (code) => code !== 0 && this.fail(new Error(`packing worker exited with code ${code}`)));
+      worker.on('exit', (code) => code !== 0 && this.fail(new Error(`block worker exited with code ${code}`)));
+      worker.unref();
       this.workers.push({ worker, load: 0 });
     }
   }
 
-  /** Hashes and compresses `bytes` (its buffer is transferred and must not be used after). */
-  run(bytes: Uint8Array, codec: BlockTask['codec'], level: number): Promise<BlockResult> {
-    if (this.failure) return Promise.reject(this.failure);
-    let slot = 0;
-    for (let i = 1; i < this.workers.length; i++) if (this.workers[i].load < this.workers[slot].load) slot = i;
-    const id = this.nextId++;
-    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
-    const task: BlockTask = { id, bytes: own.buffer as ArrayBuffer, codec, level };
-    this.workers[slot].load++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, slot });
-      this.workers[slot].worker.postMessage(task, [task.bytes]);
-    });
+  /** Number of workers. */
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** Hashes and compresses `bytes` (its buffer is transferred when it owns it, else copied). */
+  compress(bytes: Uint8Array, codec: CodecId, level: number): Promise<CompressResult> {
+    const own = owned(bytes);
+    return this.submit({ op: 'compress', id: 0, bytes: own.buffer as ArrayBuffer, codec, level }) as Promise<CompressResult>;
+  }
+
+  /**
+   * Decodes (a copy of) stored bytes to exactly `length` bytes and, when `hash` is given, checks their BLAKE3.
+   * @throws BlockTaskError with kind 'decode' or 'hash' on failure.
+   */
+  async decode(stored: Uint8Array, encoding: CodecId, length: number, hash?: Uint8Array): Promise<Uint8Array> {
+    // Copies: the caller's arrays may share a buffer (a coalesced read, a memory source) or be kept.
+    const task = { op: 'decode' as const, id: 0, bytes: stored.slice().buffer, encoding, length, hash: hash?.slice().buffer };
+    const r = (await this.submit(task)) as DecodeResult;
+    return new Uint8Array(r.data);
   }
 
   /** Stops every worker. */
@@ -48,12 +66,28 @@ export class WorkerPool {
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
 
-  private settle(r: BlockResult): void {
+  private submit(task: BlockTask): Promise<CompressResult | DecodeResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    let slot = 0;
+    for (let i = 1; i < this.workers.length; i++) if (this.workers[i].load < this.workers[slot].load) slot = i;
+    task.id = this.nextId++;
+    this.workers[slot].load++;
+    if (this.workers[slot].load === 1) this.workers[slot].worker.ref();
+    return new Promise((resolve, reject) => {
+      this.pending.set(task.id, { resolve, reject, slot });
+      const transfer = [task.bytes, ...(task.op === 'decode' && task.hash ? [task.hash] : [])];
+      this.workers[slot].worker.postMessage(task, transfer);
+    });
+  }
+
+  private settle(r: CompressResult | DecodeResult | TaskFailure): void {
     const p = this.pending.get(r.id);
     if (!p) return;
     this.pending.delete(r.id);
-    this.workers[p.slot].load--;
-    if (r.error) p.reject(new Error(r.error));
+    const w = this.workers[p.slot];
+    // An idle pool must not keep the process alive.
+    if (--w.load === 0) w.worker.unref();
+    if ('error' in r) p.reject(new BlockTaskError(r.error, r.kind));
     else p.resolve(r);
   }
 
@@ -62,6 +96,11 @@ export class WorkerPool {
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }
+}
+
+/** `bytes` itself when it owns its whole ArrayBuffer (so it can be transferred), else a copy. */
+function owned(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
 }
 
 /**

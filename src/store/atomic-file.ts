@@ -48,6 +48,30 @@ export class AtomicFile {
     }
   }
 
+  /**
+   * Writes `buffers` back to back starting at `position` with as few syscalls as possible.
+   * @throws StoreError on I/O failure.
+   */
+  async writevAt(buffers: Uint8Array[], position: number): Promise<void> {
+    try {
+      let pos = position;
+      let rest = buffers;
+      while (rest.length) {
+        const { bytesWritten } = await this.fh.writev(rest, pos);
+        pos += bytesWritten;
+        let skip = bytesWritten;
+        // A short write: drop what was written and continue with the remainder.
+        while (rest.length && skip >= rest[0].length) {
+          skip -= rest[0].length;
+          rest = rest.slice(1);
+        }
+        if (skip > 0) rest = [rest[0].subarray(skip), ...rest.slice(1)];
+      }
+    } catch (err) {
+      throw wrapIoError(err, this.path, 'write');
+    }
+  }
+
   /** Sets the file's length (used to leave trailing holes in sparse output). */
   async truncate(length: number): Promise<void> {
     try {

@@ -1,0 +1,46 @@
+/**
+ * Worker-thread entry of the block pool: hashes and compresses blocks for packing, and decodes
+ * and verifies blocks for extraction. Buffers are transferred both ways, not copied.
+ */
+import { parentPort } from 'node:worker_threads';
+import { CodecSet } from '../codec/registry.js';
+import { bytesEqual } from '../format/digest.js';
+import { blake3 } from '../hash/blake3.js';
+import type { BlockTask, CompressResult, DecodeResult, TaskFailure } from './block-task.js';
+
+const codecs = new CodecSet();
+
+parentPort!.on('message', (task: BlockTask) => {
+  if (task.op === 'compress') {
+    try {
+      const input = new Uint8Array(task.bytes);
+      const hash = blake3(input);
+      const packed = codecs.get(task.codec).compress(input, task.level);
+      const stored = packed ?? input;
+      // Both arrays own exactly their ArrayBuffer (codecs return fresh copies), so transfer them.
+      const result: CompressResult = {
+        id: task.id, hash: new Uint8Array(hash).buffer, stored: stored.buffer as ArrayBuffer,
+        storedLength: stored.length, encoding: packed ? task.codec : 0,
+      };
+      parentPort!.postMessage(result, [result.hash, result.stored]);
+    } catch (err) {
+      fail(task.id, 'internal', err);
+    }
+    return;
+  }
+  let data: Uint8Array;
+  try {
+    data = codecs.get(task.encoding).decompress(new Uint8Array(task.bytes), task.length);
+  } catch (err) {
+    return fail(task.id, 'decode', err);
+  }
+  if (task.hash && !bytesEqual(blake3(data), new Uint8Array(task.hash))) return fail(task.id, 'hash', 'content hash mismatch');
+  const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+  const result: DecodeResult = { id: task.id, data: own.buffer as ArrayBuffer };
+  parentPort!.postMessage(result, [result.data]);
+});
+
+function fail(id: number, kind: TaskFailure['kind'], err: unknown): void {
+  const failure: TaskFailure = { id, kind, error: String((err as Error)?.message ?? err) };
+  parentPort!.postMessage(failure);
+}
