@@ -3,7 +3,6 @@ import { CODEC_NAMES, EntryKind, HEADER_SIZE, MAGIC, STREAM_NAMES, type StreamNa
 import { bytesEqual, toHex } from '../format/digest.js';
 import type { IndexEntry } from '../format/entry.js';
 import { decodeHeader, type Header } from '../format/header.js';
-import type { IndexNode } from '../format/index-node.js';
 import { blake3 } from '../hash/blake3.js';
 import { FileSource } from '../store/file-source.js';
 import type { ByteSource } from '../store/types.js';
@@ -11,7 +10,7 @@ import { CorruptArchiveError, HexzError, UsageError } from '../errors.js';
 import { LruCache } from '../util/lru.js';
 import { BlockLoader } from './block-loader.js';
 import { ArchiveHandle } from './archive-handle.js';
-import { IndexTree } from './index-tree.js';
+import { IndexTree, type CachedNode } from './index-tree.js';
 import { WorkerPool } from '../pack/worker-pool.js';
 
 /** Options for {@link Archive.open}. */
@@ -73,7 +72,7 @@ export class Archive {
     options: OpenOptions,
     private readonly ownsSource: boolean,
   ) {
-    const nodeCache = new LruCache<number, IndexNode>(options.indexCacheBytes ?? 16 << 20);
+    const nodeCache = new LruCache<number, CachedNode>(options.indexCacheBytes ?? 16 << 20);
     this.trees = header.streams.map((s, i) => (s.present && s.entryCount > 0 ? new IndexTree(source, i, s, fileSize, nodeCache) : null));
     this.pool = options.decodeWorkers ? new WorkerPool(options.decodeWorkers) : undefined;
     this.blocks = new BlockLoader(source, header.data, new LruCache(options.cacheBytes ?? 64 << 20), blake3, options.verify ?? true, this.pool);

@@ -8,6 +8,13 @@ import type { ByteSource } from '../store/types.js';
 import { CorruptArchiveError, HexzError } from '../errors.js';
 import type { LruCache } from '../util/lru.js';
 
+/** A verified node in the cache, with the level and hash it was verified against. */
+export interface CachedNode {
+  node: IndexNode;
+  level: number;
+  hash: Uint8Array;
+}
+
 /** A leaf and the position of one entry in it. */
 export interface LeafPosition {
   leaf: IndexNode;
@@ -27,7 +34,7 @@ export class IndexTree {
     private readonly streamIndex: number,
     private readonly record: StreamRecord,
     private readonly fileSize: number,
-    private readonly cache: LruCache<number, IndexNode>,
+    private readonly cache: LruCache<number, CachedNode>,
   ) {
     this.root = {
       firstOffset: 0, nodeOffset: record.rootOffset, nodeLength: record.rootLength,
@@ -84,7 +91,8 @@ export class IndexTree {
 
   private async load(ref: ChildRecord, level: number, signal?: AbortSignal): Promise<IndexNode> {
     const hit = this.cache.get(ref.nodeOffset);
-    if (hit) return hit;
+    // A cached node is reused only where it is the node this parent expects.
+    if (hit && hit.level === level && bytesEqual(hit.hash, ref.hash)) return hit.node;
     if (ref.nodeOffset + ref.nodeLength > this.fileSize) {
       throw this.corrupt(`index node at ${ref.nodeOffset} lies beyond the end of the file (truncated archive?)`, ref.firstOffset, ref.nodeOffset);
     }
@@ -99,7 +107,7 @@ export class IndexTree {
       throw this.located(err, ref.nodeOffset);
     }
     if (node.firsts[0] !== ref.firstOffset) throw this.corrupt(`index node at ${ref.nodeOffset} starts at ${node.firsts[0]}, parent says ${ref.firstOffset}`, ref.firstOffset, ref.nodeOffset);
-    this.cache.set(ref.nodeOffset, node, bytes.length);
+    this.cache.set(ref.nodeOffset, { node, level, hash: ref.hash }, bytes.length);
     return node;
   }
 

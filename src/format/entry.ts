@@ -1,7 +1,7 @@
 /**
  * Pure encode/decode of one 64-byte index entry (docs/FORMAT.md §5).
  */
-import { Codec, type CodecId, ENTRY_SIZE, EntryKind, type EntryKindId } from './constants.js';
+import { Codec, type CodecId, ENTRY_SIZE, EntryKind, type EntryKindId, MAX_BLOCK_SIZE } from './constants.js';
 import { CorruptArchiveError } from '../errors.js';
 
 /** One index entry: a logical extent of a stream and where its bytes are. */
@@ -41,13 +41,17 @@ export function encodeEntry(view: DataView, bytes: Uint8Array, at: number, e: In
  * @throws CorruptArchiveError for an unknown kind or encoding or an inconsistent extent.
  */
 export function decodeEntry(view: DataView, bytes: Uint8Array, at: number): IndexEntry {
-  const offset = Number(view.getBigUint64(at, true));
+  const offset = safeU64(view, at);
   const length = view.getUint32(at + 8, true);
   const kind = view.getUint8(at + 12);
   const encoding = view.getUint8(at + 13);
-  const storedOffset = Number(view.getBigUint64(at + 16, true));
+  const storedOffset = safeU64(view, at + 16);
   const storedLength = view.getUint32(at + 24, true);
   if (length === 0) throw new CorruptArchiveError('index entry with zero length', { stage: 'index', offset });
+  // Bounds what a damaged or crafted entry can make a reader allocate.
+  if (kind !== EntryKind.ZERO && (length > MAX_BLOCK_SIZE || storedLength > length)) {
+    throw new CorruptArchiveError(`index entry with an impossible size (${length} bytes, ${storedLength} stored)`, { stage: 'index', offset });
+  }
   if (kind > EntryKind.DEDUP) throw new CorruptArchiveError(`index entry with unknown kind ${kind}`, { stage: 'index', offset });
   if (encoding > Codec.ZSTD) throw new CorruptArchiveError(`index entry with unknown encoding ${encoding}`, { stage: 'index', offset });
   if (kind === EntryKind.ZERO ? storedLength !== 0 : storedLength === 0) {
@@ -61,4 +65,14 @@ export function decodeEntry(view: DataView, bytes: Uint8Array, at: number): Inde
     slot: view.getUint8(at + 14), storedOffset, storedLength,
     hash: bytes.slice(at + 32, at + ENTRY_SIZE),
   };
+}
+
+/**
+ * Reads a u64 that must fit a JavaScript safe integer (2^53 - 1).
+ * @throws CorruptArchiveError when it does not.
+ */
+export function safeU64(view: DataView, at: number): number {
+  const v = view.getBigUint64(at, true);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptArchiveError(`index field out of range (${v})`, { stage: 'index' });
+  return Number(v);
 }

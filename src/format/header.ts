@@ -209,6 +209,12 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
       stats,
     };
   });
+  for (const [i, s] of streams.entries()) {
+    // A present stream's index must exist exactly when it has bytes.
+    if (s.present && (s.logicalSize > 0) !== (s.entryCount > 0 && s.rootLength > 0)) {
+      throw new CorruptArchiveError(`stream ${STREAM_NAMES[i]} has ${s.logicalSize} bytes but ${s.entryCount} index entries`, { stage: 'header' });
+    }
+  }
   return {
     version,
     requiredFeatures,

@@ -7,7 +7,7 @@
 import {
   CHILD_RECORD_SIZE, ENTRY_SIZE, NODE_HEADER_SIZE, NODE_MAGIC, NODE_MAX_RECORDS,
 } from './constants.js';
-import { decodeEntry, type IndexEntry } from './entry.js';
+import { decodeEntry, safeU64, type IndexEntry } from './entry.js';
 import { CorruptArchiveError } from '../errors.js';
 
 /** A pointer from an internal node to a child node. */
@@ -76,7 +76,7 @@ export function decodeNode(bytes: Uint8Array, expectLevel: number, expectStream:
   if (bytes.length !== nodeSize(count)) throw bad(`size ${bytes.length} for ${count} records`);
   const firsts = new Float64Array(count);
   for (let i = 0; i < count; i++) {
-    firsts[i] = Number(view.getBigUint64(NODE_HEADER_SIZE + i * ENTRY_SIZE, true));
+    firsts[i] = safeU64(view, NODE_HEADER_SIZE + i * ENTRY_SIZE);
     if (i > 0 && !(firsts[i] > firsts[i - 1])) throw bad('records out of order');
   }
   return { level, stream, count, firsts, bytes, view };
@@ -105,10 +105,10 @@ export function childRecord(node: IndexNode, i: number): ChildRecord {
   const at = NODE_HEADER_SIZE + i * CHILD_RECORD_SIZE;
   const v = node.view;
   return {
-    firstOffset: Number(v.getBigUint64(at, true)),
-    nodeOffset: Number(v.getBigUint64(at + 8, true)),
+    firstOffset: safeU64(v, at),
+    nodeOffset: safeU64(v, at + 8),
     nodeLength: v.getUint32(at + 16, true),
-    entryCount: Number(v.getBigUint64(at + 24, true)),
+    entryCount: safeU64(v, at + 24),
     hash: node.bytes.slice(at + 32, at + 64),
   };
 }
