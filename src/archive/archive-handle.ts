@@ -22,6 +22,7 @@ export class ArchiveHandle {
   /** Reads up to `length` bytes at the current position and advances past them. */
   async read(length: number): Promise<Uint8Array> {
     const n = Math.max(0, Math.min(length, this.size - this.pos));
+    if (n === 0) return new Uint8Array(0); // at or past the end, like read(2)
     const out = await this.archive.readAt(this.stream, this.pos, n);
     this.pos += n;
     return out;

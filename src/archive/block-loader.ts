@@ -64,7 +64,10 @@ export class BlockLoader {
   }
 
   private fetch(missing: IndexEntry[], stream: string, signal?: AbortSignal, background = false): void {
-    const unique = [...new Map(missing.map((e) => [e.storedOffset, e])).values()].sort((a, b) => a.storedOffset - b.storedOffset);
+    // The first entry per stored extent, so damage is reported at the first copy's offset.
+    const first = new Map<number, IndexEntry>();
+    for (const e of missing) if (!first.has(e.storedOffset)) first.set(e.storedOffset, e);
+    const unique = [...first.values()].sort((a, b) => a.storedOffset - b.storedOffset);
     for (const group of coalesce(unique)) {
       const start = group[0].storedOffset;
       const last = group[group.length - 1];

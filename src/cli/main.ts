@@ -39,8 +39,8 @@ export async function main(argv: string[]): Promise<number> {
     .description('pack disk images and memory dumps into compressed, deduplicated, randomly readable .hxz archives')
     .version(VERSION)
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `hexz: ${s}` : s) })
-    .showHelpAfterError('(run hexz --help for usage)');
+    // Usage errors stay one line, with the hint on it.
+    .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `hexz: ${s.trimEnd()} (see hexz --help)\n` : s) });
   registerPack(program, run);
   registerInspect(program, run);
   registerExtract(program, run);

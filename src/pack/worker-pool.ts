@@ -61,8 +61,11 @@ export class WorkerPool {
     return new Uint8Array(r.data);
   }
 
-  /** Stops every worker. */
+  /** Stops every worker; tasks still pending are rejected and late results ignored. */
   async close(): Promise<void> {
+    // Without this, a result posted before terminate() could unref the worker in settle() and
+    // let the event loop empty before the worker's exit event, so close() would never resolve.
+    this.fail(new Error('worker pool closed'));
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
 
