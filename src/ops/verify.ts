@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Archive } from '../archive/archive.js';
 import { EntryKind } from '../format/constants.js';
-import { AbortedError, HexzError } from '../errors.js';
+import { AbortedError, HexzError, exitCodeFor } from '../errors.js';
 import { entryBatches } from './entry-batches.js';
 
 /** The outcome of {@link verify}. */
@@ -14,7 +14,7 @@ export interface VerifyReport {
   blocksChecked: number;
   bytesChecked: number;
   /** The first damage found, if any. */
-  error?: { code: string; message: string; stream?: string; offset?: number; fileOffset?: number; stage?: string };
+  error?: { code: string; exitCode: number; message: string; stream?: string; offset?: number; fileOffset?: number; stage?: string };
   seconds: number;
 }
 
@@ -51,7 +51,7 @@ export async function verify(path: string, options: { signal?: AbortSignal; onPr
     const e = err instanceof HexzError ? err : undefined;
     report.ok = false;
     report.error = {
-      code: e?.code ?? 'INTERNAL', message: (err as Error)?.message ?? String(err),
+      code: e?.code ?? 'INTERNAL', exitCode: exitCodeFor(err), message: (err as Error)?.message ?? String(err),
       stream: e?.location.stream, offset: e?.location.offset, fileOffset: e?.location.fileOffset, stage: e?.location.stage,
     };
     report.checks.push({ name: e?.location.stage ?? 'open', ok: false, detail: report.error.message });

@@ -4,9 +4,6 @@ import type { CommandContext } from '../context.js';
 import { bytesText, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
 
-/** Exit code of a verify that found damage (same as CorruptArchiveError). */
-const DAMAGED_EXIT = 4;
-
 /** `hexz verify`: registers the command on `program`. */
 export function registerVerify(program: Command, run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): void {
   program
@@ -31,10 +28,7 @@ export function registerVerify(program: Command, run: (fn: (ctx: CommandContext)
         const where = e.stream !== undefined ? ` in ${e.stream} stream${e.offset !== undefined ? ` at offset ${e.offset}` : ''}` : '';
         process.stderr.write(`hexz: ${file}: DAMAGED${where}: ${e.message}\n`);
       }
-      return r.ok ? 0 : r.error?.code === 'CORRUPT_ARCHIVE' || r.error?.code === 'INTERNAL' ? DAMAGED_EXIT : exitFor(r.error!.code);
+      // Damage exits 4 (CorruptArchiveError); a missing file, a non-archive etc. keep their own codes.
+      return r.ok ? 0 : r.error!.exitCode;
     }));
-}
-
-function exitFor(code: string): number {
-  return ({ NOT_AN_ARCHIVE: 3, UNSUPPORTED: 5, STORE: 6, USAGE: 2 } as Record<string, number>)[code] ?? DAMAGED_EXIT;
 }
