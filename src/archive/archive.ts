@@ -98,7 +98,11 @@ export class Archive {
       const ends = [header.data.offset + header.data.length, ...header.streams.map((s) => (s.present ? s.rootOffset + s.rootLength : 0))];
       const need = Math.max(...ends);
       if (need > size) throw new CorruptArchiveError(`archive is truncated: ${size} bytes, its index ends at ${need}`, { stage: 'header' });
-      return new Archive(source, header, size, options, typeof from === 'string');
+      const archive = new Archive(source, header, size, options, typeof from === 'string');
+      // Loading the roots now makes the first random read cost one leaf and one block. A damaged
+      // root is not an open error: it surfaces on the reads of that stream (and in verify).
+      await Promise.all(archive.trees.map((t) => t?.loadRoot().catch(() => {})));
+      return archive;
     } catch (err) {
       if (typeof from === 'string') await source.close?.();
       if (err instanceof HexzError) err.location.archive ??= source.name;

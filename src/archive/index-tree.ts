@@ -42,6 +42,11 @@ export class IndexTree {
     };
   }
 
+  /** Loads and verifies the root node now (done at open, as qcow2 readers load the L1 table). */
+  async loadRoot(signal?: AbortSignal): Promise<void> {
+    await this.load(this.root, this.record.rootLevel, signal);
+  }
+
   /** Finds the leaf entry covering logical `offset` (which must be < the stream size). */
   async find(offset: number, signal?: AbortSignal): Promise<LeafPosition> {
     let ref = this.root;
