@@ -48,6 +48,7 @@ export class ArchiveWriter {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private spoolEnd = 0;
+  private writing: Promise<void> = Promise.resolve();
   private current: { index: number; record: StreamRecord; leaves: LeafBuilder; offset: number; zeroRun: number } | null = null;
   private readonly finished: { index: number; record: StreamRecord; leaves: LeafBuilder }[] = [];
 
@@ -148,6 +149,7 @@ export class ArchiveWriter {
   async finalize(): Promise<{ header: Header; fileSize: number }> {
     if (this.current) await this.endStream();
     await this.flushData();
+    await this.writing;
     this.header.data = { offset: HEADER_SIZE, length: this.dataEnd - HEADER_SIZE };
     // Copy the spooled leaves after the data region, then build the internal levels there.
     const leavesAt = this.dataEnd;
@@ -175,6 +177,7 @@ export class ArchiveWriter {
 
   /** Removes the temporary output and spool; never throws. */
   async abort(): Promise<void> {
+    await this.writing.catch(() => {});
     await this.closeSpool();
     await this.out.abort();
   }
@@ -202,13 +205,20 @@ export class ArchiveWriter {
     await this.addEntry({ length, kind: EntryKind.ZERO, encoding: 0, storedOffset: 0, storedLength: 0, hash: ZERO_HASH });
   }
 
+  /**
+   * Starts writing the buffered data. One write stays in flight while the caller goes on
+   * producing the next buffer; the previous write is awaited first, so memory stays bounded
+   * and an I/O error surfaces at the next flush (or at finalize).
+   */
   private async flushData(): Promise<void> {
     if (this.pendingBytes === 0) return;
     const buf = Buffer.concat(this.pending, this.pendingBytes);
     const at = this.dataEnd - this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    await this.out.writeAt(buf, at);
+    await this.writing;
+    this.writing = this.out.writeAt(buf, at);
+    this.writing.catch(() => {});
   }
 
   private async appendSpool(bytes: Uint8Array): Promise<number> {

@@ -62,10 +62,19 @@ async function blockDeviceSize(fh: FileHandle): Promise<number> {
 }
 
 async function* fileBlocks(fh: FileHandle, path: string, size: number, blockSize: number, holes: HoleFinder | null): AsyncGenerator<InputBlock> {
-  let pos = 0;
+  const chunkSize = Math.max(blockSize, READ_CHUNK - (READ_CHUNK % blockSize));
   let dataEnd = holes ? 0 : size; // bytes before dataEnd are known to need reading
+  // The next chunk is read while the blocks of the current one are consumed.
+  type Pending = { pos: number; bytes: Promise<Uint8Array> };
+  let ahead: Pending | null = null;
+  const readChunk = (pos: number, n: number): Pending => {
+    const p = readExactly(fh, path, size, pos, n);
+    p.catch(() => {});
+    return { pos, bytes: p };
+  };
+  let pos = 0;
   while (pos < size) {
-    if (holes && pos >= dataEnd) {
+    if (!ahead && holes && pos >= dataEnd) {
       const d = holes.nextData(pos);
       // Whole blocks inside the hole become zero runs without being read.
       const skip = Math.floor((d - pos) / blockSize) * blockSize;
@@ -77,27 +86,34 @@ async function* fileBlocks(fh: FileHandle, path: string, size: number, blockSize
       }
       dataEnd = holes.nextHole(d);
     }
-    // Read up to READ_CHUNK at once (fewer syscalls), but not past the known data extent.
-    const extentEnd = Math.min(size, Math.ceil(dataEnd / blockSize) * blockSize);
-    const n = Math.min(Math.max(blockSize, READ_CHUNK - (READ_CHUNK % blockSize)), extentEnd - pos);
-    const chunk = new Uint8Array(n);
-    let done = 0;
-    try {
-      while (done < n) {
-        const { bytesRead } = await fh.read(chunk, done, n - done, pos + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-    } catch (err) {
-      throw wrapIoError(err, path, 'read input');
-    }
-    if (done !== n) throw new StoreError(`${path}: input shrank while packing (expected ${size} bytes)`, { archive: path, stage: 'read input' });
-    for (let at = 0; at < n; at += blockSize) {
+    // Read up to a chunk at once (fewer syscalls), but not past the known data extent.
+    const extentEnd = () => Math.min(size, Math.ceil(dataEnd / blockSize) * blockSize);
+    const cur: Pending = ahead ?? readChunk(pos, Math.min(chunkSize, extentEnd() - pos));
+    const chunk: Uint8Array = await cur.bytes;
+    const next: number = pos + chunk.length;
+    ahead = next < extentEnd() ? readChunk(next, Math.min(chunkSize, extentEnd() - next)) : null;
+    for (let at = 0; at < chunk.length; at += blockSize) {
       // Each block gets its own ArrayBuffer so it can be transferred to a worker.
-      yield { kind: 'data', bytes: n <= blockSize ? chunk : chunk.slice(at, Math.min(at + blockSize, n)) };
+      yield { kind: 'data', bytes: chunk.length <= blockSize ? chunk : chunk.slice(at, Math.min(at + blockSize, chunk.length)) };
     }
-    pos += n;
+    pos = next;
   }
+}
+
+async function readExactly(fh: FileHandle, path: string, size: number, pos: number, n: number): Promise<Uint8Array> {
+  const chunk = new Uint8Array(n);
+  let done = 0;
+  try {
+    while (done < n) {
+      const { bytesRead } = await fh.read(chunk, done, n - done, pos + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+  } catch (err) {
+    throw wrapIoError(err, path, 'read input');
+  }
+  if (done !== n) throw new StoreError(`${path}: input shrank while packing (expected ${size} bytes)`, { archive: path, stage: 'read input' });
+  return chunk;
 }
 
 /** Wraps a Node Readable (a pipe, stdin, a network stream) as an input of unknown size. */
