@@ -341,7 +341,7 @@ describe('in-memory and counted sources', () => {
 
   test('opening reads only the header and the root nodes; a small read costs a few requests; a repeat is cached', async () => {
     const src = new CountingSource(new MemorySource(bytes));
-    const a = await Archive.open(src);
+    const a = await Archive.open(src, { preloadIndexBytes: 0 });
     const roots = a.header.streams.filter((s) => s.present && s.entryCount > 0);
     const rootBytes = roots.reduce((n, s) => n + s.rootLength, 0);
     assert.equal(src.requests, 1 + roots.length, 'open reads the header and each stream\'s root');
@@ -358,6 +358,22 @@ describe('in-memory and counted sources', () => {
     const before = src.requests;
     assertBytes(await a.readAt('disk', at + 1, 5), data.subarray(at + 1, at + 6), 'repeat read');
     assert.equal(src.requests, before, 'a repeat read of a cached block makes no requests');
+  });
+
+  test('a small index is loaded whole at open; then each cold block costs one request', async () => {
+    const src = new CountingSource(new MemorySource(bytes));
+    const a = await Archive.open(src);
+    const indexStart = a.header.data.offset + a.header.data.length;
+    assert.equal(src.requests, 2, 'open reads the header and the whole index');
+    assert.equal(src.bytesRead, HEADER_SIZE + (bytes.length - indexStart));
+    for (const e of await entriesOf(a, 'disk')) {
+      if (e.kind !== 1) continue;
+      const before = src.requests;
+      assertBytes(await a.readAt('disk', e.offset, 1), data.subarray(e.offset, e.offset + 1), `block at ${e.offset}`);
+      assert.equal(src.requests - before, 1, `a cold read of the block at ${e.offset} made ${src.requests - before} requests`);
+      break;
+    }
+    await a.close();
   });
 });
 
@@ -415,3 +431,9 @@ describe('pack failures and cancellation leave nothing behind', () => {
     }
   });
 });
+
+async function entriesOf(a: Archive, stream: 'disk' | 'memory') {
+  const out = [];
+  for await (const e of a.entries(stream)) out.push(e);
+  return out;
+}

@@ -5,6 +5,7 @@ import type { IndexEntry } from '../format/entry.js';
 import { decodeHeader, type Header } from '../format/header.js';
 import { blake3 } from '../hash/blake3.js';
 import { FileSource } from '../store/file-source.js';
+import { PinnedRangeSource } from '../store/pinned-range-source.js';
 import type { ByteSource } from '../store/types.js';
 import { CorruptArchiveError, HexzError, UsageError } from '../errors.js';
 import { LruCache } from '../util/lru.js';
@@ -29,6 +30,12 @@ export interface OpenOptions {
    * random reads, where the hand-off costs more than it saves.
    */
   decodeWorkers?: number;
+  /**
+   * Load the whole index at open, in one request, when it is at most this many bytes
+   * (default 4 MiB: about 64 GiB of data in 64 KiB blocks); larger indexes are paged in node by
+   * node as reads need them. 0 disables it.
+   */
+  preloadIndexBytes?: number;
 }
 
 /** Summary of an archive's header, in friendly units. */
@@ -98,7 +105,14 @@ export class Archive {
       const ends = [header.data.offset + header.data.length, ...header.streams.map((s) => (s.present ? s.rootOffset + s.rootLength : 0))];
       const need = Math.max(...ends);
       if (need > size) throw new CorruptArchiveError(`archive is truncated: ${size} bytes, its index ends at ${need}`, { stage: 'header' });
-      const archive = new Archive(source, header, size, options, typeof from === 'string');
+      // The writer puts the index after the data region; if it is small, pin it in memory with
+      // one request (every node is still verified against its hash when it is decoded).
+      const indexStart = header.data.offset + header.data.length;
+      const preload = options.preloadIndexBytes ?? DEFAULT_PRELOAD_INDEX;
+      const reader = size > indexStart && size - indexStart <= preload
+        ? new PinnedRangeSource(source, indexStart, await source.read(indexStart, size - indexStart))
+        : source;
+      const archive = new Archive(reader, header, size, options, typeof from === 'string');
       // Loading the roots now makes the first random read cost one leaf and one block. A damaged
       // root is not an open error: it surfaces on the reads of that stream (and in verify).
       await Promise.all(archive.trees.map((t) => t?.loadRoot().catch(() => {})));
@@ -255,6 +269,9 @@ export class Archive {
     this.collect(stream, from, to).then((es) => this.blocks.prefetch(es, stream), () => {});
   }
 }
+
+/** Default of {@link OpenOptions.preloadIndexBytes}: 4 MiB of index, ~64 GiB of data in 64 KiB blocks. */
+const DEFAULT_PRELOAD_INDEX = 4 << 20;
 
 function streamIndex(stream: StreamName): number {
   return STREAM_NAMES.indexOf(stream);
