@@ -20,9 +20,11 @@ export class Lz4Codec implements BlockCodec {
   }
 
   decompress(input: Uint8Array, outputLength: number): Uint8Array {
-    const out = Buffer.allocUnsafe(outputLength + 1);
-    const n = lz4.decodeBlock(Buffer.from(input.buffer, input.byteOffset, input.byteLength), out);
+    // Exactly sized (and not from Buffer's shared pool): a block that would expand to more is
+    // rejected by LZ4's bounds checks, and the output can be transferred without a copy.
+    const out = new Uint8Array(outputLength);
+    const n = lz4.decodeBlock(Buffer.from(input.buffer, input.byteOffset, input.byteLength), Buffer.from(out.buffer));
     if (n !== outputLength) throw new Error(n < 0 ? `lz4 block is malformed at byte ${-n}` : `lz4 block decoded to ${n} bytes, expected ${outputLength}`);
-    return new Uint8Array(out.buffer, out.byteOffset, n);
+    return out;
   }
 }

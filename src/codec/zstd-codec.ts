@@ -18,11 +18,12 @@ export class ZstdCodec implements BlockCodec {
   }
 
   decompress(input: Uint8Array, outputLength: number): Uint8Array {
-    // +1 so that a frame expanding to more than expected is detected rather than truncated.
-    const out = new Uint8Array(outputLength + 1);
+    // Exactly sized: a frame that would expand to more fails with "destination buffer is too
+    // small", so the output owns its whole buffer and can be transferred without a copy.
+    const out = new Uint8Array(outputLength);
     const n = this.dctx.decompress(out, input);
     if (n !== outputLength) throw new Error(`zstd frame decoded to ${n} bytes, expected ${outputLength}`);
-    return out.subarray(0, n);
+    return out;
   }
 }
 

@@ -72,7 +72,8 @@ export function decodeEntry(view: DataView, bytes: Uint8Array, at: number): Inde
  * @throws CorruptArchiveError when it does not.
  */
 export function safeU64(view: DataView, at: number): number {
-  const v = view.getBigUint64(at, true);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptArchiveError(`index field out of range (${v})`, { stage: 'index' });
-  return Number(v);
+  // Two u32 halves instead of getBigUint64: no BigInt allocation on the hot decode path.
+  const hi = view.getUint32(at + 4, true);
+  if (hi > 0x1fffff) throw new CorruptArchiveError(`index field out of range (high word 0x${hi.toString(16)})`, { stage: 'index' });
+  return hi * 0x100000000 + view.getUint32(at, true);
 }

@@ -87,8 +87,13 @@ export interface PackResult {
   header: Header;
 }
 
-/** In-flight blocks per worker: enough to keep workers busy, few enough that memory stays flat. */
-const IN_FLIGHT_PER_WORKER = 8;
+/**
+ * Blocks in flight: about 16 MiB of input, at least 4 and at most 64 per worker. Deep enough
+ * that workers never starve while the main thread reads or writes, bounded so memory stays flat.
+ */
+function inFlightLimit(workers: number, blockSize: number): number {
+  return Math.min(workers * 64, Math.max(workers * 4, Math.floor((16 << 20) / blockSize)));
+}
 
 /**
  * Packs a disk image and/or a memory dump into a .hxz archive. The archive is written to a
@@ -168,7 +173,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
         }
         report();
       };
-      const limit = workers * IN_FLIGHT_PER_WORKER;
+      const limit = inFlightLimit(workers, blockSize);
       for await (const block of input.blocks()) {
         throwIfAborted(signal, 'pack');
         if (block.kind === 'zero' || isAllZero(block.bytes, zeros)) {
