@@ -12,7 +12,7 @@ import { LruCache } from '../util/lru.js';
 import { BlockLoader } from './block-loader.js';
 import { ArchiveHandle } from './archive-handle.js';
 import { IndexTree, type CachedNode } from './index-tree.js';
-import { WorkerPool } from '../pack/worker-pool.js';
+import { WorkerPool } from '../workers/worker-pool.js';
 
 /** Options for {@link Archive.open}. */
 export interface OpenOptions {

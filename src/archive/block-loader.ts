@@ -6,7 +6,7 @@ import { CodecSet } from '../codec/registry.js';
 import type { ByteSource } from '../store/types.js';
 import { CorruptArchiveError } from '../errors.js';
 import { LruCache } from '../util/lru.js';
-import { BlockTaskError, type WorkerPool } from '../pack/worker-pool.js';
+import { BlockTaskError, type WorkerPool } from '../workers/worker-pool.js';
 
 /** A decoded block held in the cache, with the hash it was verified against. */
 interface CachedBlock {

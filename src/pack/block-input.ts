@@ -65,12 +65,12 @@ async function* fileBlocks(fh: FileHandle, path: string, size: number, blockSize
   const chunkSize = Math.max(blockSize, READ_CHUNK - (READ_CHUNK % blockSize));
   let dataEnd = holes ? 0 : size; // bytes before dataEnd are known to need reading
   // The next chunk is read while the blocks of the current one are consumed.
-  type Pending = { pos: number; bytes: Promise<Uint8Array> };
+  type Pending = { pos: number; blocks: Promise<Uint8Array[]> };
   let ahead: Pending | null = null;
   const readChunk = (pos: number, n: number): Pending => {
-    const p = readExactly(fh, path, size, pos, n);
+    const p = readBlocks(fh, path, size, pos, n, blockSize);
     p.catch(() => {});
-    return { pos, bytes: p };
+    return { pos, blocks: p };
   };
   let pos = 0;
   while (pos < size) {
@@ -89,31 +89,41 @@ async function* fileBlocks(fh: FileHandle, path: string, size: number, blockSize
     // Read up to a chunk at once (fewer syscalls), but not past the known data extent.
     const extentEnd = () => Math.min(size, Math.ceil(dataEnd / blockSize) * blockSize);
     const cur: Pending = ahead ?? readChunk(pos, Math.min(chunkSize, extentEnd() - pos));
-    const chunk: Uint8Array = await cur.bytes;
-    const next: number = pos + chunk.length;
+    const blocks: Uint8Array[] = await cur.blocks;
+    const next: number = pos + blocks.reduce((n, b) => n + b.length, 0);
     ahead = next < extentEnd() ? readChunk(next, Math.min(chunkSize, extentEnd() - next)) : null;
-    for (let at = 0; at < chunk.length; at += blockSize) {
-      // Each block gets its own ArrayBuffer so it can be transferred to a worker.
-      yield { kind: 'data', bytes: chunk.length <= blockSize ? chunk : chunk.slice(at, Math.min(at + blockSize, chunk.length)) };
-    }
+    for (const bytes of blocks) yield { kind: 'data', bytes };
     pos = next;
   }
 }
 
-async function readExactly(fh: FileHandle, path: string, size: number, pos: number, n: number): Promise<Uint8Array> {
-  const chunk = new Uint8Array(n);
+/**
+ * Reads `n` bytes at `pos` straight into separate block-sized buffers with readv (one syscall,
+ * no copy), so every block owns its ArrayBuffer and can be transferred to a worker.
+ */
+async function readBlocks(fh: FileHandle, path: string, size: number, pos: number, n: number, blockSize: number): Promise<Uint8Array[]> {
+  const blocks: Uint8Array[] = [];
+  for (let at = 0; at < n; at += blockSize) blocks.push(new Uint8Array(Math.min(blockSize, n - at)));
   let done = 0;
+  let rest = blocks;
   try {
     while (done < n) {
-      const { bytesRead } = await fh.read(chunk, done, n - done, pos + done);
+      const { bytesRead } = await fh.readv(rest, pos + done);
       if (bytesRead === 0) break;
       done += bytesRead;
+      // A short read: continue into the unfilled part.
+      let skip = bytesRead;
+      while (rest.length && skip >= rest[0].length) {
+        skip -= rest[0].length;
+        rest = rest.slice(1);
+      }
+      if (skip > 0) rest = [rest[0].subarray(skip), ...rest.slice(1)];
     }
   } catch (err) {
     throw wrapIoError(err, path, 'read input');
   }
   if (done !== n) throw new StoreError(`${path}: input shrank while packing (expected ${size} bytes)`, { archive: path, stage: 'read input' });
-  return chunk;
+  return blocks;
 }
 
 /** Wraps a Node Readable (a pipe, stdin, a network stream) as an input of unknown size. */

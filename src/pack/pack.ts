@@ -7,9 +7,9 @@ import type { Header } from '../format/header.js';
 import { AbortedError, UsageError, throwIfAborted } from '../errors.js';
 import { parseSize } from '../util/size.js';
 import { openFileInput, streamInput, type BlockInput } from './block-input.js';
-import type { CompressResult } from './block-task.js';
+import type { CompressResult } from '../workers/block-task.js';
 import { DedupTable } from './dedup-table.js';
-import { WorkerPool } from './worker-pool.js';
+import { WorkerPool } from '../workers/worker-pool.js';
 
 /** A packing input: a file path, or a Node Readable (a pipe, stdin). */
 export type PackInput = string | Readable;
