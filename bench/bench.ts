@@ -915,9 +915,11 @@ async function bench(work: string, started: bigint): Promise<void> {
   const qCold = qio ? qio.coldDrop ?? qio.coldPc : null;
   const pc = coldDropped ? 'page cache dropped' : 'page cache NOT dropped';
   const qPeer = 'qemu-io read op, fresh process';
-  add({ group: G4, measure: `cold p50, open+readAt (${pc})`, hexz: p50(cold), unit: 'us', peer: qPeer, peerValue: p50(qCold), better: 'lower', target: '<= 0.50x', met: qCold ? p50(cold)! <= 0.5 * p50(qCold)! : null });
+  // The target row compares like with like: qemu-io's read-op time leaves out its image open
+  // (header and L1 table), so hexz's row leaves out Archive.open (header, root / small index).
+  add({ group: G4, measure: `cold p50, readAt only (${pc})`, hexz: p50(coldRead), unit: 'us', peer: qPeer, peerValue: p50(qCold), better: 'lower', target: '<= 0.50x', met: qCold ? p50(coldRead)! <= 0.5 * p50(qCold)! : null });
+  add({ group: G4, measure: `cold p50, open+readAt (${pc})`, hexz: p50(cold), unit: 'us', peer: qPeer, peerValue: p50(qCold), better: 'lower', target: '' });
   add({ group: G4, measure: `cold p99, open+readAt (${pc})`, hexz: p99(cold), unit: 'us', peer: qPeer, peerValue: p99(qCold), better: 'lower', target: '' });
-  add({ group: G4, measure: `cold p50, readAt only (${pc})`, hexz: p50(coldRead), unit: 'us', peer: qPeer, peerValue: p50(qCold), better: 'lower', target: '' });
   if (coldDropped) {
     add({ group: G4, measure: 'cold p50, open+readAt (page cache warm)', hexz: p50(coldWarmPc), unit: 'us', peer: qPeer, peerValue: p50(qio?.coldPc), better: 'lower', target: '' });
     add({ group: G4, measure: 'cold p99, open+readAt (page cache warm)', hexz: p99(coldWarmPc), unit: 'us', peer: qPeer, peerValue: p99(qio?.coldPc), better: 'lower', target: '' });
