@@ -4,6 +4,9 @@ import { access, open, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path';
 import { UsageError, wrapIoError } from '../errors.js';
 
+/** Unsynced bytes after which a background fdatasync starts. */
+const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
+
 /**
  * An output file written under a temporary name beside its destination and renamed into place
  * only by {@link commit}, after an fsync. Until then nothing exists at the destination; on
@@ -11,6 +14,8 @@ import { UsageError, wrapIoError } from '../errors.js';
  */
 export class AtomicFile {
   private closed = false;
+  private unsynced = 0;
+  private syncing: Promise<void> | null = null;
 
   private constructor(readonly path: string, readonly tempPath: string, readonly fh: FileHandle) {}
 
@@ -46,6 +51,7 @@ export class AtomicFile {
     } catch (err) {
       throw wrapIoError(err, this.path, 'write');
     }
+    this.wrote(bytes.length);
   }
 
   /**
@@ -67,6 +73,7 @@ export class AtomicFile {
         }
         if (skip > 0) rest = [rest[0].subarray(skip), ...rest.slice(1)];
       }
+      this.wrote(pos - position);
     } catch (err) {
       throw wrapIoError(err, this.path, 'write');
     }
@@ -87,6 +94,7 @@ export class AtomicFile {
    */
   async commit(): Promise<void> {
     try {
+      await this.syncing;
       await this.fh.sync();
       await this.fh.close();
       this.closed = true;
@@ -98,8 +106,21 @@ export class AtomicFile {
     }
   }
 
+  /**
+   * Starts a background fdatasync once enough unsynced bytes have accumulated, so writeback
+   * overlaps the work that produces the data and the final fsync in {@link commit} is short.
+   * A failure here is not lost: the final fsync reports it.
+   */
+  private wrote(bytes: number): void {
+    this.unsynced += bytes;
+    if (this.unsynced < BACKGROUND_SYNC_BYTES || this.syncing) return;
+    this.unsynced = 0;
+    this.syncing = this.fh.datasync().catch(() => {}).finally(() => (this.syncing = null));
+  }
+
   /** Closes and removes the temporary file; never throws. */
   async abort(): Promise<void> {
+    await this.syncing;
     if (!this.closed) {
       this.closed = true;
       await this.fh.close().catch(() => {});
