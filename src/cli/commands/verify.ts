@@ -11,7 +11,7 @@ export function registerVerify(program: Command, run: (fn: (ctx: CommandContext)
     .description('read every block and check the header checksum, every index node and every content hash')
     .argument('<file>', 'archive')
     .option('--json', 'print the report as JSON')
-    .option('--silent', 'print nothing; the exit code tells')
+    .option('--silent', 'print nothing on success (damage is still reported on stderr)')
     .action((file: string, flags: { json?: boolean; silent?: boolean }) => run(async (ctx) => {
       const progress = createProgress('verifying', !flags.json && !flags.silent);
       let r;
