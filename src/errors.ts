@@ -75,6 +75,15 @@ export class MissingParentError extends HexzError {
   readonly exitCode = 8;
 }
 
+/**
+ * An input disk image (qcow2) is damaged: a table or cluster outside the file, an absurd size,
+ * a compressed cluster that does not decode, a backing-file cycle. Exit 9.
+ */
+export class CorruptImageError extends HexzError {
+  readonly code = 'CORRUPT_IMAGE';
+  readonly exitCode = 9;
+}
+
 /** The operation was cancelled through its AbortSignal (Ctrl-C in the CLI). Exit 130. */
 export class AbortedError extends HexzError {
   readonly code = 'ABORTED';

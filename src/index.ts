@@ -6,6 +6,8 @@ export { Archive, type ArchiveInfo, type OpenOptions } from './archive/archive.j
 export { ArchiveHandle, type Whence } from './archive/archive-handle.js';
 export { ArchiveWriter, type ArchiveWriterOptions, type StoredRef } from './archive/archive-writer.js';
 export { pack, type PackInput, type PackOptions, type PackProgress, type PackResult, type PackStreamSummary } from './pack/pack.js';
+export { openImage, detectImageFormat } from './image/open-image.js';
+export type { DiskImage, ImageExtent, ImageFormat, OpenImageOptions } from './image/types.js';
 export { FileSource } from './store/file-source.js';
 export { MemorySource } from './store/memory-source.js';
 export { CountingSource } from './store/counting-source.js';

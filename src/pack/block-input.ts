@@ -1,7 +1,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { StoreError, wrapIoError } from '../errors.js';
-import { createHoleFinder, type HoleFinder } from './holes.js';
+import type { DiskImage } from '../image/types.js';
+import { createHoleFinder, type HoleFinder } from '../store/holes.js';
 
 /** One unit of input: a run of zeros known without reading, or one block of bytes. */
 export type InputBlock =
@@ -124,6 +125,66 @@ async function readBlocks(fh: FileHandle, path: string, size: number, pos: numbe
   }
   if (done !== n) throw new StoreError(`${path}: input shrank while packing (expected ${size} bytes)`, { archive: path, stage: 'read input' });
   return blocks;
+}
+
+/** Virtual bytes planned per image request batch (one batch is read while the previous is consumed). */
+const IMAGE_CHUNK = 4 << 20;
+
+/**
+ * Wraps an opened {@link DiskImage} (qcow2, or raw through the image API) as an input. Blocks
+ * the image maps entirely as zero (unallocated or zero clusters, holes) are yielded as zero runs
+ * without reading; the other blocks of a batch are read concurrently, each into its own buffer.
+ * The input owns the image and closes it.
+ */
+export function imageInput(image: DiskImage, blockSize: number): BlockInput {
+  return {
+    size: image.size,
+    name: image.name,
+    close: () => image.close(),
+    blocks: () => imageBlocks(image, blockSize),
+  };
+}
+
+type PlannedBlock = { kind: 'zero'; length: number } | { kind: 'data'; bytes: Promise<Uint8Array> };
+
+async function planImageChunk(image: DiskImage, pos: number, chunkSize: number, blockSize: number): Promise<PlannedBlock[]> {
+  const end = Math.min(image.size, pos + chunkSize);
+  const data = (await image.extents(pos, end - pos)).filter((e) => e.kind === 'data');
+  const out: PlannedBlock[] = [];
+  let d = 0;
+  for (let b = pos; b < end; b += blockSize) {
+    const n = Math.min(blockSize, end - b);
+    while (d < data.length && data[d].offset + data[d].length <= b) d++;
+    if (d < data.length && data[d].offset < b + n) {
+      const bytes = image.read(b, n);
+      bytes.catch(() => {}); // surfaced when consumed, in order
+      out.push({ kind: 'data', bytes });
+    } else {
+      const last = out[out.length - 1];
+      if (last?.kind === 'zero') last.length += n;
+      else out.push({ kind: 'zero', length: n });
+    }
+  }
+  return out;
+}
+
+async function* imageBlocks(image: DiskImage, blockSize: number): AsyncGenerator<InputBlock> {
+  const chunkSize = Math.max(blockSize, IMAGE_CHUNK - (IMAGE_CHUNK % blockSize));
+  const plan = (pos: number) => {
+    const p = planImageChunk(image, pos, chunkSize, blockSize);
+    p.catch(() => {});
+    return p;
+  };
+  let ahead: Promise<PlannedBlock[]> | null = image.size > 0 ? plan(0) : null;
+  for (let pos = 0; ahead; ) {
+    const items = await ahead;
+    pos = Math.min(image.size, pos + chunkSize);
+    ahead = pos < image.size ? plan(pos) : null;
+    for (const item of items) {
+      if (item.kind === 'zero') yield item;
+      else yield { kind: 'data', bytes: await item.bytes };
+    }
+  }
 }
 
 /** Wraps a Node Readable (a pipe, stdin, a network stream) as an input of unknown size. */

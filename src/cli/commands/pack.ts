@@ -9,6 +9,7 @@ import { createProgress } from '../progress.js';
 interface PackFlags {
   disk?: string;
   memory?: string;
+  diskFormat?: string;
   output: string;
   compression: string;
   level?: string;
@@ -26,6 +27,7 @@ export function registerPack(program: Command, run: (fn: (ctx: CommandContext) =
     .command('pack')
     .description('pack a disk image and/or a memory dump into a .hxz archive')
     .option('--disk <file>', "disk image to pack ('-' for stdin)")
+    .option('--disk-format <format>', 'format of the --disk file: raw or qcow2 (default: detected)')
     .option('--memory <file>', "memory dump to pack ('-' for stdin)")
     .requiredOption('-o, --output <out.hxz>', 'archive to write (refused if it exists, unless --force)')
     .option('--compression <codec>', 'zstd, lz4 or none', 'zstd')
@@ -44,12 +46,16 @@ async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<numbe
   const input = (v?: string): PackInput | undefined => (v === '-' ? process.stdin : v);
   const level = flags.level === undefined ? undefined : Number(flags.level);
   if (level !== undefined && !Number.isInteger(level)) throw new UsageError(`--level must be an integer, got '${flags.level}'`);
+  if (flags.diskFormat !== undefined && flags.diskFormat !== 'raw' && flags.diskFormat !== 'qcow2') {
+    throw new UsageError(`--disk-format must be raw or qcow2, got '${flags.diskFormat}'`);
+  }
+  if (flags.diskFormat === 'qcow2' && flags.disk === '-') throw new UsageError('a qcow2 disk cannot be read from stdin');
   const workers = flags.workers === undefined ? undefined : Number(flags.workers);
   const progress = createProgress('packing', !flags.silent && !flags.json);
   let result;
   try {
     result = await pack({
-      disk: input(flags.disk), memory: input(flags.memory), output: flags.output,
+      disk: input(flags.disk), diskFormat: flags.diskFormat as 'raw' | 'qcow2' | undefined, memory: input(flags.memory), output: flags.output,
       compression: flags.compression as 'zstd', level, blockSize: parseSize(flags.blockSize), workers,
       dedup: flags.dedup, force: flags.force, signal: ctx.signal,
       onProgress: (p) => progress.update(p.bytesDone, p.bytesTotal, {
