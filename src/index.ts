@@ -17,3 +17,5 @@ export { STREAM_NAMES, type StreamName, FORMAT_VERSION, HEADER_SIZE } from './fo
 export type { Header, StreamRecord, StreamStats, Extent } from './format/header.js';
 export type { IndexEntry } from './format/entry.js';
 export { parseSize, formatBytes } from './util/size.js';
+export { exportQcow2, type ExportQcow2Options, type ExportQcow2Result } from './ops/export-qcow2.js';
+export { Qcow2Writer, type Qcow2WriterOptions } from './image/qcow2-writer.js';

@@ -21,7 +21,18 @@ export interface DecodeTask {
   hash?: ArrayBuffer;
 }
 
-export type BlockTask = CompressTask | DecodeTask;
+/** Whole qcow2 clusters sent to a worker to be zero-checked and compressed. `bytes` is transferred. */
+export interface Qcow2CompressTask {
+  op: 'qcow2-compress';
+  id: number;
+  /** A multiple of `clusterSize` bytes. */
+  bytes: ArrayBuffer;
+  clusterSize: number;
+  codec: 'zlib' | 'zstd';
+  level: number;
+}
+
+export type BlockTask = CompressTask | DecodeTask | Qcow2CompressTask;
 
 /** What a worker returns for a compress task. Buffers are transferred. */
 export interface CompressResult {
@@ -33,6 +44,15 @@ export interface CompressResult {
   storedLength: number;
   /** Codec of `stored` (0 = raw). */
   encoding: CodecId;
+}
+
+/** What a worker returns for a qcow2-compress task (see EncodedClusters in image/cluster-encoder.ts). */
+export interface Qcow2CompressResult {
+  id: number;
+  /** Stored bytes of the non-zero clusters, back to back. */
+  stored: ArrayBuffer;
+  /** Per cluster: 0 all zero, clusterSize stored raw, else the compressed length. */
+  lengths: ArrayBuffer;
 }
 
 /** What a worker returns for a decode task. */

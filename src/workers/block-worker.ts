@@ -6,9 +6,12 @@ import { parentPort } from 'node:worker_threads';
 import { CodecSet } from '../codec/registry.js';
 import { bytesEqual } from '../format/digest.js';
 import { blake3 } from '../hash/blake3.js';
-import type { BlockTask, CompressResult, DecodeResult, TaskFailure } from './block-task.js';
+import { ClusterEncoder, encodeClusters } from '../image/cluster-encoder.js';
+import type { BlockTask, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
 
 const codecs = new CodecSet();
+/** qcow2 cluster encoders by codec and level, created on first use. */
+const clusterEncoders = new Map<string, ClusterEncoder>();
 
 parentPort!.on('message', (task: BlockTask) => {
   if (task.op === 'compress') {
@@ -23,6 +26,19 @@ parentPort!.on('message', (task: BlockTask) => {
         storedLength: stored.length, encoding: packed ? task.codec : 0,
       };
       parentPort!.postMessage(result, [result.hash, result.stored]);
+    } catch (err) {
+      fail(task.id, 'internal', err);
+    }
+    return;
+  }
+  if (task.op === 'qcow2-compress') {
+    try {
+      const key = `${task.codec}:${task.level}`;
+      let enc = clusterEncoders.get(key);
+      if (!enc) clusterEncoders.set(key, (enc = new ClusterEncoder(task.codec, task.level)));
+      const { stored, lengths } = encodeClusters(enc, new Uint8Array(task.bytes), task.clusterSize);
+      const result: Qcow2CompressResult = { id: task.id, stored: stored.buffer as ArrayBuffer, lengths: lengths.buffer as ArrayBuffer };
+      parentPort!.postMessage(result, [result.stored, result.lengths]);
     } catch (err) {
       fail(task.id, 'internal', err);
     }

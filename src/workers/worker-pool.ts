@@ -2,7 +2,9 @@ import { Worker } from 'node:worker_threads';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CodecId } from '../format/constants.js';
-import type { BlockTask, CompressResult, DecodeResult, TaskFailure } from './block-task.js';
+import type { BlockTask, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
+
+type TaskResult = CompressResult | DecodeResult | Qcow2CompressResult;
 
 /** A decode task that failed in a worker; `kind` says how. */
 export class BlockTaskError extends Error {
@@ -11,7 +13,7 @@ export class BlockTaskError extends Error {
   }
 }
 
-type Pending = { resolve: (r: CompressResult | DecodeResult) => void; reject: (e: Error) => void; slot: number };
+type Pending = { resolve: (r: TaskResult) => void; reject: (e: Error) => void; slot: number };
 
 /**
  * A fixed pool of worker threads for CPU-heavy block work: hashing + compression when
@@ -31,7 +33,7 @@ export class WorkerPool {
     const url = new URL(`./block-worker${ext}`, import.meta.url);
     for (let i = 0; i < Math.max(1, size); i++) {
       const worker = ext === '.ts' ? tsWorker(url) : new Worker(url);
-      worker.on('message', (r: CompressResult | DecodeResult | TaskFailure) => this.settle(r));
+      worker.on('message', (r: TaskResult | TaskFailure) => this.settle(r));
       worker.on('error', (err) => this.fail(err));
       worker.on('exit', (code) => code !== 0 && this.fail(new Error(`block worker exited with code ${code}`)));
       worker.unref();
@@ -61,6 +63,17 @@ export class WorkerPool {
     return new Uint8Array(r.data);
   }
 
+  /**
+   * Zero-checks and compresses whole qcow2 clusters (`bytes` is transferred when it owns its
+   * buffer, else copied); see EncodedClusters in image/cluster-encoder.ts for the result.
+   * @throws BlockTaskError (kind 'internal') when encoding fails.
+   */
+  async qcow2Compress(bytes: Uint8Array, clusterSize: number, codec: 'zlib' | 'zstd', level: number): Promise<{ stored: Uint8Array; lengths: Uint32Array }> {
+    const own = owned(bytes);
+    const r = (await this.submit({ op: 'qcow2-compress', id: 0, bytes: own.buffer as ArrayBuffer, clusterSize, codec, level })) as Qcow2CompressResult;
+    return { stored: new Uint8Array(r.stored), lengths: new Uint32Array(r.lengths) };
+  }
+
   /** Stops every worker; tasks still pending are rejected and late results ignored. */
   async close(): Promise<void> {
     // Without this, a result posted before terminate() could unref the worker in settle() and
@@ -69,7 +82,7 @@ export class WorkerPool {
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
 
-  private submit(task: BlockTask): Promise<CompressResult | DecodeResult> {
+  private submit(task: BlockTask): Promise<TaskResult> {
     if (this.failure) return Promise.reject(this.failure);
     let slot = 0;
     for (let i = 1; i < this.workers.length; i++) if (this.workers[i].load < this.workers[slot].load) slot = i;
@@ -83,7 +96,7 @@ export class WorkerPool {
     });
   }
 
-  private settle(r: CompressResult | DecodeResult | TaskFailure): void {
+  private settle(r: TaskResult | TaskFailure): void {
     const p = this.pending.get(r.id);
     if (!p) return;
     this.pending.delete(r.id);

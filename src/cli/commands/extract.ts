@@ -1,27 +1,72 @@
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { extract } from '../../ops/extract.js';
+import { exportQcow2 } from '../../ops/export-qcow2.js';
 import type { StreamName } from '../../format/constants.js';
+import { UsageError } from '../../errors.js';
+import { parseSize } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
 import { bytesText, printFields, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
 import { parseStream } from './stream-option.js';
 
+interface ExtractFlags {
+  output: string;
+  stream?: StreamName;
+  format?: string;
+  compress?: string;
+  clusterSize?: string;
+  force?: boolean;
+  silent?: boolean;
+  json?: boolean;
+}
+
 /** `hexz extract`: registers the command on `program`. */
 export function registerExtract(program: Command, run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): void {
   program
     .command('extract')
-    .description('write one stream of an archive to a sparse raw file')
+    .description('write one stream of an archive to a sparse raw file or a qcow2 image')
     .argument('<file>', 'archive')
-    .requiredOption('-o, --output <out>', 'raw image to write (refused if it exists, unless --force)')
+    .requiredOption('-o, --output <out>', 'image to write (refused if it exists, unless --force)')
     .option('--stream <name>', 'disk or memory (default: disk, or memory when there is no disk)', parseStream)
+    .option('--format <fmt>', 'raw (sparse file, default) or qcow2 (version 3, zero clusters unallocated)', parseFormat)
+    .option('--compress <codec>', 'qcow2 only: compress clusters with zlib or zstd (default: uncompressed)')
+    .option('--cluster-size <size>', 'qcow2 only: cluster size, a power of two from 512 to 2M (default 64K)')
     .option('-f, --force', 'overwrite an existing output')
     .option('--silent', 'print nothing but errors')
     .option('--json', 'print a summary as JSON')
-    .action((file: string, flags: { output: string; stream?: StreamName; force?: boolean; silent?: boolean; json?: boolean }) => run(async (ctx) => {
+    .action((file: string, flags: ExtractFlags) => run(async (ctx) => {
+      const format = flags.format ?? 'raw';
+      if (format === 'raw' && (flags.compress !== undefined || flags.clusterSize !== undefined)) {
+        throw new UsageError('--compress and --cluster-size apply only to --format qcow2');
+      }
+      if (flags.compress !== undefined && flags.compress !== 'zlib' && flags.compress !== 'zstd') {
+        throw new UsageError(`unknown --compress '${flags.compress}' (zlib or zstd)`);
+      }
       const progress = createProgress('extracting', !flags.silent && !flags.json);
+      const onProgress = (d: number, t: number) => progress.update(d, t);
+      if (format === 'qcow2') {
+        let q;
+        try {
+          q = await exportQcow2(file, {
+            stream: flags.stream, output: flags.output, force: flags.force, signal: ctx.signal, onProgress,
+            compress: flags.compress as 'zlib' | 'zstd' | undefined,
+            clusterSize: flags.clusterSize === undefined ? undefined : parseSize(flags.clusterSize),
+          });
+        } finally {
+          progress.stop();
+        }
+        if (flags.json) printJson(q);
+        else if (!flags.silent) {
+          printFields([
+            ['extracted', `${q.stream} -> ${q.output} (qcow2, ${q.compress}, ${bytesText(q.clusterSize)} clusters)`],
+            ['size', bytesText(q.virtualSize)], ['file', bytesText(q.fileBytes)], ['time', `${q.seconds.toFixed(2)} s`],
+          ]);
+        }
+        return 0;
+      }
       let r;
       try {
-        r = await extract(file, { stream: flags.stream, output: flags.output, force: flags.force, signal: ctx.signal, onProgress: (d, t) => progress.update(d, t) });
+        r = await extract(file, { stream: flags.stream, output: flags.output, force: flags.force, signal: ctx.signal, onProgress });
       } finally {
         progress.stop();
       }
@@ -29,4 +74,9 @@ export function registerExtract(program: Command, run: (fn: (ctx: CommandContext
       else if (!flags.silent) printFields([['extracted', `${r.stream} -> ${r.output}`], ['size', bytesText(r.bytes)], ['written', bytesText(r.writtenBytes)], ['time', `${r.seconds.toFixed(2)} s`]]);
       return 0;
     }));
+}
+
+function parseFormat(v: string): string {
+  if (v !== 'raw' && v !== 'qcow2') throw new InvalidArgumentError('expected raw or qcow2');
+  return v;
 }
