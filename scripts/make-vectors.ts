@@ -1,10 +1,12 @@
 /**
  * Regenerates the golden vectors in test/vectors/: for each spec, NAME.hxz plus the expected
  * stream contents NAME.disk.bin / NAME.memory.bin and a manifest (vectors.json) with SHA-256s.
- * Run after an intentional format change: `npm run vectors`, then review and commit.
+ * Run after an intentional format change: `npm run vectors`, then review and commit. Vectors of
+ * older versions live in subdirectories (test/vectors/v1/) and are never regenerated: they pin
+ * what this build must still read.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from '../src/pack/pack.js';
@@ -24,8 +26,8 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const dir = new URL('../test/vectors/', import.meta.url).pathname;
-  rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
+  for (const f of readdirSync(dir)) if (statSync(join(dir, f)).isFile()) rmSync(join(dir, f));
   const manifest: Record<string, unknown> = {};
   for (const spec of vectorSpecs()) {
     const path = join(dir, `${spec.name}.hxz`);

@@ -39,7 +39,7 @@ export interface VectorSpec {
   name: string;
   /** Stream contents by name. */
   streams: { disk?: Uint8Array; memory?: Uint8Array };
-  options: Pick<PackOptions, 'compression' | 'level' | 'blockSize' | 'dedup'>;
+  options: Pick<PackOptions, 'compression' | 'level' | 'blockSize' | 'dedup' | 'cdc' | 'profile'>;
 }
 
 const BS = 4096;
@@ -54,6 +54,14 @@ export function vectorSpecs(): VectorSpec[] {
     { name: 'mixed-lz4', streams: { disk: mixed }, options: { compression: 'lz4', blockSize: BS } },
     { name: 'mixed-none-nodedup', streams: { disk: mixed }, options: { compression: 'none', blockSize: BS, dedup: false } },
     { name: 'two-streams-zstd', streams: { disk: mixed, memory: vectorContent(11, 5 * BS, BS) }, options: { compression: 'zstd', level: 1, blockSize: BS } },
+    // Version 2: FastCDC (§3.2). The memory stream is the disk with 3 bytes inserted at the front,
+    // so after the first chunk its chunks are DEDUP entries of the disk's.
+    {
+      name: 'cdc-shifted-zstd',
+      streams: { disk: mixed, memory: Uint8Array.from([1, 2, 3, ...mixed]) },
+      options: { compression: 'zstd', level: 3, cdc: { min: 256, avg: 1024, max: 4096 } },
+    },
+    { name: 'profile-embedded', streams: { disk: mixed }, options: { profile: 'embedded' } },
   ];
 }
 

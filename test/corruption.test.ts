@@ -125,7 +125,7 @@ describe('truncated archives', () => {
 describe('damaged header', () => {
   test('flipped bytes (magic aside) are CorruptArchiveError', async () => {
     const positions: [string, number, number][] = [
-      ['version field, one bit (1 -> 3)', 4, 0x02],
+      ['version field, one bit (2 -> 0)', 4, 0x02],
       ['header size field', 6, 0x01],
       ['block size', 40, 0xff],
       ['block size, high byte', 42, 0x01],
@@ -163,7 +163,7 @@ describe('damaged header', () => {
   });
 
   test('unknown required feature bit (valid checksum) is UnsupportedError', async () => {
-    for (const bit of [0, 5, 31]) {
+    for (const bit of [1, 5, 31]) {
       const err = await openAndReadAll(damaged(withHeader((h) => { h.requiredFeatures = (1 << bit) >>> 0; }), 'required'));
       assert.ok(err instanceof UnsupportedError, `required bit ${bit}: got ${String(err)}`);
     }
@@ -181,8 +181,13 @@ describe('damaged header', () => {
     }
   });
 
+  test('the CDC bit without the FastCDC chunker (valid checksum) is CorruptArchiveError', async () => {
+    const err = await openAndReadAll(damaged(withHeader((h) => { h.requiredFeatures = 1; }), 'cdcbit'));
+    assert.ok(err instanceof CorruptArchiveError, `got ${String(err)}`);
+  });
+
   test('unknown version (valid checksum) is UnsupportedError', async () => {
-    for (const version of [0, 2, 3, 17, 0xffff]) {
+    for (const version of [0, 3, 17, 0xffff]) {
       const err = await openAndReadAll(damaged(withHeader((h) => { h.version = version; }), 'version'));
       assert.ok(err instanceof UnsupportedError, `version ${version}: got ${String(err)}`);
     }

@@ -10,11 +10,15 @@ import { FORMAT_VERSION } from '../src/format/constants.ts';
 import { packVector } from '../scripts/make-vectors.ts';
 import { vectorSpecs } from '../scripts/vector-specs.ts';
 
-const dir = new URL('./vectors/', import.meta.url).pathname;
-const manifest = JSON.parse(readFileSync(join(dir, 'vectors.json'), 'utf8')) as {
+type Manifest = {
   formatVersion: number;
   vectors: Record<string, { archive: string; sha256: string; streams: Record<string, { file: string; bytes: number; sha256: string }> }>;
 };
+const dir = new URL('./vectors/', import.meta.url).pathname;
+const manifest = JSON.parse(readFileSync(join(dir, 'vectors.json'), 'utf8')) as Manifest;
+/** Version 1 vectors, frozen: this build no longer writes them but must still read them. */
+const v1Dir = join(dir, 'v1');
+const v1Manifest = JSON.parse(readFileSync(join(v1Dir, 'vectors.json'), 'utf8')) as Manifest;
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 describe('golden vectors', () => {
@@ -23,15 +27,16 @@ describe('golden vectors', () => {
     assert.deepEqual(Object.keys(manifest.vectors).sort(), vectorSpecs().map((s) => s.name).sort());
   });
 
-  for (const [name, v] of Object.entries(manifest.vectors)) {
-    test(`${name}: committed archive reads back its expected contents`, async () => {
-      const path = join(dir, v.archive);
+  for (const [label, m, vdir] of [['', manifest, dir], ['v1 ', v1Manifest, v1Dir]] as const) {
+  for (const [name, v] of Object.entries(m.vectors)) {
+    test(`${label}${name}: committed archive reads back its expected contents`, async () => {
+      const path = join(vdir, v.archive);
       assert.equal(sha256(readFileSync(path)), v.sha256, 'archive bytes differ from the manifest');
       const a = await Archive.open(path);
       try {
         assert.deepEqual(a.streams.sort(), Object.keys(v.streams).sort());
         for (const [stream, s] of Object.entries(v.streams)) {
-          const expected = readFileSync(join(dir, s.file));
+          const expected = readFileSync(join(vdir, s.file));
           assert.equal(sha256(expected), s.sha256);
           const got = await a.readAt(stream as 'disk', 0, a.size(stream as 'disk'));
           assert.equal(got.length, s.bytes);
@@ -44,6 +49,12 @@ describe('golden vectors', () => {
       assert.equal(r.ok, true, JSON.stringify(r.error));
     });
   }
+  }
+
+  test('v1 vectors are version 1 archives', () => {
+    assert.equal(v1Manifest.formatVersion, 1);
+    for (const v of Object.values(v1Manifest.vectors)) assert.equal(readFileSync(join(v1Dir, v.archive)).readUInt16LE(4), 1);
+  });
 
   test('regenerating every vector reproduces the committed bytes', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'hexz-vectors-'));

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import {
   Chunker, type CodecId, EntryKind, FORMAT_VERSION, HEADER_SIZE, MAX_ZERO_RUN,
-  OptionalFeature, STREAM_NAMES, type StreamName,
+  OptionalFeature, PROFILE_NAMES, type ProfileName, RequiredFeature, STREAM_NAMES, type StreamName,
 } from '../format/constants.js';
 import { emptyStreamRecord, encodeHeader, type Header, type StreamRecord } from '../format/header.js';
 import type { IndexEntry } from '../format/entry.js';
@@ -20,6 +20,10 @@ export interface ArchiveWriterOptions {
   /** Default codec and level, recorded in the header. */
   codec: CodecId;
   level: number;
+  /** Content-defined chunk bounds in bytes when the packer used FastCDC (§3.2); fixed blocks otherwise. */
+  cdc?: { min: number; avg: number; max: number };
+  /** The `--profile` preset the packer started from, recorded at header byte 47 (default 'custom'). */
+  profile?: ProfileName;
   /** 16-byte archive id; random by default (fixed only for golden vectors). */
   archiveId?: Uint8Array;
   /** Creation time in ms since the epoch; `Date.now()` by default. */
@@ -54,10 +58,11 @@ export class ArchiveWriter {
 
   private constructor(private readonly out: AtomicFile, private readonly spool: FileHandle, private readonly spoolPath: string, options: ArchiveWriterOptions) {
     this.header = {
-      version: FORMAT_VERSION, requiredFeatures: 0, optionalFeatures: OptionalFeature.MERGED_ZERO_RUNS,
+      version: FORMAT_VERSION, requiredFeatures: options.cdc ? RequiredFeature.CDC : 0, optionalFeatures: OptionalFeature.MERGED_ZERO_RUNS,
       archiveId: options.archiveId ?? randomBytes(16), createdMs: options.createdMs ?? Date.now(),
       blockSize: options.blockSize, codec: options.codec, level: options.level,
-      chunker: Chunker.FIXED, chunkMin: 0, chunkAvg: 0, chunkMax: 0,
+      chunker: options.cdc ? Chunker.FASTCDC : Chunker.FIXED, profile: PROFILE_NAMES.indexOf(options.profile ?? 'custom'),
+      chunkMin: options.cdc?.min ?? 0, chunkAvg: options.cdc?.avg ?? 0, chunkMax: options.cdc?.max ?? 0,
       data: { offset: HEADER_SIZE, length: 0 },
       dictionary: { offset: 0, length: 0 }, metadata: { offset: 0, length: 0 }, signature: { offset: 0, length: 0 },
       encryption: new Uint8Array(128), streams: STREAM_NAMES.map(() => emptyStreamRecord()), parents: new Uint8Array(512),

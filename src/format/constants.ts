@@ -6,17 +6,24 @@
 
 /** §1 Magic bytes at offset 0: ASCII "HEXZ". */
 export const MAGIC = Uint8Array.of(0x48, 0x45, 0x58, 0x5a);
-/** §1 The format version this build writes and the only one it reads. */
-export const FORMAT_VERSION = 1;
+/** §1 The format version this build writes. */
+export const FORMAT_VERSION = 2;
+/** §1 Every version this build reads (§11.1: version 1 archives stay readable). */
+export const READABLE_VERSIONS: readonly number[] = [1, 2];
 /** §1 The header occupies bytes [0, 4096) of every archive. */
 export const HEADER_SIZE = 4096;
 /** §1 The header checksum (BLAKE3-256 of bytes [0, 4064)) is stored at [4064, 4096). */
 export const HEADER_CHECKSUM_OFFSET = HEADER_SIZE - 32;
 
 /** §2 Required feature flags. A reader must refuse an archive that sets one it does not know. */
-export const RequiredFeature = {} as const;
-/** §2 Bit mask of every required feature this build implements (none in version 1). */
-export const KNOWN_REQUIRED_FEATURES = 0;
+export const RequiredFeature = {
+  /** Entries follow the content-defined chunker recorded at header bytes 46..60 (§3.2). */
+  CDC: 1 << 0,
+} as const;
+/** §2 Bit mask of every required feature this build implements, by format version. */
+export function knownRequiredFeatures(version: number): number {
+  return version >= 2 ? RequiredFeature.CDC : 0;
+}
 /** §2 Optional feature flags. Unknown ones are ignored by readers. */
 export const OptionalFeature = {
   /** Zero runs are merged into one index entry each (always set by this writer). */
@@ -33,8 +40,12 @@ export type CodecId = (typeof Codec)[keyof typeof Codec];
 /** §3 Codec names as they appear in the CLI and in JSON output. */
 export const CODEC_NAMES: Record<CodecId, 'none' | 'lz4' | 'zstd'> = { 0: 'none', 1: 'lz4', 2: 'zstd' };
 
-/** §3 Chunker ids (header byte 46). Only fixed-size blocks exist in version 1. */
-export const Chunker = { FIXED: 0 } as const;
+/** §3 Chunker ids (header byte 46). FASTCDC (version 2): FastCDC, normalized level 2, §3.2. */
+export const Chunker = { FIXED: 0, FASTCDC: 1 } as const;
+
+/** §1 Profile ids (header byte 47, version 2): the `--profile` preset the packer started from. */
+export const PROFILE_NAMES = ['custom', 'generic', 'ml', 'eda', 'embedded', 'archival'] as const;
+export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 /** §4 Streams, in header order. */
 export const STREAM_NAMES = ['disk', 'memory'] as const;

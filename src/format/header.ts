@@ -3,8 +3,8 @@
  * Bytes in, plain objects out; the checksum function is injected.
  */
 import {
-  Chunker, Codec, type CodecId, FORMAT_VERSION, HEADER_CHECKSUM_OFFSET, HEADER_SIZE,
-  KNOWN_REQUIRED_FEATURES, MAGIC, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, STREAM_NAMES,
+  Chunker, Codec, type CodecId, HEADER_CHECKSUM_OFFSET, HEADER_SIZE,
+  knownRequiredFeatures, MAGIC, PROFILE_NAMES, READABLE_VERSIONS, RequiredFeature, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, STREAM_NAMES,
   STREAM_RECORD_SIZE, STREAM_TABLE_OFFSET,
 } from './constants.js';
 import { bytesEqual, type Digest32 } from './digest.js';
@@ -67,6 +67,9 @@ export interface Header {
   codec: CodecId;
   level: number;
   chunker: number;
+  /** Index into PROFILE_NAMES of the preset the packer used (0 = custom; version 2, byte 47). */
+  profile: number;
+  /** Content-defined chunk bounds in bytes (chunker FASTCDC); 0 for fixed blocks. */
   chunkMin: number;
   chunkAvg: number;
   chunkMax: number;
@@ -124,6 +127,7 @@ export function encodeHeader(h: Header, digest: Digest32): Uint8Array {
   v.setUint8(44, h.codec);
   v.setInt8(45, h.level);
   v.setUint8(46, h.chunker);
+  v.setUint8(47, h.profile);
   v.setUint32(48, h.chunkMin, true);
   v.setUint32(52, h.chunkAvg, true);
   v.setUint32(56, h.chunkMax, true);
@@ -168,19 +172,19 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
   const v = new DataView(bytes.buffer, bytes.byteOffset, HEADER_SIZE);
   const version = v.getUint16(4, true);
   const checksumOk = bytesEqual(digest(bytes.subarray(0, HEADER_CHECKSUM_OFFSET)), bytes.subarray(HEADER_CHECKSUM_OFFSET, HEADER_SIZE));
-  if (version !== FORMAT_VERSION) {
+  if (!READABLE_VERSIONS.includes(version)) {
     // A damaged version field must not masquerade as a newer format.
-    if (!checksumOk && version < FORMAT_VERSION + 16) {
+    if (!checksumOk && version < 17) {
       throw new CorruptArchiveError('header checksum mismatch', { stage: 'header' });
     }
-    throw new UnsupportedError(`unsupported format version ${version} (this hexz reads version ${FORMAT_VERSION})`, { stage: 'header' });
+    throw new UnsupportedError(`unsupported format version ${version} (this hexz reads versions ${READABLE_VERSIONS.join(' and ')})`, { stage: 'header' });
   }
   if (!checksumOk) throw new CorruptArchiveError('header checksum mismatch', { stage: 'header' });
   if (v.getUint16(6, true) !== HEADER_SIZE) {
     throw new CorruptArchiveError(`header size field is ${v.getUint16(6, true)}, expected ${HEADER_SIZE}`, { stage: 'header' });
   }
   const requiredFeatures = v.getUint32(8, true);
-  const unknown = requiredFeatures & ~KNOWN_REQUIRED_FEATURES;
+  const unknown = requiredFeatures & ~knownRequiredFeatures(version);
   if (unknown !== 0) {
     throw new UnsupportedError(`archive requires unknown feature flags 0x${(unknown >>> 0).toString(16)}`, { stage: 'header' });
   }
@@ -191,7 +195,20 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
   const codec = v.getUint8(44);
   if (codec > Codec.ZSTD) throw new UnsupportedError(`unknown codec id ${codec}`, { stage: 'header' });
   const chunker = v.getUint8(46);
-  if (chunker !== Chunker.FIXED) throw new UnsupportedError(`unknown chunker id ${chunker}`, { stage: 'header' });
+  if (chunker !== Chunker.FIXED && !(version >= 2 && chunker === Chunker.FASTCDC)) {
+    throw new UnsupportedError(`unknown chunker id ${chunker}`, { stage: 'header' });
+  }
+  const chunkMin = v.getUint32(48, true);
+  const chunkAvg = v.getUint32(52, true);
+  const chunkMax = v.getUint32(56, true);
+  if ((chunker === Chunker.FASTCDC) !== ((requiredFeatures & RequiredFeature.CDC) !== 0)) {
+    throw new CorruptArchiveError(`chunker ${chunker} disagrees with the CDC feature bit`, { stage: 'header' });
+  }
+  if (chunker === Chunker.FASTCDC && !(chunkMin > 0 && chunkMin <= chunkAvg && chunkAvg <= chunkMax && chunkMax <= blockSize && (chunkAvg & (chunkAvg - 1)) === 0)) {
+    throw new CorruptArchiveError(`invalid chunk sizes ${chunkMin}/${chunkAvg}/${chunkMax}`, { stage: 'header' });
+  }
+  // Version 1 reserved byte 47; an unknown profile id is informative only.
+  const profile = version >= 2 ? v.getUint8(47) : 0;
   const extent = (at: number, what: string): Extent => ({ offset: u64(v, at, `${what}.offset`), length: v.getUint32(at + 8, true) });
   const streams = STREAM_NAMES.map((name, i): StreamRecord => {
     const at = STREAM_TABLE_OFFSET + i * STREAM_RECORD_SIZE;
@@ -225,9 +242,10 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
     codec: codec as CodecId,
     level: v.getInt8(45),
     chunker,
-    chunkMin: v.getUint32(48, true),
-    chunkAvg: v.getUint32(52, true),
-    chunkMax: v.getUint32(56, true),
+    profile: profile < PROFILE_NAMES.length ? profile : 0,
+    chunkMin,
+    chunkAvg,
+    chunkMax,
     data: { offset: u64(v, 64, 'data.offset'), length: u64(v, 72, 'data.length') },
     dictionary: extent(80, 'dictionary'),
     metadata: extent(96, 'metadata'),

@@ -1,5 +1,5 @@
 import { Archive } from '../archive/archive.js';
-import { CODEC_NAMES, HEADER_SIZE, STREAM_NAMES, type StreamName } from '../format/constants.js';
+import { Chunker, CODEC_NAMES, HEADER_SIZE, PROFILE_NAMES, STREAM_NAMES, type StreamName } from '../format/constants.js';
 import { toHex } from '../format/digest.js';
 
 /** One stream in an {@link InspectReport}; sizes in bytes. */
@@ -27,6 +27,10 @@ export interface InspectReport {
   blockSize: number;
   compression: 'none' | 'lz4' | 'zstd';
   level: number;
+  /** How streams were cut: fixed blocks of `blockSize`, or FastCDC with these bounds (bytes). */
+  chunking: { kind: 'fixed' } | { kind: 'fastcdc'; min: number; avg: number; max: number };
+  /** The `--profile` preset recorded by the packer ('custom' when none). */
+  profile: string;
   requiredFeatures: number;
   optionalFeatures: number;
   headerBytes: number;
@@ -72,6 +76,8 @@ export function inspectArchive(a: Archive): InspectReport {
   return {
     file: a.name, fileBytes: a.fileSize, version: h.version, archiveId: toHex(h.archiveId),
     created: new Date(h.createdMs).toISOString(), blockSize: h.blockSize, compression: CODEC_NAMES[h.codec], level: h.level,
+    chunking: h.chunker === Chunker.FASTCDC ? { kind: 'fastcdc', min: h.chunkMin, avg: h.chunkAvg, max: h.chunkMax } : { kind: 'fixed' },
+    profile: PROFILE_NAMES[h.profile] ?? 'custom',
     requiredFeatures: h.requiredFeatures, optionalFeatures: h.optionalFeatures,
     headerBytes: HEADER_SIZE, dataBytes: h.data.length, indexBytes: streams.reduce((n, s) => n + s.indexBytes, 0),
     logicalBytes, ratio: a.fileSize > 0 ? logicalBytes / a.fileSize : 0,

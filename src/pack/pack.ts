@@ -12,6 +12,9 @@ import type { ImageFormat } from '../image/types.js';
 import type { CompressResult } from '../workers/block-task.js';
 import { DedupTable } from './dedup-table.js';
 import { WorkerPool } from '../workers/worker-pool.js';
+import { DEFAULT_CHUNK_PARAMS, validateChunkParams, type ChunkParams } from '../chunk/chunk-params.js';
+import { cdcInput } from './cdc-input.js';
+import { getProfile } from './profiles.js';
 
 /** A packing input: a file path, or a Node Readable (a pipe, stdin). */
 export type PackInput = string | Readable;
@@ -50,6 +53,17 @@ export interface PackOptions {
   level?: number;
   /** Block size: bytes or a string like '64K' (power of two, 4 KiB..4 MiB; default 64 KiB). */
   blockSize?: number | string;
+  /**
+   * Content-defined chunking (FastCDC, docs/FORMAT.md §3.2) instead of fixed blocks: `true` for
+   * the defaults (16K/64K/128K), or bounds in bytes or size strings (missing ones default).
+   * `false` forces fixed blocks even when the profile uses CDC.
+   */
+  cdc?: boolean | { min?: number | string; avg?: number | string; max?: number | string };
+  /**
+   * A preset of codec, level, block size and chunking (see src/pack/profiles.ts); options given
+   * explicitly override it. Recorded in the header.
+   */
+  profile?: string;
   /** Worker threads for hashing and compression (default: one per core). */
   workers?: number;
   /** Deduplicate identical blocks (default true). */
@@ -90,6 +104,9 @@ export interface PackResult {
   compression: 'zstd' | 'lz4' | 'none';
   level: number;
   blockSize: number;
+  /** Chunk bounds in bytes when content-defined chunking was used. */
+  cdc: ChunkParams | null;
+  profile: string;
   workers: number;
   dedup: boolean;
   streams: PackStreamSummary[];
@@ -119,12 +136,20 @@ function inFlightLimit(workers: number, blockSize: number): number {
  */
 export async function pack(options: PackOptions): Promise<PackResult> {
   const started = Date.now();
-  const codec = parseCodecName(options.compression ?? 'zstd');
-  const level = validateLevel(codec, options.level ?? defaultLevel(codec));
-  const blockSize = parseSize(options.blockSize ?? DEFAULT_BLOCK_SIZE);
+  const profile = options.profile === undefined ? undefined : getProfile(options.profile);
+  const compression = options.compression ?? profile?.compression ?? 'zstd';
+  const codec = parseCodecName(compression);
+  // A profile's level belongs to its codec; an explicit other codec gets its own default.
+  const profileLevel = profile && profile.compression === compression ? profile.level : undefined;
+  const level = validateLevel(codec, options.level ?? profileLevel ?? defaultLevel(codec));
+  const cdc = resolveCdc(options.cdc, profile?.cdc);
+  // With CDC the header's block size is the smallest legal power of two that holds the largest
+  // chunk (§3.2); it is also the granularity at which holes are skipped.
+  const blockSize = cdc ? Math.min(MAX_BLOCK_SIZE, Math.max(MIN_BLOCK_SIZE, 2 ** Math.ceil(Math.log2(cdc.max)))) : parseSize(options.blockSize ?? profile?.blockSize ?? DEFAULT_BLOCK_SIZE);
   if (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
     throw new UsageError(`block size must be a power of two from 4K to 4M, got ${blockSize}`);
   }
+  if (cdc && options.blockSize !== undefined) throw new UsageError('--block-size and --cdc exclude each other: CDC chunk sizes come from --min-chunk/--avg-chunk/--max-chunk');
   const workers = options.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new UsageError(`workers must be from 1 to 256, got ${workers}`);
   if (!options.disk && !options.memory) throw new UsageError('nothing to pack: give a disk and/or a memory input');
@@ -145,9 +170,13 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     for (const name of STREAM_NAMES) {
       const src = options[name];
       if (!src) continue;
-      inputs.push({ name, input: typeof src === 'string' ? await openPathInput(src, name === 'disk' ? options.diskFormat : 'raw', blockSize) : streamInput(src, `${name} stream`, blockSize) });
+      const input = typeof src === 'string' ? await openPathInput(src, name === 'disk' ? options.diskFormat : 'raw', blockSize) : streamInput(src, `${name} stream`, blockSize);
+      inputs.push({ name, input: cdc ? cdcInput(input, cdc) : input });
     }
-    writer = await ArchiveWriter.create(options.output, { force: options.force, blockSize, codec, level, archiveId: options.archiveId, createdMs: options.createdMs });
+    writer = await ArchiveWriter.create(options.output, {
+      force: options.force, blockSize, codec, level, cdc: cdc ?? undefined, profile: profile?.name,
+      archiveId: options.archiveId, createdMs: options.createdMs,
+    });
     pool = new WorkerPool(workers);
     const table = dedup ? new DedupTable() : null;
     const zeros = Buffer.alloc(blockSize);
@@ -213,7 +242,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     return {
       output: options.output, archiveId: Buffer.from(header.archiveId).toString('hex'), archiveBytes: fileSize, logicalBytes,
       ratio: fileSize > 0 ? logicalBytes / fileSize : 0, seconds: (Date.now() - started) / 1000,
-      compression: options.compression ?? 'zstd', level, blockSize, workers, dedup,
+      compression, level, blockSize, cdc, profile: profile?.name ?? 'custom', workers, dedup,
       streams: STREAM_NAMES.flatMap((name, i) => {
         const s = header.streams[i];
         if (!s.present) return [];
@@ -230,6 +259,16 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     await pool?.close();
     await Promise.all(inputs.map((i) => i.input.close().catch(() => {})));
   }
+}
+
+/** Resolves the `cdc` option against the profile's chunking; null means fixed blocks. */
+function resolveCdc(option: PackOptions['cdc'], fromProfile: ChunkParams | false | undefined): ChunkParams | null {
+  if (option === false) return null;
+  if (option === undefined) return fromProfile ? validateChunkParams(fromProfile) : null;
+  const base = fromProfile || DEFAULT_CHUNK_PARAMS;
+  if (option === true) return validateChunkParams({ ...base });
+  const size = (v: number | string | undefined, d: number) => (v === undefined ? d : parseSize(v));
+  return validateChunkParams({ min: size(option.min, base.min), avg: size(option.avg, base.avg), max: size(option.max, base.max) });
 }
 
 /**

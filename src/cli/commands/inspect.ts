@@ -21,6 +21,10 @@ export function registerInspect(program: Command, run: (fn: (ctx: CommandContext
         ['format version', r.version],
         ['archive id', r.archiveId],
         ['created', r.created],
+        ['profile', r.profile],
+        ['chunking', r.chunking.kind === 'fastcdc'
+          ? `FastCDC (normalized), min ${bytesText(r.chunking.min)}, avg ${bytesText(r.chunking.avg)}, max ${bytesText(r.chunking.max)}`
+          : 'fixed-size blocks'],
         ['block size', bytesText(r.blockSize)],
         ['compression', r.compression === 'zstd' ? `zstd level ${r.level}` : r.compression],
         ['features', `required 0x${r.requiredFeatures.toString(16)}, optional 0x${r.optionalFeatures.toString(16)}`],

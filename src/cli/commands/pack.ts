@@ -13,7 +13,12 @@ interface PackFlags {
   output: string;
   compression: string;
   level?: string;
-  blockSize: string;
+  blockSize?: string;
+  cdc?: boolean;
+  minChunk?: string;
+  avgChunk?: string;
+  maxChunk?: string;
+  profile?: string;
   workers?: string;
   dedup: boolean;
   force?: boolean;
@@ -30,9 +35,15 @@ export function registerPack(program: Command, run: (fn: (ctx: CommandContext) =
     .option('--disk-format <format>', 'format of the --disk file: raw or qcow2 (default: detected)')
     .option('--memory <file>', "memory dump to pack ('-' for stdin)")
     .requiredOption('-o, --output <out.hxz>', 'archive to write (refused if it exists, unless --force)')
-    .option('--compression <codec>', 'zstd, lz4 or none', 'zstd')
+    .option('--profile <name>', 'preset of codec, level, block size and chunking: generic, ml, eda, embedded, archival (explicit flags override it)')
+    .option('--compression <codec>', 'zstd, lz4 or none (default zstd)')
     .option('--level <n>', 'compression level (zstd: -7..22, default 3)')
-    .option('--block-size <size>', 'block size, a power of two from 4K to 4M (e.g. 64K, 1M)', '64K')
+    .option('--block-size <size>', 'fixed block size, a power of two from 4K to 4M (e.g. 64K, 1M; default 64K)')
+    .option('--cdc', 'content-defined chunking (FastCDC) instead of fixed blocks')
+    .option('--no-cdc', 'fixed blocks even when the profile uses CDC')
+    .option('--min-chunk <size>', 'CDC: smallest chunk (default 16K; implies --cdc)')
+    .option('--avg-chunk <size>', 'CDC: average chunk, a power of two (default 64K; implies --cdc)')
+    .option('--max-chunk <size>', 'CDC: largest chunk, at most 4M (default 128K; implies --cdc)')
     .option('--workers <n>', 'worker threads for hashing and compression (default: one per core)')
     .option('--no-dedup', 'store duplicate blocks again instead of pointing at the first copy')
     .option('-f, --force', 'overwrite an existing output')
@@ -51,12 +62,18 @@ async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<numbe
   }
   if (flags.diskFormat === 'qcow2' && flags.disk === '-') throw new UsageError('a qcow2 disk cannot be read from stdin');
   const workers = flags.workers === undefined ? undefined : Number(flags.workers);
+  const chunkFlags = flags.minChunk !== undefined || flags.avgChunk !== undefined || flags.maxChunk !== undefined;
+  if (chunkFlags && flags.cdc === false) throw new UsageError('--min-chunk/--avg-chunk/--max-chunk need CDC; drop --no-cdc');
+  const cdc = chunkFlags
+    ? { min: flags.minChunk, avg: flags.avgChunk, max: flags.maxChunk }
+    : flags.cdc;
   const progress = createProgress('packing', !flags.silent && !flags.json);
   let result;
   try {
     result = await pack({
       disk: input(flags.disk), diskFormat: flags.diskFormat as 'raw' | 'qcow2' | undefined, memory: input(flags.memory), output: flags.output,
-      compression: flags.compression as 'zstd', level, blockSize: parseSize(flags.blockSize), workers,
+      compression: flags.compression as 'zstd' | undefined, level, blockSize: flags.blockSize === undefined ? undefined : parseSize(flags.blockSize), workers,
+      cdc, profile: flags.profile,
       dedup: flags.dedup, force: flags.force, signal: ctx.signal,
       onProgress: (p) => progress.update(p.bytesDone, p.bytesTotal, {
         dedup: formatBytes(p.dedupBytes),
@@ -74,10 +91,18 @@ async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<numbe
       ['archive', `${result.output} (${bytesText(result.archiveBytes)})`],
       ['input', bytesText(result.logicalBytes)],
       ['ratio', ratioText(result.ratio)],
+      ['settings', settingsText(result)],
       ['dedup saved', bytesText(result.streams.reduce((n, s) => n + s.dedupBytes, 0))],
       ['zero', bytesText(result.streams.reduce((n, s) => n + s.zeroBytes, 0))],
       ['time', `${result.seconds.toFixed(2)} s (${formatBytes(Math.round(result.logicalBytes / Math.max(result.seconds, 0.001)))}/s)`],
     ]);
   }
   return 0;
+}
+
+/** One line naming the profile and the settings it resolved to. */
+function settingsText(r: { profile: string; compression: string; level: number; blockSize: number; cdc: { min: number; avg: number; max: number } | null }): string {
+  const codec = r.compression === 'zstd' ? `zstd ${r.level}` : r.compression;
+  const chunks = r.cdc ? `FastCDC ${formatBytes(r.cdc.min)}/${formatBytes(r.cdc.avg)}/${formatBytes(r.cdc.max)}` : `fixed ${formatBytes(r.blockSize)} blocks`;
+  return `profile ${r.profile}, ${codec}, ${chunks}`;
 }
