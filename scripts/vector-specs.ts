@@ -39,7 +39,7 @@ export interface VectorSpec {
   name: string;
   /** Stream contents by name. */
   streams: { disk?: Uint8Array; memory?: Uint8Array };
-  options: Pick<PackOptions, 'compression' | 'level' | 'blockSize' | 'dedup' | 'cdc' | 'profile'>;
+  options: Pick<PackOptions, 'compression' | 'level' | 'blockSize' | 'dedup' | 'cdc' | 'profile' | 'trainDict'>;
 }
 
 const BS = 4096;
@@ -61,7 +61,15 @@ export function vectorSpecs(): VectorSpec[] {
       streams: { disk: mixed, memory: Uint8Array.from([1, 2, 3, ...mixed]) },
       options: { compression: 'zstd', level: 3, cdc: { min: 256, avg: 1024, max: 4096 } },
     },
-    { name: 'profile-embedded', streams: { disk: mixed }, options: { profile: 'embedded' } },
+    // Version 3: the embedded profile trains a dictionary (§3.3) when libzstd is available; the
+    // input is larger than `mixed` so that zstd has enough samples to train on.
+    { name: 'profile-embedded', streams: { disk: vectorContent(19, 48 * BS + 77, BS) }, options: { profile: 'embedded' } },
+    // Version 3: an explicit trained dictionary over 64 blocks of mixed content, two streams.
+    {
+      name: 'dict-zstd',
+      streams: { disk: vectorContent(13, 64 * BS, BS), memory: vectorContent(17, 16 * BS + 5, BS) },
+      options: { compression: 'zstd', level: 3, blockSize: BS, trainDict: true },
+    },
   ];
 }
 

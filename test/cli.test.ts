@@ -66,7 +66,7 @@ describe('pack, inspect, cat, extract, verify on a healthy archive', () => {
   test('inspect --json agrees with the pack summary and the header', async () => {
     const r = JSON.parse(hexz(['inspect', archive, '--json']).stdout.toString('utf8'));
     assert.equal(r.fileBytes, statSync(archive).size);
-    assert.equal(r.version, 2);
+    assert.equal(r.version, 3);
     assert.equal(r.profile, 'custom');
     assert.deepEqual(r.chunking, { kind: 'fixed' });
     assert.equal(r.archiveId, summary.archiveId);

@@ -163,7 +163,7 @@ describe('damaged header', () => {
   });
 
   test('unknown required feature bit (valid checksum) is UnsupportedError', async () => {
-    for (const bit of [1, 5, 31]) {
+    for (const bit of [2, 5, 31]) {
       const err = await openAndReadAll(damaged(withHeader((h) => { h.requiredFeatures = (1 << bit) >>> 0; }), 'required'));
       assert.ok(err instanceof UnsupportedError, `required bit ${bit}: got ${String(err)}`);
     }
@@ -187,7 +187,7 @@ describe('damaged header', () => {
   });
 
   test('unknown version (valid checksum) is UnsupportedError', async () => {
-    for (const version of [0, 3, 17, 0xffff]) {
+    for (const version of [0, 4, 17, 0xffff]) {
       const err = await openAndReadAll(damaged(withHeader((h) => { h.version = version; }), 'version'));
       assert.ok(err instanceof UnsupportedError, `version ${version}: got ${String(err)}`);
     }

@@ -4,7 +4,7 @@ import {
   Chunker, type CodecId, EntryKind, FORMAT_VERSION, HEADER_SIZE, MAX_ZERO_RUN,
   OptionalFeature, PROFILE_NAMES, type ProfileName, RequiredFeature, STREAM_NAMES, type StreamName,
 } from '../format/constants.js';
-import { emptyStreamRecord, encodeHeader, type Header, type StreamRecord } from '../format/header.js';
+import { emptyDictionaryInfo, emptyStreamRecord, encodeHeader, type DictionaryInfo, type Header, type StreamRecord } from '../format/header.js';
 import type { IndexEntry } from '../format/entry.js';
 import { blake3 } from '../hash/blake3.js';
 import { AtomicFile } from '../store/atomic-file.js';
@@ -24,6 +24,11 @@ export interface ArchiveWriterOptions {
   cdc?: { min: number; avg: number; max: number };
   /** The `--profile` preset the packer started from, recorded at header byte 47 (default 'custom'). */
   profile?: ProfileName;
+  /**
+   * A trained zstd dictionary: stored right after the header (§7), hashed into the header, and
+   * the DICTIONARY feature set. The caller compresses zstd blocks with it.
+   */
+  dictionary?: { bytes: Uint8Array; info: Omit<DictionaryInfo, 'hash'> };
   /** 16-byte archive id; random by default (fixed only for golden vectors). */
   archiveId?: Uint8Array;
   /** Creation time in ms since the epoch; `Date.now()` by default. */
@@ -48,7 +53,9 @@ const ZERO_HASH = new Uint8Array(32);
  */
 export class ArchiveWriter {
   private readonly header: Header;
-  private dataEnd = HEADER_SIZE;
+  /** Where the data region starts: after the header and the dictionary, if any. */
+  private readonly dataStart: number;
+  private dataEnd: number;
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private spoolEnd = 0;
@@ -57,14 +64,22 @@ export class ArchiveWriter {
   private readonly finished: { index: number; record: StreamRecord; leaves: LeafBuilder }[] = [];
 
   private constructor(private readonly out: AtomicFile, private readonly spool: FileHandle, private readonly spoolPath: string, options: ArchiveWriterOptions) {
+    const dict = options.dictionary;
+    this.dataStart = this.dataEnd = HEADER_SIZE + (dict?.bytes.length ?? 0);
+    if (dict) {
+      // Written with the first data flush, at HEADER_SIZE: flushData writes pending bytes ending at dataEnd.
+      this.pending.push(dict.bytes);
+      this.pendingBytes = dict.bytes.length;
+    }
     this.header = {
-      version: FORMAT_VERSION, requiredFeatures: options.cdc ? RequiredFeature.CDC : 0, optionalFeatures: OptionalFeature.MERGED_ZERO_RUNS,
+      version: FORMAT_VERSION, requiredFeatures: (options.cdc ? RequiredFeature.CDC : 0) | (dict ? RequiredFeature.DICTIONARY : 0), optionalFeatures: OptionalFeature.MERGED_ZERO_RUNS,
       archiveId: options.archiveId ?? randomBytes(16), createdMs: options.createdMs ?? Date.now(),
       blockSize: options.blockSize, codec: options.codec, level: options.level,
       chunker: options.cdc ? Chunker.FASTCDC : Chunker.FIXED, profile: PROFILE_NAMES.indexOf(options.profile ?? 'custom'),
       chunkMin: options.cdc?.min ?? 0, chunkAvg: options.cdc?.avg ?? 0, chunkMax: options.cdc?.max ?? 0,
-      data: { offset: HEADER_SIZE, length: 0 },
-      dictionary: { offset: 0, length: 0 }, metadata: { offset: 0, length: 0 }, signature: { offset: 0, length: 0 },
+      data: { offset: this.dataStart, length: 0 },
+      dictionary: dict ? { offset: HEADER_SIZE, length: dict.bytes.length } : { offset: 0, length: 0 },
+      dictionaryInfo: dict ? { id: dict.info.id, sampleBytes: dict.info.sampleBytes, sampleStoredPlain: dict.info.sampleStoredPlain, sampleStoredDict: dict.info.sampleStoredDict, hash: blake3(dict.bytes) } : emptyDictionaryInfo(), metadata: { offset: 0, length: 0 }, signature: { offset: 0, length: 0 },
       encryption: new Uint8Array(128), streams: STREAM_NAMES.map(() => emptyStreamRecord()), parents: new Uint8Array(512),
     };
   }
@@ -155,7 +170,7 @@ export class ArchiveWriter {
     if (this.current) await this.endStream();
     await this.flushData();
     await this.writing;
-    this.header.data = { offset: HEADER_SIZE, length: this.dataEnd - HEADER_SIZE };
+    this.header.data = { offset: this.dataStart, length: this.dataEnd - this.dataStart };
     // Copy the spooled leaves after the data region, then build the internal levels there.
     const leavesAt = this.dataEnd;
     await this.copySpool(leavesAt);

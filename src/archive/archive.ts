@@ -78,11 +78,13 @@ export class Archive {
     readonly fileSize: number,
     options: OpenOptions,
     private readonly ownsSource: boolean,
+    /** The verified zstd dictionary (feature DICTIONARY), loaded once at open; undefined when absent. */
+    readonly dictionary: Uint8Array | undefined,
   ) {
     const nodeCache = new LruCache<number, CachedNode>(options.indexCacheBytes ?? 16 << 20);
     this.trees = header.streams.map((s, i) => (s.present && s.entryCount > 0 ? new IndexTree(source, i, s, fileSize, nodeCache) : null));
-    this.pool = options.decodeWorkers ? new WorkerPool(options.decodeWorkers) : undefined;
-    this.blocks = new BlockLoader(source, header.data, new LruCache(options.cacheBytes ?? 64 << 20), blake3, options.verify ?? true, this.pool);
+    this.pool = options.decodeWorkers ? new WorkerPool(options.decodeWorkers, dictionary) : undefined;
+    this.blocks = new BlockLoader(source, header.data, new LruCache(options.cacheBytes ?? 64 << 20), blake3, options.verify ?? true, this.pool, dictionary);
     this.readAhead = options.readAheadBytes ?? 1 << 20;
   }
 
@@ -102,7 +104,7 @@ export class Archive {
         throw new CorruptArchiveError(`archive is truncated: ${size} bytes, shorter than its ${HEADER_SIZE}-byte header`, { stage: 'header' });
       }
       const header = decodeHeader(head, blake3);
-      const ends = [header.data.offset + header.data.length, ...header.streams.map((s) => (s.present ? s.rootOffset + s.rootLength : 0))];
+      const ends = [header.data.offset + header.data.length, header.dictionary.offset + header.dictionary.length, ...header.streams.map((s) => (s.present ? s.rootOffset + s.rootLength : 0))];
       const need = Math.max(...ends);
       if (need > size) throw new CorruptArchiveError(`archive is truncated: ${size} bytes, its index ends at ${need}`, { stage: 'header' });
       // The writer puts the index after the data region; if it is small, pin it in memory with
@@ -112,7 +114,8 @@ export class Archive {
       const reader = size > indexStart && size - indexStart <= preload
         ? new PinnedRangeSource(source, indexStart, await source.read(indexStart, size - indexStart))
         : source;
-      const archive = new Archive(reader, header, size, options, typeof from === 'string');
+      const dictionary = await loadDictionary(source, header);
+      const archive = new Archive(reader, header, size, options, typeof from === 'string', dictionary);
       // Loading the roots now makes the first random read cost one leaf and one block. A damaged
       // root is not an open error: it surfaces on the reads of that stream (and in verify).
       await Promise.all(archive.trees.map((t) => t?.loadRoot().catch(() => {})));
@@ -275,4 +278,19 @@ const DEFAULT_PRELOAD_INDEX = 4 << 20;
 
 function streamIndex(stream: StreamName): number {
   return STREAM_NAMES.indexOf(stream);
+}
+
+/**
+ * Reads and verifies the archive's zstd dictionary (§8.1): its bytes must hash to the BLAKE3-256
+ * recorded in the header, because every zstd block depends on it.
+ * @throws CorruptArchiveError when the hash differs.
+ */
+async function loadDictionary(source: ByteSource, header: Header): Promise<Uint8Array | undefined> {
+  const { offset, length } = header.dictionary;
+  if (length === 0) return undefined;
+  const bytes = await source.read(offset, length);
+  if (bytes.length !== length || !bytesEqual(blake3(bytes), header.dictionaryInfo.hash)) {
+    throw new CorruptArchiveError('dictionary hash mismatch', { stage: 'dictionary', offset });
+  }
+  return bytes.slice();
 }

@@ -24,7 +24,7 @@ const MAX_GAP = 64 * 1024;
  * adjacent stored extents are fetched together), which matters for remote sources.
  */
 export class BlockLoader {
-  private readonly codecs = new CodecSet();
+  private readonly codecs: CodecSet;
   private readonly inflight = new Map<number, Promise<CachedBlock>>();
 
 
@@ -36,7 +36,11 @@ export class BlockLoader {
     private readonly verify: boolean,
     /** When given, blocks are decoded and verified on these worker threads. */
     private readonly pool?: WorkerPool,
-  ) {}
+    /** The archive's verified zstd dictionary, when it has one. */
+    dictionary?: Uint8Array,
+  ) {
+    this.codecs = new CodecSet(dictionary);
+  }
 
   /** Returns the decoded bytes of every entry (ZERO entries must not be passed), in order. */
   async load(entries: IndexEntry[], stream: string, signal?: AbortSignal): Promise<Uint8Array[]> {

@@ -5,12 +5,15 @@ import { NoneCodec } from './none-codec.js';
 import { Lz4Codec } from './lz4-codec.js';
 import { ZstdCodec, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from './zstd-codec.js';
 
-/** Creates a fresh codec instance (own native contexts) for codec `id`. */
-export function createCodec(id: CodecId): BlockCodec {
+/**
+ * Creates a fresh codec instance (own native contexts) for codec `id`; `dictionary` (zstd only)
+ * is the archive's trained dictionary.
+ */
+export function createCodec(id: CodecId, dictionary?: Uint8Array): BlockCodec {
   switch (id) {
     case Codec.NONE: return new NoneCodec();
     case Codec.LZ4: return new Lz4Codec();
-    case Codec.ZSTD: return new ZstdCodec();
+    case Codec.ZSTD: return new ZstdCodec(dictionary);
   }
 }
 
@@ -21,9 +24,12 @@ export function createCodec(id: CodecId): BlockCodec {
 export class CodecSet {
   private readonly codecs = new Map<CodecId, BlockCodec>();
 
+  /** @param dictionary the archive's zstd dictionary, used by the zstd codec; none by default. */
+  constructor(private readonly dictionary?: Uint8Array) {}
+
   get(id: CodecId): BlockCodec {
     let c = this.codecs.get(id);
-    if (!c) this.codecs.set(id, (c = createCodec(id)));
+    if (!c) this.codecs.set(id, (c = createCodec(id, this.dictionary)));
     return c;
   }
 }

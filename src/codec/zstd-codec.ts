@@ -2,18 +2,36 @@ import binding from 'zstd-napi/binding.js';
 import { Codec } from '../format/constants.js';
 import type { BlockCodec } from './types.js';
 
-/** zstd through zstd-napi's native contexts; output is a standard zstd frame per block. */
+/**
+ * zstd through zstd-napi's native contexts; output is a standard zstd frame per block. With a
+ * dictionary (an archive with the DICTIONARY feature, docs/FORMAT.md §3.3) every frame is
+ * compressed and decompressed with it; the prepared CDict (one per level) and DDict are built
+ * once per codec instance, not per block, because loading a dictionary costs far more than a
+ * 4 KiB block.
+ */
 export class ZstdCodec implements BlockCodec {
   readonly id = Codec.ZSTD;
   readonly name = 'zstd' as const;
   private readonly cctx = new binding.CCtx();
   private readonly dctx = new binding.DCtx();
+  private readonly cdicts = new Map<number, binding.CDict>();
+  private ddict: binding.DDict | undefined;
   private scratch = new Uint8Array(0);
+
+  /** @param dictionary zstd dictionary bytes every frame uses, or undefined for none. */
+  constructor(private readonly dictionary?: Uint8Array) {}
 
   compress(input: Uint8Array, level: number): Uint8Array | null {
     const bound = binding.compressBound(input.length);
     if (this.scratch.length < bound) this.scratch = new Uint8Array(bound);
-    const n = this.cctx.compress(this.scratch, input, level);
+    let n: number;
+    if (this.dictionary) {
+      let cdict = this.cdicts.get(level);
+      if (!cdict) this.cdicts.set(level, (cdict = new binding.CDict(this.dictionary, level)));
+      n = this.cctx.compressUsingCDict(this.scratch, input, cdict);
+    } else {
+      n = this.cctx.compress(this.scratch, input, level);
+    }
     return n < input.length ? this.scratch.slice(0, n) : null;
   }
 
@@ -21,7 +39,13 @@ export class ZstdCodec implements BlockCodec {
     // Exactly sized: a frame that would expand to more fails with "destination buffer is too
     // small", so the output owns its whole buffer and can be transferred without a copy.
     const out = new Uint8Array(outputLength);
-    const n = this.dctx.decompress(out, input);
+    let n: number;
+    if (this.dictionary) {
+      this.ddict ??= new binding.DDict(this.dictionary);
+      n = this.dctx.decompressUsingDDict(out, input, this.ddict);
+    } else {
+      n = this.dctx.decompress(out, input);
+    }
     if (n !== outputLength) throw new Error(`zstd frame decoded to ${n} bytes, expected ${outputLength}`);
     return out;
   }

@@ -4,7 +4,7 @@
  */
 import {
   Chunker, Codec, type CodecId, HEADER_CHECKSUM_OFFSET, HEADER_SIZE,
-  knownRequiredFeatures, MAGIC, PROFILE_NAMES, READABLE_VERSIONS, RequiredFeature, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, STREAM_NAMES,
+  DICTIONARY_INFO_OFFSET, knownRequiredFeatures, MAGIC, MAX_DICTIONARY_LENGTH, PROFILE_NAMES, READABLE_VERSIONS, RequiredFeature, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, STREAM_NAMES,
   STREAM_RECORD_SIZE, STREAM_TABLE_OFFSET,
 } from './constants.js';
 import { bytesEqual, type Digest32 } from './digest.js';
@@ -34,6 +34,27 @@ export interface StreamStats {
   zeroBytes: number;
   /** Bytes of all index nodes of this stream. */
   indexBytes: number;
+}
+
+/**
+ * The trained zstd dictionary's identity and statistics (version 3, header 92..95 and
+ * 1024..1087, §1/§3.3). All zero when the archive has no dictionary.
+ */
+export interface DictionaryInfo {
+  /** zstd dictionary id (informative; the bytes are identified by `hash`). */
+  id: number;
+  /** BLAKE3-256 of the dictionary bytes; the reader checks it before use. */
+  hash: Uint8Array;
+  /** Bytes of the training samples the packer measured the gain on. */
+  sampleBytes: number;
+  /** Those samples compressed at the archive level without, and with, the dictionary (informative). */
+  sampleStoredPlain: number;
+  sampleStoredDict: number;
+}
+
+/** A DictionaryInfo of zeros (no dictionary). */
+export function emptyDictionaryInfo(): DictionaryInfo {
+  return { id: 0, hash: new Uint8Array(32), sampleBytes: 0, sampleStoredPlain: 0, sampleStoredDict: 0 };
 }
 
 /** One stream's record in the header (§4). */
@@ -75,8 +96,11 @@ export interface Header {
   chunkMax: number;
   /** The data region: where stored block bytes live. */
   data: Extent;
-  /** Reserved for later issues (trained dictionary, metadata, signature). */
+  /** The trained zstd dictionary (version 3, feature DICTIONARY); length 0 when absent. */
   dictionary: Extent;
+  /** Identity and statistics of the dictionary (version 3; zeros otherwise). */
+  dictionaryInfo: DictionaryInfo;
+  /** Reserved for later issues (metadata, signature). */
   metadata: Extent;
   signature: Extent;
   /** 128 reserved bytes of encryption parameters (all zero when unencrypted). */
@@ -138,6 +162,12 @@ export function encodeHeader(h: Header, digest: Digest32): Uint8Array {
     putU64(v, at, e.offset);
     v.setUint32(at + 8, e.length, true);
   }
+  v.setUint32(92, h.dictionaryInfo.id, true);
+  const d = DICTIONARY_INFO_OFFSET;
+  out.set(h.dictionaryInfo.hash.subarray(0, 32), d);
+  putU64(v, d + 32, h.dictionaryInfo.sampleBytes);
+  putU64(v, d + 40, h.dictionaryInfo.sampleStoredPlain);
+  putU64(v, d + 48, h.dictionaryInfo.sampleStoredDict);
   out.set(h.encryption.subarray(0, 128), 128);
   h.streams.forEach((s, i) => {
     const at = STREAM_TABLE_OFFSET + i * STREAM_RECORD_SIZE;
@@ -177,7 +207,7 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
     if (!checksumOk && version < 17) {
       throw new CorruptArchiveError('header checksum mismatch', { stage: 'header' });
     }
-    throw new UnsupportedError(`unsupported format version ${version} (this hexz reads versions ${READABLE_VERSIONS.join(' and ')})`, { stage: 'header' });
+    throw new UnsupportedError(`unsupported format version ${version} (this hexz reads versions ${READABLE_VERSIONS.join(', ')})`, { stage: 'header' });
   }
   if (!checksumOk) throw new CorruptArchiveError('header checksum mismatch', { stage: 'header' });
   if (v.getUint16(6, true) !== HEADER_SIZE) {
@@ -198,6 +228,7 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
   if (chunker !== Chunker.FIXED && !(version >= 2 && chunker === Chunker.FASTCDC)) {
     throw new UnsupportedError(`unknown chunker id ${chunker}`, { stage: 'header' });
   }
+  const extent = (at: number, what: string): Extent => ({ offset: u64(v, at, `${what}.offset`), length: v.getUint32(at + 8, true) });
   const chunkMin = v.getUint32(48, true);
   const chunkAvg = v.getUint32(52, true);
   const chunkMax = v.getUint32(56, true);
@@ -207,9 +238,25 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
   if (chunker === Chunker.FASTCDC && !(chunkMin > 0 && chunkMin <= chunkAvg && chunkAvg <= chunkMax && chunkMax <= blockSize && (chunkAvg & (chunkAvg - 1)) === 0)) {
     throw new CorruptArchiveError(`invalid chunk sizes ${chunkMin}/${chunkAvg}/${chunkMax}`, { stage: 'header' });
   }
+  const dictionary = extent(80, 'dictionary');
+  let dictionaryInfo = emptyDictionaryInfo();
+  // Versions 1 and 2 reserved the dictionary extent; it is ignored there.
+  if (version >= 3) {
+    const hasDict = (requiredFeatures & RequiredFeature.DICTIONARY) !== 0;
+    if (hasDict !== dictionary.length > 0) {
+      throw new CorruptArchiveError(`dictionary length ${dictionary.length} disagrees with the DICTIONARY feature bit`, { stage: 'header' });
+    }
+    if (hasDict && (dictionary.offset < HEADER_SIZE || dictionary.length > MAX_DICTIONARY_LENGTH)) {
+      throw new CorruptArchiveError(`invalid dictionary extent ${dictionary.offset}+${dictionary.length}`, { stage: 'header' });
+    }
+    const d = DICTIONARY_INFO_OFFSET;
+    dictionaryInfo = {
+      id: v.getUint32(92, true), hash: bytes.slice(d, d + 32), sampleBytes: u64(v, d + 32, 'dictionary.sampleBytes'),
+      sampleStoredPlain: u64(v, d + 40, 'dictionary.sampleStoredPlain'), sampleStoredDict: u64(v, d + 48, 'dictionary.sampleStoredDict'),
+    };
+  }
   // Version 1 reserved byte 47; an unknown profile id is informative only.
   const profile = version >= 2 ? v.getUint8(47) : 0;
-  const extent = (at: number, what: string): Extent => ({ offset: u64(v, at, `${what}.offset`), length: v.getUint32(at + 8, true) });
   const streams = STREAM_NAMES.map((name, i): StreamRecord => {
     const at = STREAM_TABLE_OFFSET + i * STREAM_RECORD_SIZE;
     const stats = {} as StreamStats;
@@ -247,7 +294,8 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
     chunkAvg,
     chunkMax,
     data: { offset: u64(v, 64, 'data.offset'), length: u64(v, 72, 'data.length') },
-    dictionary: extent(80, 'dictionary'),
+    dictionary: version >= 3 ? dictionary : { offset: 0, length: 0 },
+    dictionaryInfo,
     metadata: extent(96, 'metadata'),
     signature: extent(112, 'signature'),
     encryption: bytes.slice(128, 256),

@@ -15,12 +15,20 @@ import { WorkerPool } from '../workers/worker-pool.js';
 import { DEFAULT_CHUNK_PARAMS, validateChunkParams, type ChunkParams } from '../chunk/chunk-params.js';
 import { cdcInput } from './cdc-input.js';
 import { getProfile } from './profiles.js';
+import { sampleFile, sampleStreamPrefix } from './dict-samples.js';
+import { MAX_DICTIONARY_BYTES, trainZstdDictionary } from '../codec/zstd-dict-trainer.js';
+import { ZstdCodec } from '../codec/zstd-codec.js';
+import { Codec } from '../format/constants.js';
 
 /** A packing input: a file path, or a Node Readable (a pipe, stdin). */
 export type PackInput = string | Readable;
 
 /** Progress of a running pack; sizes in bytes. */
 export interface PackProgress {
+  /** 'train' while sampling and training the dictionary (`--train-dict`), then 'pack'. */
+  phase: 'train' | 'pack';
+  /** Dictionary training time in seconds, once training has finished (0 without a dictionary). */
+  trainSeconds: number;
   stream: StreamName;
   /** Input bytes consumed so far (all streams). */
   bytesDone: number;
@@ -64,6 +72,12 @@ export interface PackOptions {
    * explicitly override it. Recorded in the header.
    */
   profile?: string;
+  /**
+   * Train a zstd dictionary from samples of the input and compress every zstd block with it
+   * (docs/FORMAT.md §3.3). zstd only. Needs koffi and the system libzstd; without them, `true`
+   * fails with UnsupportedError while a profile's dictionary is silently left out.
+   */
+  trainDict?: boolean;
   /** Worker threads for hashing and compression (default: one per core). */
   workers?: number;
   /** Deduplicate identical blocks (default true). */
@@ -107,6 +121,8 @@ export interface PackResult {
   /** Chunk bounds in bytes when content-defined chunking was used. */
   cdc: ChunkParams | null;
   profile: string;
+  /** The trained dictionary, or null. `gain` = sample bytes compressed without it / with it. */
+  dictionary: { bytes: number; id: number; trainSeconds: number; sampleBytes: number; gain: number } | null;
   workers: number;
   dedup: boolean;
   streams: PackStreamSummary[];
@@ -159,6 +175,9 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   if (options.diskFormat === 'qcow2' && options.disk !== undefined && typeof options.disk !== 'string') {
     throw new UsageError('a qcow2 disk must be given as a path, not a stream');
   }
+  if (options.trainDict && codec !== Codec.ZSTD) throw new UsageError(`--train-dict needs zstd compression, not ${compression}`);
+  // A profile's dictionary applies only when it is the profile's codec that is used.
+  const profileDict = !!profile?.dictionary && options.trainDict === undefined && codec === Codec.ZSTD;
   const dedup = options.dedup ?? true;
   const signal = options.signal;
   throwIfAborted(signal, 'pack');
@@ -167,22 +186,37 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   let writer: ArchiveWriter | undefined;
   let pool: WorkerPool | undefined;
   try {
+    const wantDict = options.trainDict === true || profileDict;
+    const samples: Uint8Array[] = [];
+    // Samples are cut at the size blocks will have (capped: zstd gains little from longer ones).
+    const pieceSize = Math.min(cdc ? cdc.avg : blockSize, 128 << 10);
+    if (wantDict) options.onProgress?.({ ...idleProgress(inputs[0]?.name ?? 'disk'), phase: 'train' });
     for (const name of STREAM_NAMES) {
       const src = options[name];
       if (!src) continue;
-      const input = typeof src === 'string' ? await openPathInput(src, name === 'disk' ? options.diskFormat : 'raw', blockSize) : streamInput(src, `${name} stream`, blockSize);
-      inputs.push({ name, input: cdc ? cdcInput(input, cdc) : input });
+      const format = name === 'disk' ? options.diskFormat : 'raw';
+      let input = typeof src === 'string' ? await openPathInput(src, format, blockSize) : streamInput(src, `${name} stream`, blockSize);
+      inputs.push({ name, input });
+      if (wantDict) {
+        const rawFile = typeof src === 'string' && input.size !== undefined && (format ?? (await detectImageFormat(src).catch(() => 'raw'))) === 'raw';
+        if (rawFile) samples.push(...(await sampleFile(src, input.size!, pieceSize)));
+        else input = await takePrefix(input, pieceSize, samples);
+      }
+      inputs[inputs.length - 1].input = cdc ? cdcInput(input, cdc) : input;
     }
+    throwIfAborted(signal, 'pack');
+    const dictionary = wantDict ? await buildDictionary(samples, level, options.trainDict === true) : null;
+    const trainSeconds = dictionary ? dictionary.info.trainMs / 1000 : 0;
     writer = await ArchiveWriter.create(options.output, {
       force: options.force, blockSize, codec, level, cdc: cdc ?? undefined, profile: profile?.name,
-      archiveId: options.archiveId, createdMs: options.createdMs,
+      archiveId: options.archiveId, createdMs: options.createdMs, dictionary: dictionary ?? undefined,
     });
-    pool = new WorkerPool(workers);
+    pool = new WorkerPool(workers, dictionary?.bytes);
     const table = dedup ? new DedupTable() : null;
     const zeros = Buffer.alloc(blockSize);
     const totalKnown = inputs.every((i) => i.input.size !== undefined);
     const progress: PackProgress = {
-      stream: inputs[0].name, bytesDone: 0, bytesTotal: totalKnown ? inputs.reduce((n, i) => n + i.input.size!, 0) : undefined,
+      phase: 'pack', trainSeconds, stream: inputs[0].name, bytesDone: 0, bytesTotal: totalKnown ? inputs.reduce((n, i) => n + i.input.size!, 0) : undefined,
       storedBytes: 0, dedupBytes: 0, zeroBytes: 0, elapsedMs: 0,
     };
     let lastReport = 0;
@@ -243,6 +277,10 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       output: options.output, archiveId: Buffer.from(header.archiveId).toString('hex'), archiveBytes: fileSize, logicalBytes,
       ratio: fileSize > 0 ? logicalBytes / fileSize : 0, seconds: (Date.now() - started) / 1000,
       compression, level, blockSize, cdc, profile: profile?.name ?? 'custom', workers, dedup,
+      dictionary: dictionary ? {
+        bytes: dictionary.bytes.length, id: dictionary.info.id, trainSeconds, sampleBytes: dictionary.info.sampleBytes,
+        gain: dictionary.info.sampleStoredPlain / Math.max(1, dictionary.info.sampleStoredDict),
+      } : null,
       streams: STREAM_NAMES.flatMap((name, i) => {
         const s = header.streams[i];
         if (!s.present) return [];
@@ -259,6 +297,60 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     await pool?.close();
     await Promise.all(inputs.map((i) => i.input.close().catch(() => {})));
   }
+}
+
+/** A progress record before any block is packed. */
+function idleProgress(stream: StreamName): Omit<PackProgress, 'phase'> {
+  return { trainSeconds: 0, stream, bytesDone: 0, bytesTotal: undefined, storedBytes: 0, dedupBytes: 0, zeroBytes: 0, elapsedMs: 0 };
+}
+
+/** Samples a stream's first bytes into `samples`; returns the input that replays them. */
+async function takePrefix(input: BlockInput, pieceSize: number, samples: Uint8Array[]): Promise<BlockInput> {
+  const r = await sampleStreamPrefix(input, pieceSize);
+  samples.push(...r.samples);
+  return r.input;
+}
+
+/** Largest sample total the gain is measured on (compressing it twice costs pack time). */
+const GAIN_SAMPLE_BUDGET = 4 << 20;
+
+/**
+ * Trains the archive dictionary and measures its gain. Every 8th sample (when there are at
+ * least 16) is held out of training and used to measure the gain, so the figure is not
+ * flattered by the dictionary having seen the data; with fewer samples all are used for both.
+ * @returns null when `required` is false and training is impossible (no libzstd, too few samples).
+ * @throws UnsupportedError / UsageError from the trainer when `required`.
+ */
+async function buildDictionary(samples: Uint8Array[], level: number, required: boolean) {
+  const holdOut = samples.length >= 16;
+  const train = holdOut ? samples.filter((_, i) => i % 8 !== 7) : samples;
+  const measure = holdOut ? samples.filter((_, i) => i % 8 === 7) : samples;
+  const trainBytes = train.reduce((n, s) => n + s.length, 0);
+  // zstd suggests samples ~100x the dictionary; never below 1 KiB, never above ~110 KiB.
+  const capacity = Math.min(MAX_DICTIONARY_BYTES, Math.max(1024, Math.floor(trainBytes / 10)));
+  const started = performance.now();
+  let trained;
+  try {
+    if (train.length === 0) throw new UsageError('--train-dict found no compressible, non-zero blocks to train on');
+    trained = await trainZstdDictionary(train, capacity);
+  } catch (err) {
+    if (required) throw err;
+    return null;
+  }
+  const trainMs = Math.round(performance.now() - started);
+  const plain = new ZstdCodec();
+  const withDict = new ZstdCodec(trained.bytes);
+  let sampleBytes = 0;
+  let sampleStoredPlain = 0;
+  let sampleStoredDict = 0;
+  for (const s of measure) {
+    if (sampleBytes >= GAIN_SAMPLE_BUDGET) break;
+    sampleBytes += s.length;
+    // Blocks that do not shrink are stored raw, so they count at their own size.
+    sampleStoredPlain += plain.compress(s, level)?.length ?? s.length;
+    sampleStoredDict += withDict.compress(s, level)?.length ?? s.length;
+  }
+  return { bytes: trained.bytes, info: { id: trained.id, trainMs, sampleBytes, sampleStoredPlain, sampleStoredDict } };
 }
 
 /** Resolves the `cdc` option against the profile's chunking; null means fixed blocks. */

@@ -2,14 +2,15 @@
  * Worker-thread entry of the block pool: hashes and compresses blocks for packing, and decodes
  * and verifies blocks for extraction. Buffers are transferred both ways, not copied.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { CodecSet } from '../codec/registry.js';
 import { bytesEqual } from '../format/digest.js';
 import { blake3 } from '../hash/blake3.js';
 import { ClusterEncoder, encodeClusters } from '../image/cluster-encoder.js';
 import type { BlockTask, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
 
-const codecs = new CodecSet();
+// The archive's zstd dictionary arrives once, with the worker's creation data (not per task).
+const codecs = new CodecSet((workerData as { dictionary?: Uint8Array } | undefined)?.dictionary);
 /** qcow2 cluster encoders by codec and level, created on first use. */
 const clusterEncoders = new Map<string, ClusterEncoder>();
 

@@ -26,13 +26,17 @@ export class WorkerPool {
   private nextId = 0;
   private failure: Error | null = null;
 
-  /** Starts `size` workers (at least one). */
-  constructor(size: number) {
+  /**
+   * Starts `size` workers (at least one). `dictionary` is the archive's zstd dictionary: each
+   * worker receives it once at start and uses it for every zstd compress and decode task.
+   */
+  constructor(size: number, dictionary?: Uint8Array) {
     // Same extension as this module: .ts under tsx (tests), .js once built.
     const ext = extname(fileURLToPath(import.meta.url));
     const url = new URL(`./block-worker${ext}`, import.meta.url);
     for (let i = 0; i < Math.max(1, size); i++) {
-      const worker = ext === '.ts' ? tsWorker(url) : new Worker(url);
+      const workerData = { dictionary };
+      const worker = ext === '.ts' ? tsWorker(url, workerData) : new Worker(url, { workerData });
       worker.on('message', (r: TaskResult | TaskFailure) => this.settle(r));
       worker.on('error', (err) => this.fail(err));
       worker.on('exit', (code) => code !== 0 && this.fail(new Error(`block worker exited with code ${code}`)));
@@ -123,7 +127,7 @@ function owned(bytes: Uint8Array): Uint8Array {
  * Under tsx (tests, development) Node 20 does not apply the parent's loader hooks to a
  * worker's entry module, so the worker registers tsx itself before importing the TS entry.
  */
-function tsWorker(url: URL): Worker {
+function tsWorker(url: URL, workerData: unknown): Worker {
   const code = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
-  return new Worker(code, { eval: true });
+  return new Worker(code, { eval: true, workerData });
 }

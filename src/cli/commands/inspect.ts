@@ -27,6 +27,9 @@ export function registerInspect(program: Command, run: (fn: (ctx: CommandContext
           : 'fixed-size blocks'],
         ['block size', bytesText(r.blockSize)],
         ['compression', r.compression === 'zstd' ? `zstd level ${r.level}` : r.compression],
+        ['dictionary', r.dictionary
+          ? `${bytesText(r.dictionary.bytes)} (zstd id ${r.dictionary.id}), ${r.dictionary.gain.toFixed(2)}x smaller than without it on ${bytesText(r.dictionary.sampleBytes)} of held-out samples (measured when packed)`
+          : 'none'],
         ['features', `required 0x${r.requiredFeatures.toString(16)}, optional 0x${r.optionalFeatures.toString(16)}`],
         ['logical size', bytesText(r.logicalBytes)],
         ['data region', bytesText(r.dataBytes)],
