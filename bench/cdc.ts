@@ -2,7 +2,9 @@
  * CDC benchmark: hexz fixed blocks vs content-defined chunking on two versions of a disk image
  * packed as the two streams of one archive (dedup across versions is what CDC is for), with
  * stored size and wall time, FastCDC chunker throughput, and `borg create` (buzhash) and
- * `casync make` on the same two files in the same run when those tools are on PATH.
+ * `casync make` on the same two files in the same run when those tools are on PATH (borg: two
+ * archives v1, v2 in one repository, buzhash and fixed 64K), hexz/peer ratios, and dictionary
+ * on/off (`trainDict`) at 4K and 64K blocks on v1.
  *
  *   HEXZ_CORPUS=/work/corpus npm run bench:cdc     # disk-v1.raw + disk-v2.raw
  *
@@ -85,7 +87,9 @@ try {
       const repo = join(work, `borg-${params.split(',')[0]}`);
       const env = { BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes' };
       spawnSync('borg', ['init', '-e', 'none', repo], { env: { ...process.env, ...env } });
-      const s = timed('borg', ['create', '--compression', 'zstd,3', '--chunker-params', params, `${repo}::a`, v1, v2], env);
+      // Two archives in one repository, as v1 and v2 are two streams of one hexz archive.
+      const s = timed('borg', ['create', '--compression', 'zstd,3', '--chunker-params', params, `${repo}::v1`, v1], env)
+        + timed('borg', ['create', '--compression', 'zstd,3', '--chunker-params', params, `${repo}::v2`, v2], env);
       rows.push({ tool: 'borg create', settings, storedBytes: duBytes(repo), seconds: s });
       rmSync(repo, { recursive: true, force: true });
     }
@@ -97,12 +101,31 @@ try {
     rows.push({ tool: 'casync make', settings: 'buzhash 16K/64K/256K, zstd (per file, shared store)', storedBytes: duBytes(store), seconds: s });
   } else rows.push({ tool: 'casync make', settings: 'not installed (apt-get install casync)', storedBytes: NaN, seconds: NaN });
 
-  console.log(`input: ${v1} + ${v2} (${(logical / MiB).toFixed(0)} MiB); FastCDC chunker ${mbps.toFixed(0)} MB/s (one core)`);
-  for (const r of rows) {
-    console.log(`${r.tool.padEnd(12)} ${r.settings.padEnd(52)} ${(r.storedBytes / MiB).toFixed(1).padStart(9)} MiB ${r.seconds.toFixed(1).padStart(7)} s`);
+  // Dictionary on/off at 4K and 64K fixed blocks, v1 only (the dictionary matters most for small blocks).
+  const dictRows: typeof rows = [];
+  for (const blockSize of ['4K', '64K']) {
+    for (const trainDict of [false, true]) {
+      const out = join(work, `hexz-dict.hxz`);
+      const r = await pack({ disk: v1, output: out, blockSize, trainDict, force: true });
+      dictRows.push({ tool: 'hexz (v1)', settings: `fixed ${blockSize}, zstd 3, dictionary ${trainDict ? 'on' : 'off'}`, storedBytes: r.archiveBytes, seconds: r.seconds });
+      rmSync(out);
+    }
   }
+  const line = (r: (typeof rows)[number]) => console.log(`${r.tool.padEnd(12)} ${r.settings.padEnd(52)} ${(r.storedBytes / MiB).toFixed(1).padStart(9)} MiB ${r.seconds.toFixed(1).padStart(7)} s`);
+  console.log(`input: ${v1} + ${v2} (${(logical / MiB).toFixed(0)} MiB); FastCDC chunker ${mbps.toFixed(0)} MB/s (one core)`);
+  rows.forEach(line);
+  // hexz / peer: below 1 means hexz stores less (size) or is faster (time).
+  const hexzRows = rows.filter((r) => r.tool === 'hexz');
+  const ratios: { hexz: string; peer: string; size: number; time: number }[] = [];
+  for (const p of rows.filter((r) => r.tool !== 'hexz' && Number.isFinite(r.storedBytes))) {
+    for (const h of hexzRows) {
+      ratios.push({ hexz: h.settings, peer: `${p.tool} ${p.settings}`, size: h.storedBytes / p.storedBytes, time: h.seconds / p.seconds });
+      console.log(`  hexz ${h.settings} / ${p.tool} ${p.settings}: size ${(h.storedBytes / p.storedBytes).toFixed(3)}, time ${(h.seconds / p.seconds).toFixed(3)}`);
+    }
+  }
+  dictRows.forEach(line);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-  writeFileSync(join(ROOT, 'bench/results/cdc-latest.json'), `${JSON.stringify({ inputs: [v1, v2], logicalBytes: logical, chunkerMBps: mbps, rows }, null, 2)}\n`);
+  writeFileSync(join(ROOT, 'bench/results/cdc-latest.json'), `${JSON.stringify({ inputs: [v1, v2], logicalBytes: logical, chunkerMBps: mbps, rows, ratios, dictRows }, null, 2)}\n`);
 } finally {
   if (!existsSync(work) || process.env.HEXZ_BENCH_KEEP !== '1') rmSync(work, { recursive: true, force: true });
 }

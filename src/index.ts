@@ -19,3 +19,4 @@ export type { IndexEntry } from './format/entry.js';
 export { parseSize, formatBytes } from './util/size.js';
 export { exportQcow2, type ExportQcow2Options, type ExportQcow2Result } from './ops/export-qcow2.js';
 export { Qcow2Writer, type Qcow2WriterOptions } from './image/qcow2-writer.js';
+export { analyze, expectedChunkLength, type AnalyzeOptions, type AnalyzeReport, type AnalyzeCandidate } from './ops/analyze.js';

@@ -2,6 +2,13 @@ import { GEAR } from './gear-table.js';
 import { NORMALIZATION_LEVEL, type ChunkParams } from './chunk-params.js';
 
 /**
+ * The gear table as int32: same bits, but every entry is a V8 small integer, so
+ * `(fp << 1) + gear[b]` stays in int32 arithmetic instead of going through doubles (values of a
+ * Uint32Array above 2^31 are not). `| 0` makes the sum wrap exactly as the u32 spec's does.
+ */
+const GEAR_I32 = new Int32Array(GEAR.buffer, GEAR.byteOffset, GEAR.length);
+
+/**
  * FastCDC with normalized chunking (Xia et al., USENIX ATC 2016), exactly as specified in
  * docs/FORMAT.md §3.2. Streaming: bytes are pushed in pieces of any size and the cut points
  * found are the same whatever the split, because the only state carried between pushes is the
@@ -35,7 +42,7 @@ export class FastCdc {
   push(bytes: Uint8Array): number[] {
     const cuts: number[] = [];
     const { min, avg, max, maskS, maskL } = this;
-    const gear = GEAR;
+    const gear = GEAR_I32;
     const n = bytes.length;
     let pos = this.pos;
     let fp = this.fp;

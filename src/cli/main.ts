@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { AbortedError } from '../errors.js';
 import type { CommandContext } from './context.js';
 import { reportError } from './errors.js';
+import { registerAnalyze } from './commands/analyze.js';
 import { registerCat } from './commands/cat.js';
 import { registerExtract } from './commands/extract.js';
 import { registerInspect } from './commands/inspect.js';
@@ -46,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   registerExtract(program, run);
   registerCat(program, run);
   registerVerify(program, run);
+  registerAnalyze(program, run);
   program.commands.forEach((c) => c.exitOverride());
   try {
     await program.parseAsync(argv);

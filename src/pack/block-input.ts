@@ -1,6 +1,7 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { StoreError, wrapIoError } from '../errors.js';
+import { openInputFile } from '../store/open-input-file.js';
 import type { DiskImage } from '../image/types.js';
 import { createHoleFinder, type HoleFinder } from '../store/holes.js';
 
@@ -26,14 +27,12 @@ export interface BlockInput {
  * @throws StoreError when the file cannot be opened.
  */
 export async function openFileInput(path: string, blockSize: number): Promise<BlockInput> {
-  let fh: FileHandle;
+  const { fh, stat } = await openInputFile(path);
   let size: number;
   try {
-    fh = await open(path, 'r');
-    const st = await fh.stat();
-    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    size = st.isBlockDevice() ? await blockDeviceSize(fh) : st.size;
+    size = stat.isBlockDevice() ? await blockDeviceSize(fh) : stat.size;
   } catch (err) {
+    await fh.close().catch(() => {});
     throw wrapIoError(err, path, 'open input');
   }
   const holes = await createHoleFinder(fh.fd, size);

@@ -1,0 +1,20 @@
+import type { Stats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { wrapIoError } from '../errors.js';
+
+/**
+ * Opens an input file for reading and stats it, refusing directories.
+ * @throws StoreError naming `path` (missing, permission denied, is a directory).
+ */
+export async function openInputFile(path: string): Promise<{ fh: FileHandle; stat: Stats }> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, 'r');
+    const stat = await fh.stat();
+    if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    return { fh, stat };
+  } catch (err) {
+    await fh?.close().catch(() => {});
+    throw wrapIoError(err, path, 'open input');
+  }
+}
