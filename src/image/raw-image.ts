@@ -2,7 +2,8 @@
  * A raw disk image read as a block device: the file's bytes are the disk. Holes of sparse files
  * (SEEK_HOLE, when the platform can tell) are reported as zero extents.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { openInputFile } from '../store/open-input-file.js';
 import { StoreError, UsageError, throwIfAborted, wrapIoError } from '../errors.js';
 import { createHoleFinder, type HoleFinder } from '../store/holes.js';
 import type { ReadOptions } from '../store/types.js';
@@ -19,16 +20,8 @@ export class RawImage implements DiskImage {
    * @throws StoreError when the file cannot be opened.
    */
   static async open(path: string): Promise<RawImage> {
-    let fh: FileHandle | undefined;
-    try {
-      fh = await open(path, 'r');
-      const st = await fh.stat();
-      if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-      return new RawImage(path, fh, st.size, await createHoleFinder(fh.fd, st.size));
-    } catch (err) {
-      await fh?.close().catch(() => {});
-      throw wrapIoError(err, path, 'open image');
-    }
+    const { fh, stat } = await openInputFile(path, 'open image');
+    return new RawImage(path, fh, stat.size, await createHoleFinder(fh.fd, stat.size));
   }
 
   async extents(offset: number, length: number): Promise<ImageExtent[]> {

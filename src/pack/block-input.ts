@@ -2,6 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { StoreError, wrapIoError } from '../errors.js';
 import { openInputFile } from '../store/open-input-file.js';
+import { advanceBuffers } from '../util/advance-buffers.js';
 import type { DiskImage } from '../image/types.js';
 import { createHoleFinder, type HoleFinder } from '../store/holes.js';
 
@@ -111,13 +112,7 @@ async function readBlocks(fh: FileHandle, path: string, size: number, pos: numbe
       const { bytesRead } = await fh.readv(rest, pos + done);
       if (bytesRead === 0) break;
       done += bytesRead;
-      // A short read: continue into the unfilled part.
-      let skip = bytesRead;
-      while (rest.length && skip >= rest[0].length) {
-        skip -= rest[0].length;
-        rest = rest.slice(1);
-      }
-      if (skip > 0) rest = [rest[0].subarray(skip), ...rest.slice(1)];
+      rest = advanceBuffers(rest, bytesRead); // a short read continues into the unfilled part
     }
   } catch (err) {
     throw wrapIoError(err, path, 'read input');

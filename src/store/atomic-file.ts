@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { access, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { UsageError, wrapIoError } from '../errors.js';
+import { advanceBuffers } from '../util/advance-buffers.js';
 
 /** Unsynced bytes after which a background fdatasync starts. */
 const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
@@ -65,13 +66,7 @@ export class AtomicFile {
       while (rest.length) {
         const { bytesWritten } = await this.fh.writev(rest, pos);
         pos += bytesWritten;
-        let skip = bytesWritten;
-        // A short write: drop what was written and continue with the remainder.
-        while (rest.length && skip >= rest[0].length) {
-          skip -= rest[0].length;
-          rest = rest.slice(1);
-        }
-        if (skip > 0) rest = [rest[0].subarray(skip), ...rest.slice(1)];
+        rest = advanceBuffers(rest, bytesWritten); // a short write continues with the remainder
       }
       this.wrote(pos - position);
     } catch (err) {

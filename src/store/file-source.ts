@@ -1,5 +1,6 @@
 import { readSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { openInputFile } from './open-input-file.js';
 import { StoreError, wrapIoError } from '../errors.js';
 import type { ByteSource, ReadOptions } from './types.js';
 
@@ -15,16 +16,8 @@ export class FileSource implements ByteSource {
    * @throws StoreError when the file cannot be opened (missing, permission, directory).
    */
   static async open(path: string): Promise<FileSource> {
-    let fh: FileHandle | undefined;
-    try {
-      fh = await open(path, 'r');
-      const st = await fh.stat();
-      if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-      return new FileSource(path, fh, st.size);
-    } catch (err) {
-      await fh?.close().catch(() => {});
-      throw wrapIoError(err, path, 'open');
-    }
+    const { fh, stat } = await openInputFile(path, 'open');
+    return new FileSource(path, fh, stat.size);
   }
 
   async size(): Promise<number> {

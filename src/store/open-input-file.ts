@@ -3,10 +3,11 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { wrapIoError } from '../errors.js';
 
 /**
- * Opens an input file for reading and stats it, refusing directories.
+ * Opens a file for reading and stats it, refusing directories.
+ * @param what the stage named in the error message (`open input`, `open image`, ...).
  * @throws StoreError naming `path` (missing, permission denied, is a directory).
  */
-export async function openInputFile(path: string): Promise<{ fh: FileHandle; stat: Stats }> {
+export async function openInputFile(path: string, what = 'open input'): Promise<{ fh: FileHandle; stat: Stats }> {
   let fh: FileHandle | undefined;
   try {
     fh = await open(path, 'r');
@@ -15,6 +16,6 @@ export async function openInputFile(path: string): Promise<{ fh: FileHandle; sta
     return { fh, stat };
   } catch (err) {
     await fh?.close().catch(() => {});
-    throw wrapIoError(err, path, 'open input');
+    throw wrapIoError(err, path, what);
   }
 }
