@@ -2,7 +2,7 @@
  * Regenerates the golden vectors in test/vectors/: for each spec, NAME.hxz plus the expected
  * stream contents NAME.disk.bin / NAME.memory.bin and a manifest (vectors.json) with SHA-256s.
  * Run after an intentional format change: `npm run vectors`, then review and commit. Vectors of
- * older versions live in subdirectories (test/vectors/v1/, test/vectors/v2/) and are never regenerated: they pin
+ * older versions live in subdirectories (test/vectors/v1/, v2/, v3/) and are never regenerated: they pin
  * what this build must still read.
  */
 import { createHash } from 'node:crypto';
@@ -11,15 +11,22 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from '../src/pack/pack.js';
 import { FORMAT_VERSION } from '../src/format/constants.js';
-import { VECTOR_CREATED_MS, VECTOR_ID, vectorSpecs, type VectorSpec } from './vector-specs.js';
+import { signArchive } from '../src/ops/sign.js';
+
+/** The committed Ed25519 key pair the signed vectors use (a test key: never trust it). */
+export const VECTOR_SIGNING_KEY = new URL('../test/vectors/vector-signing.key', import.meta.url).pathname;
+export const VECTOR_SIGNING_PUB = new URL('../test/vectors/vector-signing.pub', import.meta.url).pathname;
+import { VECTOR_CREATED_MS, VECTOR_ID, VECTOR_KDF, VECTOR_METADATA, vectorRandom, vectorSpecs, type VectorSpec } from './vector-specs.js';
 
 /** Packs one vector to `path` deterministically (one worker, fixed id and time). */
 export async function packVector(spec: VectorSpec, path: string): Promise<void> {
   const input = (b?: Uint8Array) => (b ? Readable.from([Buffer.from(b)]) : undefined);
   await pack({
     ...spec.options, disk: input(spec.streams.disk), memory: input(spec.streams.memory), output: path,
-    force: true, workers: 1, archiveId: VECTOR_ID, createdMs: VECTOR_CREATED_MS,
+    force: true, workers: 1, archiveId: VECTOR_ID, createdMs: VECTOR_CREATED_MS, metadata: VECTOR_METADATA,
+    encrypt: spec.password === undefined ? undefined : { password: spec.password, kdf: VECTOR_KDF, random: vectorRandom(spec.name) },
   });
+  if (spec.signed) await signArchive(path, { key: VECTOR_SIGNING_KEY, now: () => VECTOR_CREATED_MS });
 }
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -27,7 +34,8 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 if (import.meta.url === `file://${process.argv[1]}`) {
   const dir = new URL('../test/vectors/', import.meta.url).pathname;
   mkdirSync(dir, { recursive: true });
-  for (const f of readdirSync(dir)) if (statSync(join(dir, f)).isFile()) rmSync(join(dir, f));
+  // Everything but the subdirectories of older versions and the signing key pair is regenerated.
+  for (const f of readdirSync(dir)) if (statSync(join(dir, f)).isFile() && !f.startsWith('vector-signing.')) rmSync(join(dir, f));
   const manifest: Record<string, unknown> = {};
   for (const spec of vectorSpecs()) {
     const path = join(dir, `${spec.name}.hxz`);
@@ -39,7 +47,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       streams[name] = { file, bytes: bytes.length, sha256: sha256(bytes) };
     }
     const { readFileSync } = await import('node:fs');
-    manifest[spec.name] = { archive: `${spec.name}.hxz`, sha256: sha256(readFileSync(path)), options: spec.options, streams };
+    manifest[spec.name] = { archive: `${spec.name}.hxz`, sha256: sha256(readFileSync(path)), options: spec.options, password: spec.password, signed: spec.signed, streams };
   }
   writeFileSync(join(dir, 'vectors.json'), `${JSON.stringify({ formatVersion: FORMAT_VERSION, vectors: manifest }, null, 2)}\n`);
   console.log(`wrote ${Object.keys(manifest).length} vectors to ${dir}`);

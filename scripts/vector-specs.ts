@@ -3,6 +3,7 @@
  * scripts/make-vectors.ts (which writes them) and test/vectors.test.ts (which regenerates them
  * and compares), so a format change cannot slip through unnoticed.
  */
+import { createHash } from 'node:crypto';
 import type { PackOptions } from '../src/pack/pack.js';
 
 /** Deterministic content: text, zeros, a duplicate and an incompressible block. */
@@ -40,6 +41,32 @@ export interface VectorSpec {
   /** Stream contents by name. */
   streams: { disk?: Uint8Array; memory?: Uint8Array };
   options: Pick<PackOptions, 'compression' | 'level' | 'blockSize' | 'dedup' | 'cdc' | 'profile' | 'trainDict'>;
+  /** Version 4: encrypt with this password (cheap Argon2id costs, deterministic keys and salts). */
+  password?: string;
+  /** Version 4: sign with test/vectors/vector-signing.key, "signed at" = the creation time (§14). */
+  signed?: boolean;
+}
+
+/** Argon2id costs of the encrypted vectors: the smallest legal ones, so tests stay fast. */
+export const VECTOR_KDF = { memoryKiB: 64, iterations: 1, lanes: 1 };
+
+/** Fixed metadata (§13), so vectors do not change with the package version. */
+export const VECTOR_METADATA = { tool: 'hexz golden vector' };
+
+/**
+ * A deterministic stand-in for randomBytes (data key, salt, wrap nonce) for the encrypted vectors:
+ * SHA-256 in counter mode over a fixed seed. Never use outside golden vectors.
+ */
+export function vectorRandom(seed: string): (n: number) => Uint8Array {
+  let counter = 0;
+  return (n: number) => {
+    const out = new Uint8Array(n);
+    for (let at = 0; at < n; at += 32) {
+      const block = createHash('sha256').update(`${seed}:${counter++}`).digest();
+      out.set(block.subarray(0, Math.min(32, n - at)), at);
+    }
+    return out;
+  };
 }
 
 const BS = 4096;
@@ -69,6 +96,23 @@ export function vectorSpecs(): VectorSpec[] {
       name: 'dict-zstd',
       streams: { disk: vectorContent(13, 64 * BS, BS), memory: vectorContent(17, 16 * BS + 5, BS) },
       options: { compression: 'zstd', level: 3, blockSize: BS, trainDict: true },
+    },
+    // Version 4: encryption (§12). Two streams with duplicates across them (keyed-hash dedup); signed (§14).
+    {
+      name: 'encrypted-zstd', password: 'correct horse battery staple', signed: true,
+      streams: { disk: mixed, memory: vectorContent(11, 5 * BS, BS) }, options: { compression: 'zstd', level: 3, blockSize: BS },
+    },
+    // Version 4: a signed plain archive (§14).
+    { name: 'signed-lz4', signed: true, streams: { disk: mixed }, options: { compression: 'lz4', blockSize: BS } },
+    // Version 4: encryption with CDC and lz4; a non-ASCII password (NFC-normalized UTF-8).
+    {
+      name: 'encrypted-cdc-lz4', password: 'pässwörd',
+      streams: { disk: mixed }, options: { compression: 'lz4', cdc: { min: 256, avg: 1024, max: 4096 } },
+    },
+    // Version 4: encryption with a trained dictionary (the dictionary is sealed too).
+    {
+      name: 'encrypted-dict-zstd', password: 'dictionary',
+      streams: { disk: vectorContent(13, 64 * BS, BS) }, options: { compression: 'zstd', level: 3, blockSize: BS, trainDict: true },
     },
   ];
 }

@@ -84,6 +84,16 @@ export class CorruptImageError extends HexzError {
   readonly exitCode = 9;
 }
 
+/**
+ * An archive's signature does not vouch for it (§14): the signature does not verify against the
+ * archive's bytes, it was made by another key than the one the caller trusts, or the caller
+ * asked for a signature (`verify --pubkey`) and the archive has none. Exit 10.
+ */
+export class BadSignatureError extends HexzError {
+  readonly code = 'BAD_SIGNATURE';
+  readonly exitCode = 10;
+}
+
 /** The operation was cancelled through its AbortSignal (Ctrl-C in the CLI). Exit 130. */
 export class AbortedError extends HexzError {
   readonly code = 'ABORTED';

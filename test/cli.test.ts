@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { Archive } from '../src/index.ts';
+import { FORMAT_VERSION } from '../src/format/constants.ts';
 import {
   HEXZ_BIN, Rng, assertBytes, assertOneErrorLine, isZero, listDir, mixedData, randomData, runCli, tempDir, writeData,
 } from './helpers.ts';
@@ -66,7 +67,7 @@ describe('pack, inspect, cat, extract, verify on a healthy archive', () => {
   test('inspect --json agrees with the pack summary and the header', async () => {
     const r = JSON.parse(hexz(['inspect', archive, '--json']).stdout.toString('utf8'));
     assert.equal(r.fileBytes, statSync(archive).size);
-    assert.equal(r.version, 3);
+    assert.equal(r.version, FORMAT_VERSION);
     assert.equal(r.profile, 'custom');
     assert.deepEqual(r.chunking, { kind: 'fixed' });
     assert.equal(r.archiveId, summary.archiveId);

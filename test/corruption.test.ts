@@ -125,7 +125,7 @@ describe('truncated archives', () => {
 describe('damaged header', () => {
   test('flipped bytes (magic aside) are CorruptArchiveError', async () => {
     const positions: [string, number, number][] = [
-      ['version field, one bit (2 -> 0)', 4, 0x02],
+      ['version field, one bit (4 -> 6)', 4, 0x02],
       ['header size field', 6, 0x01],
       ['block size', 40, 0xff],
       ['block size, high byte', 42, 0x01],
@@ -187,7 +187,7 @@ describe('damaged header', () => {
   });
 
   test('unknown version (valid checksum) is UnsupportedError', async () => {
-    for (const version of [0, 4, 17, 0xffff]) {
+    for (const version of [0, 5, 17, 0xffff]) {
       const err = await openAndReadAll(damaged(withHeader((h) => { h.version = version; }), 'version'));
       assert.ok(err instanceof UnsupportedError, `version ${version}: got ${String(err)}`);
     }

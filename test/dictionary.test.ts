@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Archive, CorruptArchiveError, UsageError } from '../src/index.ts';
 import { dictionaryTrainingAvailable, trainZstdDictionary } from '../src/codec/zstd-dict-trainer.ts';
-import { RequiredFeature } from '../src/format/constants.ts';
+import { FORMAT_VERSION, RequiredFeature } from '../src/format/constants.ts';
 import { inspect } from '../src/ops/inspect.ts';
 import { verify } from '../src/ops/verify.ts';
 import { isUsefulSample, shannonEntropy } from '../src/pack/dict-samples.ts';
@@ -65,7 +65,7 @@ describe('dictionaries', { skip }, () => {
     assert.ok(withDict.archiveBytes < plain.archiveBytes, `${withDict.archiveBytes} vs ${plain.archiveBytes}`);
     const a = await Archive.open(tmp.path('dict.hxz'));
     try {
-      assert.equal(a.header.version, 3);
+      assert.equal(a.header.version, FORMAT_VERSION);
       assert.ok(a.header.requiredFeatures & RequiredFeature.DICTIONARY);
       assert.equal(a.header.dictionary.offset, 4096);
       assertBytes(await readAll(a, 'disk'), data);

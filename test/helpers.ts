@@ -208,8 +208,8 @@ export interface CliResult {
 }
 
 /** Runs `node bin/hexz.js ...args` synchronously; `input` is piped to stdin. */
-export function runCli(args: string[], options: { input?: Uint8Array; cwd?: string } = {}): CliResult {
-  const env = { ...process.env };
+export function runCli(args: string[], options: { input?: Uint8Array; cwd?: string; env?: Record<string, string | undefined> } = {}): CliResult {
+  const env = { ...process.env, ...options.env };
   delete env.HEXZ_DEBUG;
   const spawnOptions: SpawnSyncOptions = {
     cwd: options.cwd, env, input: options.input, maxBuffer: 512 * 1024 * 1024, timeout: 60_000,

@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import { Archive } from '../src/index.ts';
 import { verify } from '../src/ops/verify.ts';
 import { FORMAT_VERSION } from '../src/format/constants.ts';
-import { packVector } from '../scripts/make-vectors.ts';
+import { packVector, VECTOR_SIGNING_PUB } from '../scripts/make-vectors.ts';
+import { loadPublicKey } from '../src/crypto/signing.ts';
 import { vectorSpecs } from '../scripts/vector-specs.ts';
 import { dictionaryTrainingAvailable } from '../src/codec/zstd-dict-trainer.ts';
+import { blake3 } from '../src/hash/blake3.ts';
 
 /** Dictionary vectors can only be regenerated with koffi + the system libzstd (reading them needs neither). */
 const canTrain = await dictionaryTrainingAvailable();
@@ -17,16 +19,18 @@ if (!canTrain && process.env.CI === 'true') throw new Error('CI: koffi or libzst
 
 type Manifest = {
   formatVersion: number;
-  vectors: Record<string, { archive: string; sha256: string; streams: Record<string, { file: string; bytes: number; sha256: string }> }>;
+  vectors: Record<string, { archive: string; sha256: string; password?: string; signed?: boolean; streams: Record<string, { file: string; bytes: number; sha256: string }> }>;
 };
 const dir = new URL('./vectors/', import.meta.url).pathname;
 const manifest = JSON.parse(readFileSync(join(dir, 'vectors.json'), 'utf8')) as Manifest;
 /** Version 1 vectors, frozen: this build no longer writes them but must still read them. */
 const v1Dir = join(dir, 'v1');
 const v1Manifest = JSON.parse(readFileSync(join(v1Dir, 'vectors.json'), 'utf8')) as Manifest;
-/** Version 2 vectors (FastCDC, profiles), frozen the same way. */
+/** Versions 2 (FastCDC, profiles) and 3 (dictionaries), frozen the same way. */
 const v2Dir = join(dir, 'v2');
 const v2Manifest = JSON.parse(readFileSync(join(v2Dir, 'vectors.json'), 'utf8')) as Manifest;
+const v3Dir = join(dir, 'v3');
+const v3Manifest = JSON.parse(readFileSync(join(v3Dir, 'vectors.json'), 'utf8')) as Manifest;
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 describe('golden vectors', () => {
@@ -35,12 +39,12 @@ describe('golden vectors', () => {
     assert.deepEqual(Object.keys(manifest.vectors).sort(), vectorSpecs().map((s) => s.name).sort());
   });
 
-  for (const [label, m, vdir] of [['', manifest, dir], ['v1 ', v1Manifest, v1Dir], ['v2 ', v2Manifest, v2Dir]] as const) {
+  for (const [label, m, vdir] of [['', manifest, dir], ['v1 ', v1Manifest, v1Dir], ['v2 ', v2Manifest, v2Dir], ['v3 ', v3Manifest, v3Dir]] as const) {
   for (const [name, v] of Object.entries(m.vectors)) {
     test(`${label}${name}: committed archive reads back its expected contents`, async () => {
       const path = join(vdir, v.archive);
       assert.equal(sha256(readFileSync(path)), v.sha256, 'archive bytes differ from the manifest');
-      const a = await Archive.open(path);
+      const a = await Archive.open(path, { password: v.password });
       try {
         assert.deepEqual(a.streams.sort(), Object.keys(v.streams).sort());
         for (const [stream, s] of Object.entries(v.streams)) {
@@ -53,28 +57,50 @@ describe('golden vectors', () => {
       } finally {
         await a.close();
       }
-      const r = await verify(path);
+      const r = await verify(path, { password: v.password, publicKey: v.signed ? await loadPublicKey(VECTOR_SIGNING_PUB) : undefined });
       assert.equal(r.ok, true, JSON.stringify(r.error));
+      assert.equal(r.signature?.valid ?? false, v.signed === true, 'signed exactly when the manifest says');
     });
   }
   }
 
-  test('v1 and v2 vectors are version 1 and 2 archives', () => {
-    for (const [version, m, vdir] of [[1, v1Manifest, v1Dir], [2, v2Manifest, v2Dir]] as const) {
+  test('v1, v2 and v3 vectors are version 1, 2 and 3 archives', () => {
+    for (const [version, m, vdir] of [[1, v1Manifest, v1Dir], [2, v2Manifest, v2Dir], [3, v3Manifest, v3Dir]] as const) {
       assert.equal(m.formatVersion, version);
       for (const v of Object.values(m.vectors)) assert.equal(readFileSync(join(vdir, v.archive)).readUInt16LE(4), version);
     }
   });
 
   test('dictionary vectors carry a verified dictionary', async () => {
-    for (const name of ['dict-zstd', 'profile-embedded']) {
-      const a = await Archive.open(join(dir, `${name}.hxz`));
+    for (const name of ['dict-zstd', 'profile-embedded', 'encrypted-dict-zstd']) {
+      const a = await Archive.open(join(dir, `${name}.hxz`), { password: manifest.vectors[name].password });
       try {
         assert.ok(a.header.dictionary.length > 0, `${name} has no dictionary`);
         assert.equal(a.header.dictionary.offset, 4096);
         assert.equal(a.header.data.offset, 4096 + a.header.dictionary.length);
       } finally {
         await a.close();
+      }
+    }
+  });
+
+  test('encrypted vectors need their password and reveal no plain content hash', async () => {
+    for (const [name, v] of Object.entries(manifest.vectors)) {
+      if (v.password === undefined) continue;
+      const a = await Archive.open(join(dir, v.archive));
+      try {
+        assert.equal(a.locked, true);
+        await assert.rejects(a.readAt('disk', 0, 1), { name: 'WrongKeyError' });
+      } finally {
+        await a.close();
+      }
+      await assert.rejects(Archive.open(join(dir, v.archive), { password: `${v.password}!` }), { name: 'WrongKeyError' });
+      // No BLAKE3 of any 4 KiB block of the input appears anywhere in the archive.
+      const bytes = readFileSync(join(dir, v.archive));
+      const disk = readFileSync(join(dir, v.streams.disk.file));
+      for (let at = 0; at + 4096 <= disk.length; at += 4096) {
+        const h = Buffer.from(blake3(disk.subarray(at, at + 4096)));
+        if (disk.subarray(at, at + 4096).some((b) => b !== 0)) assert.equal(bytes.indexOf(h), -1, `${name}: plain hash of block ${at / 4096} found`);
       }
     }
   });

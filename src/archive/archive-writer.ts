@@ -7,9 +7,12 @@ import {
 import { emptyDictionaryInfo, emptyStreamRecord, encodeHeader, type DictionaryInfo, type Header, type StreamRecord } from '../format/header.js';
 import type { IndexEntry } from '../format/entry.js';
 import { blake3 } from '../hash/blake3.js';
+import type { EncryptionParams } from '../format/encryption-params.js';
+import { ArchiveCipher } from '../crypto/archive-cipher.js';
+import { deriveArchiveKeys } from '../crypto/archive-keys.js';
 import { AtomicFile } from '../store/atomic-file.js';
 import { UsageError, wrapIoError } from '../errors.js';
-import { buildTree, LeafBuilder } from './index-builder.js';
+import { buildTree, LeafBuilder, type NodeSealer } from './index-builder.js';
 
 /** Options fixed for the whole archive. */
 export interface ArchiveWriterOptions {
@@ -29,6 +32,15 @@ export interface ArchiveWriterOptions {
    * the DICTIONARY feature set. The caller compresses zstd blocks with it.
    */
   dictionary?: { bytes: Uint8Array; info: Omit<DictionaryInfo, 'hash'> };
+  /**
+   * Encrypt the archive (docs/FORMAT.md §12): `params` is the key envelope written at header
+   * 128..256 and `dataKey` the 32-byte key it wraps. The caller hashes blocks with the keyed
+   * content hash of that key (crypto/archive-keys.ts); the writer seals every stored object.
+   * Needs `archiveId`, since the envelope and the object key are bound to it.
+   */
+  encryption?: { params: EncryptionParams; dataKey: Uint8Array };
+  /** The metadata object (§13), stored as JSON after the index; sealed when encrypted. */
+  metadata?: Record<string, unknown>;
   /** 16-byte archive id; random by default (fixed only for golden vectors). */
   archiveId?: Uint8Array;
   /** Creation time in ms since the epoch; `Date.now()` by default. */
@@ -62,25 +74,36 @@ export class ArchiveWriter {
   private writing: Promise<void> = Promise.resolve();
   private current: { index: number; record: StreamRecord; leaves: LeafBuilder; offset: number; zeroRun: number } | null = null;
   private readonly finished: { index: number; record: StreamRecord; leaves: LeafBuilder }[] = [];
+  /** Seals stored objects when the archive is encrypted. */
+  private readonly cipher: ArchiveCipher | undefined;
+  private readonly metadata: Record<string, unknown> | undefined;
 
   private constructor(private readonly out: AtomicFile, private readonly spool: FileHandle, private readonly spoolPath: string, options: ArchiveWriterOptions) {
     const dict = options.dictionary;
-    this.dataStart = this.dataEnd = HEADER_SIZE + (dict?.bytes.length ?? 0);
-    if (dict) {
+    const archiveId = options.archiveId ?? randomBytes(16);
+    if (options.encryption && !options.archiveId) throw new UsageError('an encrypted archive needs its archive id up front');
+    this.cipher = options.encryption ? new ArchiveCipher(deriveArchiveKeys(options.encryption.dataKey, archiveId), archiveId) : undefined;
+    this.metadata = options.metadata;
+    const dictStored = dict && this.cipher ? this.cipher.sealDictionary(dict.bytes) : dict?.bytes;
+    this.dataStart = this.dataEnd = HEADER_SIZE + (dictStored?.length ?? 0);
+    if (dictStored) {
       // Written with the first data flush, at HEADER_SIZE: flushData writes pending bytes ending at dataEnd.
-      this.pending.push(dict.bytes);
-      this.pendingBytes = dict.bytes.length;
+      this.pending.push(dictStored);
+      this.pendingBytes = dictStored.length;
     }
+    const required = (options.cdc ? RequiredFeature.CDC : 0) | (dict ? RequiredFeature.DICTIONARY : 0) | (this.cipher ? RequiredFeature.ENCRYPTED : 0);
     this.header = {
-      version: FORMAT_VERSION, requiredFeatures: (options.cdc ? RequiredFeature.CDC : 0) | (dict ? RequiredFeature.DICTIONARY : 0), optionalFeatures: OptionalFeature.MERGED_ZERO_RUNS,
-      archiveId: options.archiveId ?? randomBytes(16), createdMs: options.createdMs ?? Date.now(),
+      version: FORMAT_VERSION, requiredFeatures: required, optionalFeatures: OptionalFeature.MERGED_ZERO_RUNS,
+      archiveId, createdMs: options.createdMs ?? Date.now(),
       blockSize: options.blockSize, codec: options.codec, level: options.level,
       chunker: options.cdc ? Chunker.FASTCDC : Chunker.FIXED, profile: PROFILE_NAMES.indexOf(options.profile ?? 'custom'),
       chunkMin: options.cdc?.min ?? 0, chunkAvg: options.cdc?.avg ?? 0, chunkMax: options.cdc?.max ?? 0,
       data: { offset: this.dataStart, length: 0 },
-      dictionary: dict ? { offset: HEADER_SIZE, length: dict.bytes.length } : { offset: 0, length: 0 },
-      dictionaryInfo: dict ? { id: dict.info.id, sampleBytes: dict.info.sampleBytes, sampleStoredPlain: dict.info.sampleStoredPlain, sampleStoredDict: dict.info.sampleStoredDict, hash: blake3(dict.bytes) } : emptyDictionaryInfo(), metadata: { offset: 0, length: 0 }, signature: { offset: 0, length: 0 },
-      encryption: new Uint8Array(128), streams: STREAM_NAMES.map(() => emptyStreamRecord()), parents: new Uint8Array(512),
+      dictionary: dictStored ? { offset: HEADER_SIZE, length: dictStored.length } : { offset: 0, length: 0 },
+      // The dictionary hash is of its stored bytes (sealed when encrypted, §12.4).
+      dictionaryInfo: dict ? { id: dict.info.id, sampleBytes: dict.info.sampleBytes, sampleStoredPlain: dict.info.sampleStoredPlain, sampleStoredDict: dict.info.sampleStoredDict, hash: blake3(dictStored!) } : emptyDictionaryInfo(),
+      metadata: { offset: 0, length: 0 }, metadataHash: new Uint8Array(32), signature: { offset: 0, length: 0 },
+      encryption: options.encryption?.params ?? null, streams: STREAM_NAMES.map(() => emptyStreamRecord()), parents: new Uint8Array(512),
     };
   }
 
@@ -111,7 +134,7 @@ export class ArchiveWriter {
     if (this.current || this.header.streams[index].present) throw new UsageError(`stream ${name} already written`);
     const record = this.header.streams[index];
     record.present = true;
-    this.current = { index, record, offset: 0, zeroRun: 0, leaves: new LeafBuilder(index, (b) => this.appendSpool(b), blake3) };
+    this.current = { index, record, offset: 0, zeroRun: 0, leaves: new LeafBuilder(index, (b) => this.appendSpool(b), blake3, this.nodeSealer(index)) };
   }
 
   /** Adds `length` zero bytes (merged with neighbouring zero runs into one entry). */
@@ -124,12 +147,14 @@ export class ArchiveWriter {
   }
 
   /**
-   * Appends a block's stored bytes to the data region and indexes it as DATA.
+   * Appends a block's encoded bytes to the data region (sealed first when the archive is
+   * encrypted) and indexes it as DATA. `hash` is the content hash of the `length` logical bytes.
    * @returns where the bytes were stored, for later duplicates.
    */
-  async addData(length: number, hash: Uint8Array, encoding: CodecId, stored: Uint8Array): Promise<StoredRef> {
+  async addData(length: number, hash: Uint8Array, encoding: CodecId, encoded: Uint8Array): Promise<StoredRef> {
     const s = this.stream();
     await this.flushZero();
+    const stored = this.cipher ? this.cipher.sealBlock(encoded, this.dataEnd, length, encoding, hash) : encoded;
     const ref = { storedOffset: this.dataEnd, storedLength: stored.length, encoding };
     this.pending.push(stored);
     this.pendingBytes += stored.length;
@@ -185,9 +210,16 @@ export class ArchiveWriter {
       const leaves = s.leaves.leaves.map((c) => ({ ...c, nodeOffset: c.nodeOffset + leavesAt }));
       s.record.stats.indexBytes = s.leaves.bytes;
       if (leaves.length === 0) continue;
-      const root = await buildTree(s.index, leaves, sink, blake3);
+      const root = await buildTree(s.index, leaves, sink, blake3, this.nodeSealer(s.index));
       Object.assign(s.record, { rootOffset: root.offset, rootLength: root.length, rootLevel: root.level, rootHash: root.hash });
       s.record.stats.indexBytes += root.internalBytes;
+    }
+    if (this.metadata) {
+      const json = new TextEncoder().encode(JSON.stringify(this.metadata));
+      const stored = this.cipher ? this.cipher.sealMetadata(json) : json;
+      this.header.metadata = { offset: end, length: stored.length };
+      this.header.metadataHash = blake3(stored);
+      await sink(stored);
     }
     await this.out.writeAt(encodeHeader(this.header, blake3), 0);
     await this.closeSpool();
@@ -200,6 +232,11 @@ export class ArchiveWriter {
     await this.writing.catch(() => {});
     await this.closeSpool();
     await this.out.abort();
+  }
+
+  private nodeSealer(stream: number): NodeSealer | undefined {
+    const c = this.cipher;
+    return c ? (node, level, firstOffset) => c.sealNode(node, stream, level, firstOffset) : undefined;
   }
 
   private stream() {

@@ -7,7 +7,11 @@ import { blake3 } from '../hash/blake3.js';
 import { FileSource } from '../store/file-source.js';
 import { PinnedRangeSource } from '../store/pinned-range-source.js';
 import type { ByteSource } from '../store/types.js';
-import { CorruptArchiveError, HexzError, UsageError } from '../errors.js';
+import { CorruptArchiveError, HexzError, UsageError, WrongKeyError } from '../errors.js';
+import { ArchiveCipher } from '../crypto/archive-cipher.js';
+import { contentHasher, deriveArchiveKeys } from '../crypto/archive-keys.js';
+import { unlockEnvelope } from '../crypto/key-envelope.js';
+import { SealError } from '../crypto/object-cipher.js';
 import { LruCache } from '../util/lru.js';
 import { BlockLoader } from './block-loader.js';
 import { ArchiveHandle } from './archive-handle.js';
@@ -36,6 +40,12 @@ export interface OpenOptions {
    * node as reads need them. 0 disables it.
    */
   preloadIndexBytes?: number;
+  /**
+   * Password of an encrypted archive (docs/FORMAT.md §12). Checked at open, before any node or
+   * block is read: a wrong one is a WrongKeyError. Without it an encrypted archive opens for
+   * its header only (`info`, `header`); reading is then a WrongKeyError.
+   */
+  password?: string;
 }
 
 /** Summary of an archive's header, in friendly units. */
@@ -49,6 +59,8 @@ export interface ArchiveInfo {
   level: number;
   requiredFeatures: number;
   optionalFeatures: number;
+  /** True when the archive is encrypted (whether or not it was opened with its password). */
+  encrypted: boolean;
   /** Streams present, with logical sizes in bytes. */
   streams: { name: StreamName; size: number }[];
 }
@@ -80,11 +92,14 @@ export class Archive {
     private readonly ownsSource: boolean,
     /** The verified zstd dictionary (feature DICTIONARY), loaded once at open; undefined when absent. */
     readonly dictionary: Uint8Array | undefined,
+    /** Seals and keys of an encrypted archive opened with its password; undefined otherwise. */
+    private readonly cipher: ArchiveCipher | undefined,
   ) {
     const nodeCache = new LruCache<number, CachedNode>(options.indexCacheBytes ?? 16 << 20);
-    this.trees = header.streams.map((s, i) => (s.present && s.entryCount > 0 ? new IndexTree(source, i, s, fileSize, nodeCache) : null));
-    this.pool = options.decodeWorkers ? new WorkerPool(options.decodeWorkers, dictionary) : undefined;
-    this.blocks = new BlockLoader(source, header.data, new LruCache(options.cacheBytes ?? 64 << 20), blake3, options.verify ?? true, this.pool, dictionary);
+    this.trees = header.streams.map((s, i) => (s.present && s.entryCount > 0 ? new IndexTree(source, i, s, fileSize, nodeCache, cipher) : null));
+    const keys = cipher?.keys;
+    this.pool = options.decodeWorkers && !this.locked ? new WorkerPool(options.decodeWorkers, { dictionary, hashKey: keys?.hashKey, objectKey: keys?.objectKey }) : undefined;
+    this.blocks = new BlockLoader(source, header.data, new LruCache(options.cacheBytes ?? 64 << 20), contentHasher(keys), options.verify ?? true, this.pool, dictionary, cipher);
     this.readAhead = options.readAheadBytes ?? 1 << 20;
   }
 
@@ -94,6 +109,7 @@ export class Archive {
    * @throws UnsupportedError for a newer version or unknown required features.
    * @throws CorruptArchiveError when the header is damaged or the file is truncated.
    * @throws StoreError when the file cannot be read.
+   * @throws WrongKeyError when `password` is not the encrypted archive's.
    */
   static async open(from: string | ByteSource, options: OpenOptions = {}): Promise<Archive> {
     const source = typeof from === 'string' ? await FileSource.open(from) : from;
@@ -104,27 +120,78 @@ export class Archive {
         throw new CorruptArchiveError(`archive is truncated: ${size} bytes, shorter than its ${HEADER_SIZE}-byte header`, { stage: 'header' });
       }
       const header = decodeHeader(head, blake3);
-      const ends = [header.data.offset + header.data.length, header.dictionary.offset + header.dictionary.length, ...header.streams.map((s) => (s.present ? s.rootOffset + s.rootLength : 0))];
+      const extentEnd = (e: { offset: number; length: number }) => (e.length > 0 ? e.offset + e.length : 0);
+      const ends = [
+        header.data.offset + header.data.length, extentEnd(header.dictionary), extentEnd(header.metadata), extentEnd(header.signature),
+        ...header.streams.map((s) => (s.present ? s.rootOffset + s.rootLength : 0)),
+      ];
       const need = Math.max(...ends);
       if (need > size) throw new CorruptArchiveError(`archive is truncated: ${size} bytes, its index ends at ${need}`, { stage: 'header' });
+      // The password is checked before anything but the header is read (§12.2).
+      let cipher: ArchiveCipher | undefined;
+      if (header.encryption && options.password !== undefined) {
+        const dataKey = await unlockEnvelope(header.encryption, options.password, header.archiveId);
+        cipher = new ArchiveCipher(deriveArchiveKeys(dataKey, header.archiveId), header.archiveId);
+      }
       // The writer puts the index after the data region; if it is small, pin it in memory with
       // one request (every node is still verified against its hash when it is decoded).
       const indexStart = header.data.offset + header.data.length;
       const preload = options.preloadIndexBytes ?? DEFAULT_PRELOAD_INDEX;
-      const reader = size > indexStart && size - indexStart <= preload
+      const reader = size > indexStart && size - indexStart <= preload && !(header.encryption && !cipher)
         ? new PinnedRangeSource(source, indexStart, await source.read(indexStart, size - indexStart))
         : source;
-      const dictionary = await loadDictionary(source, header);
-      const archive = new Archive(reader, header, size, options, typeof from === 'string', dictionary);
+      const dictionary = header.encryption && !cipher ? undefined : await loadDictionary(source, header, cipher);
+      const archive = new Archive(reader, header, size, options, typeof from === 'string', dictionary, cipher);
       // Loading the roots now makes the first random read cost one leaf and one block. A damaged
       // root is not an open error: it surfaces on the reads of that stream (and in verify).
-      await Promise.all(archive.trees.map((t) => t?.loadRoot().catch(() => {})));
+      if (!archive.locked) await Promise.all(archive.trees.map((t) => t?.loadRoot().catch(() => {})));
       return archive;
     } catch (err) {
       if (typeof from === 'string') await source.close?.();
       if (err instanceof HexzError) err.location.archive ??= source.name;
       throw err;
     }
+  }
+
+  /** True when the archive is encrypted (§12). */
+  get encrypted(): boolean {
+    return this.header.encryption !== null;
+  }
+
+  /** True when the archive is encrypted and was opened without its password: only the header is readable. */
+  get locked(): boolean {
+    return this.header.encryption !== null && this.cipher === undefined;
+  }
+
+  /**
+   * The archive's metadata object (§13: tool, input names and sizes), or null when it has none
+   * (versions 1–3 never do).
+   * @throws WrongKeyError when the archive is encrypted and was opened without its password.
+   * @throws CorruptArchiveError when the metadata fails its hash, its seal, or is not a JSON object.
+   */
+  async metadata(): Promise<Record<string, unknown> | null> {
+    const { offset, length } = this.header.metadata;
+    if (length === 0) return null;
+    this.requireKey();
+    const stored = await this.source.read(offset, length);
+    const corrupt = (what: string, cause?: unknown) => new CorruptArchiveError(`metadata ${what}`, { archive: this.name, stage: 'metadata', fileOffset: offset }, { cause });
+    if (stored.length !== length || !bytesEqual(blake3(stored), this.header.metadataHash)) throw corrupt('hash mismatch');
+    let plain = stored;
+    if (this.cipher) {
+      try {
+        plain = this.cipher.openMetadata(stored);
+      } catch (err) {
+        throw corrupt('fails authentication (AES-GCM tag mismatch)', err);
+      }
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(plain));
+    } catch (err) {
+      throw corrupt('is not valid UTF-8 JSON', err);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt('is not a JSON object');
+    return value as Record<string, unknown>;
   }
 
   /** Human-readable name of the source (its path). */
@@ -137,7 +204,7 @@ export class Archive {
     const h = this.header;
     return {
       version: h.version, id: toHex(h.archiveId), created: new Date(h.createdMs), blockSize: h.blockSize,
-      compression: CODEC_NAMES[h.codec], level: h.level, requiredFeatures: h.requiredFeatures, optionalFeatures: h.optionalFeatures,
+      compression: CODEC_NAMES[h.codec], level: h.level, requiredFeatures: h.requiredFeatures, optionalFeatures: h.optionalFeatures, encrypted: this.encrypted,
       streams: this.streams.map((name) => ({ name, size: this.size(name) })),
     };
   }
@@ -170,6 +237,7 @@ export class Archive {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
       throw new UsageError(`read of ${length} bytes at offset ${offset} is outside stream ${stream} (${size} bytes)`, { archive: this.name, stream, offset });
     }
+    this.requireKey();
     const out = new Uint8Array(length);
     if (length === 0) return out;
     const i = streamIndex(stream);
@@ -226,6 +294,7 @@ export class Archive {
    */
   entries(stream: StreamName, signal?: AbortSignal): AsyncGenerator<IndexEntry> {
     this.record(stream);
+    this.requireKey();
     const tree = this.trees[streamIndex(stream)];
     return tree ? tree.entries(signal) : (async function* () {})();
   }
@@ -235,6 +304,7 @@ export class Archive {
    * @throws CorruptArchiveError when a block fails to decode or verify.
    */
   readEntries(stream: StreamName, entries: IndexEntry[], signal?: AbortSignal): Promise<Uint8Array[]> {
+    this.requireKey();
     return this.blocks.load(entries, stream, signal);
   }
 
@@ -242,6 +312,10 @@ export class Archive {
   async close(): Promise<void> {
     await this.pool?.close();
     if (this.ownsSource) await this.source.close?.();
+  }
+
+  private requireKey(): void {
+    if (this.locked) throw new WrongKeyError('archive is encrypted: a password is needed', { archive: this.name, stage: 'key' });
   }
 
   private record(stream: StreamName) {
@@ -281,16 +355,23 @@ function streamIndex(stream: StreamName): number {
 }
 
 /**
- * Reads and verifies the archive's zstd dictionary (§8.1): its bytes must hash to the BLAKE3-256
- * recorded in the header, because every zstd block depends on it.
- * @throws CorruptArchiveError when the hash differs.
+ * Reads and verifies the archive's zstd dictionary (§8.1): its stored bytes must hash to the
+ * BLAKE3-256 recorded in the header, because every zstd block depends on it; in an encrypted
+ * archive they are then unsealed (§12.4).
+ * @throws CorruptArchiveError when the hash differs or the seal does not open.
  */
-async function loadDictionary(source: ByteSource, header: Header): Promise<Uint8Array | undefined> {
+async function loadDictionary(source: ByteSource, header: Header, cipher: ArchiveCipher | undefined): Promise<Uint8Array | undefined> {
   const { offset, length } = header.dictionary;
   if (length === 0) return undefined;
   const bytes = await source.read(offset, length);
   if (bytes.length !== length || !bytesEqual(blake3(bytes), header.dictionaryInfo.hash)) {
-    throw new CorruptArchiveError('dictionary hash mismatch', { stage: 'dictionary', offset });
+    throw new CorruptArchiveError('dictionary hash mismatch', { stage: 'dictionary', fileOffset: offset });
   }
-  return bytes.slice();
+  if (!cipher) return bytes.slice();
+  try {
+    return cipher.openDictionary(bytes);
+  } catch (err) {
+    if (!(err instanceof SealError)) throw err;
+    throw new CorruptArchiveError('dictionary fails authentication (AES-GCM tag mismatch)', { stage: 'dictionary', fileOffset: offset }, { cause: err });
+  }
 }

@@ -7,12 +7,18 @@ import type { ByteSource } from '../store/types.js';
 import { CorruptArchiveError } from '../errors.js';
 import { LruCache } from '../util/lru.js';
 import { BlockTaskError, type WorkerPool } from '../workers/worker-pool.js';
+import type { ArchiveCipher } from '../crypto/archive-cipher.js';
+import { SealError } from '../crypto/object-cipher.js';
+import { blockAad } from '../format/seal-aad.js';
 
 /** A decoded block held in the cache, with the hash it was verified against. */
 interface CachedBlock {
   data: Uint8Array;
   hash: Uint8Array;
 }
+
+/** What a block whose seal does not open is reported as. */
+const AUTH_FAILED = 'block fails authentication (AES-GCM tag mismatch: altered, moved or from another archive)';
 
 /** Most bytes one coalesced read may span, and the largest gap between blocks it may bridge. */
 const MAX_COALESCED = 8 * 1024 * 1024;
@@ -32,12 +38,15 @@ export class BlockLoader {
     private readonly source: ByteSource,
     private readonly dataRegion: Extent,
     private readonly cache: LruCache<number, CachedBlock>,
+    /** The content hash: BLAKE3-256, keyed in encrypted archives. */
     private readonly digest: Digest32,
     private readonly verify: boolean,
     /** When given, blocks are decoded and verified on these worker threads. */
     private readonly pool?: WorkerPool,
     /** The archive's verified zstd dictionary, when it has one. */
     dictionary?: Uint8Array,
+    /** Opens sealed blocks of an encrypted archive (the pool's workers hold the same key). */
+    private readonly cipher?: ArchiveCipher,
   ) {
     this.codecs = new CodecSet(dictionary);
   }
@@ -97,16 +106,27 @@ export class BlockLoader {
 
   private async decode(stored: Uint8Array, e: IndexEntry, stream: string): Promise<CachedBlock> {
     if (this.pool) {
+      const aad = this.cipher ? blockAad(this.cipher.archiveId, e.storedOffset, e.length, e.encoding, e.hash) : undefined;
       try {
-        return { data: await this.pool.decode(stored, e.encoding, e.length, this.verify ? e.hash : undefined), hash: e.hash };
+        return { data: await this.pool.decode(stored, e.encoding, e.length, this.verify ? e.hash : undefined, aad), hash: e.hash };
       } catch (err) {
         if (!(err instanceof BlockTaskError)) throw err;
-        throw this.corrupt(err.kind === 'hash' ? 'content hash mismatch' : `block does not decode: ${err.message}`, e, stream, err);
+        const what = err.kind === 'hash' ? 'content hash mismatch' : err.kind === 'auth' ? AUTH_FAILED : `block does not decode: ${err.message}`;
+        throw this.corrupt(what, e, stream, err);
+      }
+    }
+    let encoded = stored;
+    if (this.cipher) {
+      try {
+        encoded = this.cipher.openBlock(stored, e.storedOffset, e.length, e.encoding, e.hash);
+      } catch (err) {
+        if (err instanceof SealError) throw this.corrupt(AUTH_FAILED, e, stream, err);
+        throw err;
       }
     }
     let data: Uint8Array;
     try {
-      data = this.codecs.get(e.encoding).decompress(stored, e.length);
+      data = this.codecs.get(e.encoding).decompress(encoded, e.length);
     } catch (err) {
       throw this.corrupt(`block does not decode: ${(err as Error).message}`, e, stream, err);
     }

@@ -7,6 +7,14 @@ import { encodeChild, encodeNodeHeader, nodeSize, type ChildRecord } from '../fo
 export type NodeSink = (bytes: Uint8Array) => Promise<number>;
 
 /**
+ * Turns an encoded node into the bytes stored for it: the identity for plain archives, the
+ * AES-GCM seal for encrypted ones (docs/FORMAT.md §12.4). Child hashes are of the result.
+ */
+export type NodeSealer = (node: Uint8Array, level: number, firstOffset: number) => Uint8Array;
+
+const identity: NodeSealer = (node) => node;
+
+/**
  * Builds one stream's index leaves as entries arrive, in logical order, writing each full leaf
  * to a sink so memory holds one leaf plus one child record per leaf (1/1024 of the entries).
  */
@@ -20,7 +28,7 @@ export class LeafBuilder {
   /** Bytes of leaves written so far. */
   bytes = 0;
 
-  constructor(private readonly stream: number, private readonly sink: NodeSink, private readonly digest: Digest32) {}
+  constructor(private readonly stream: number, private readonly sink: NodeSink, private readonly digest: Digest32, private readonly sealNode: NodeSealer = identity) {}
 
   /** Appends one entry (entries must arrive in increasing, contiguous logical order). */
   async add(e: IndexEntry): Promise<void> {
@@ -33,7 +41,7 @@ export class LeafBuilder {
   async flush(): Promise<void> {
     if (this.count === 0) return;
     encodeNodeHeader(this.view, 0, this.stream, this.count);
-    const node = this.buf.slice(0, nodeSize(this.count));
+    const node = this.sealNode(this.buf.slice(0, nodeSize(this.count)), 0, this.first);
     const at = await this.sink(node);
     this.leaves.push({ firstOffset: this.first, nodeOffset: at, nodeLength: node.length, entryCount: this.count, hash: this.digest(node) });
     this.bytes += node.length;
@@ -55,7 +63,7 @@ export interface TreeRoot {
  * Writes internal levels above `leaves` until one node remains and returns it as the root.
  * With a single leaf, that leaf is the root (level 0).
  */
-export async function buildTree(stream: number, leaves: ChildRecord[], sink: NodeSink, digest: Digest32): Promise<TreeRoot> {
+export async function buildTree(stream: number, leaves: ChildRecord[], sink: NodeSink, digest: Digest32, sealNode: NodeSealer = identity): Promise<TreeRoot> {
   let level = 0;
   let nodes = leaves;
   let internalBytes = 0;
@@ -64,10 +72,11 @@ export async function buildTree(stream: number, leaves: ChildRecord[], sink: Nod
     const parents: ChildRecord[] = [];
     for (let i = 0; i < nodes.length; i += NODE_MAX_RECORDS) {
       const group = nodes.slice(i, i + NODE_MAX_RECORDS);
-      const node = new Uint8Array(nodeSize(group.length));
-      const view = new DataView(node.buffer);
+      const plain = new Uint8Array(nodeSize(group.length));
+      const view = new DataView(plain.buffer);
       encodeNodeHeader(view, level, stream, group.length);
-      group.forEach((c, k) => encodeChild(view, node, NODE_HEADER_SIZE + k * ENTRY_SIZE, c));
+      group.forEach((c, k) => encodeChild(view, plain, NODE_HEADER_SIZE + k * ENTRY_SIZE, c));
+      const node = sealNode(plain, level, group[0].firstOffset);
       const at = await sink(node);
       internalBytes += node.length;
       parents.push({

@@ -7,6 +7,9 @@ import { blake3 } from '../hash/blake3.js';
 import type { ByteSource } from '../store/types.js';
 import { CorruptArchiveError, HexzError } from '../errors.js';
 import type { LruCache } from '../util/lru.js';
+import type { ArchiveCipher } from '../crypto/archive-cipher.js';
+import { SealError } from '../crypto/object-cipher.js';
+import { SEAL_OVERHEAD } from '../format/constants.js';
 
 /** A verified node in the cache, with the level and hash it was verified against. */
 export interface CachedNode {
@@ -35,6 +38,8 @@ export class IndexTree {
     private readonly record: StreamRecord,
     private readonly fileSize: number,
     private readonly cache: LruCache<number, CachedNode>,
+    /** Opens sealed nodes of an encrypted archive (§12.4). */
+    private readonly cipher?: ArchiveCipher,
   ) {
     this.root = {
       firstOffset: 0, nodeOffset: record.rootOffset, nodeLength: record.rootLength,
@@ -86,7 +91,7 @@ export class IndexTree {
   /** Decodes entry `i` of `leaf`, naming this stream in any error. */
   entry(leaf: IndexNode, i: number): IndexEntry {
     try {
-      const e = leafEntry(leaf, i);
+      const e = leafEntry(leaf, i, this.cipher ? SEAL_OVERHEAD : 0);
       if (e.kind !== EntryKind.ZERO && e.slot !== 0) throw this.corrupt(`entry refers to archive slot ${e.slot}, which this archive does not have`, e.offset);
       return e;
     } catch (err) {
@@ -105,9 +110,18 @@ export class IndexTree {
     if (!bytesEqual(blake3(bytes), ref.hash)) {
       throw this.corrupt(`index node at file offset ${ref.nodeOffset} fails its hash check`, ref.firstOffset, ref.nodeOffset);
     }
+    let plain = bytes;
+    if (this.cipher) {
+      try {
+        plain = this.cipher.openNode(bytes, this.streamIndex, level, ref.firstOffset);
+      } catch (err) {
+        if (!(err instanceof SealError)) throw err;
+        throw this.corrupt(`index node at file offset ${ref.nodeOffset} fails authentication (AES-GCM tag mismatch)`, ref.firstOffset, ref.nodeOffset);
+      }
+    }
     let node: IndexNode;
     try {
-      node = decodeNode(bytes, level, this.streamIndex);
+      node = decodeNode(plain, level, this.streamIndex);
     } catch (err) {
       throw this.located(err, ref.nodeOffset);
     }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { HEXZ_VERSION } from '../version.js';
 import { Command, CommanderError } from 'commander';
 import { AbortedError } from '../errors.js';
 import type { CommandContext } from './context.js';
@@ -7,10 +7,13 @@ import { registerAnalyze } from './commands/analyze.js';
 import { registerCat } from './commands/cat.js';
 import { registerExtract } from './commands/extract.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerKeygen } from './commands/keygen.js';
 import { registerPack } from './commands/pack.js';
+import { registerSign } from './commands/sign.js';
+import { registerPasswd } from './commands/passwd.js';
 import { registerVerify } from './commands/verify.js';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = HEXZ_VERSION;
 
 /**
  * Runs the CLI on `argv` (as process.argv) and resolves to the exit code. Ctrl-C aborts the
@@ -47,7 +50,10 @@ export async function main(argv: string[]): Promise<number> {
   registerExtract(program, run);
   registerCat(program, run);
   registerVerify(program, run);
+  registerKeygen(program, run);
+  registerSign(program, run);
   registerAnalyze(program, run);
+  registerPasswd(program, run);
   program.commands.forEach((c) => c.exitOverride());
   try {
     await program.parseAsync(argv);

@@ -7,9 +7,9 @@
 /** §1 Magic bytes at offset 0: ASCII "HEXZ". */
 export const MAGIC = Uint8Array.of(0x48, 0x45, 0x58, 0x5a);
 /** §1 The format version this build writes. */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 /** §1 Every version this build reads (§11.1: version 1 archives stay readable). */
-export const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
+export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4];
 /** §1 The header occupies bytes [0, 4096) of every archive. */
 export const HEADER_SIZE = 4096;
 /** §1 The header checksum (BLAKE3-256 of bytes [0, 4064)) is stored at [4064, 4096). */
@@ -21,15 +21,25 @@ export const RequiredFeature = {
   CDC: 1 << 0,
   /** (version 3) zstd entries are compressed with the archive's dictionary (§3.3, header 80..95 and 1024..1087). */
   DICTIONARY: 1 << 1,
+  /** (version 4) Stored objects are sealed with AES-256-GCM and content hashes are keyed (§12). */
+  ENCRYPTED: 1 << 2,
 } as const;
 /** §2 Bit mask of every required feature this build implements, by format version. */
 export function knownRequiredFeatures(version: number): number {
-  return (version >= 2 ? RequiredFeature.CDC : 0) | (version >= 3 ? RequiredFeature.DICTIONARY : 0);
+  return (version >= 2 ? RequiredFeature.CDC : 0) | (version >= 3 ? RequiredFeature.DICTIONARY : 0) | (version >= 4 ? RequiredFeature.ENCRYPTED : 0);
 }
 /** §3.3 Largest dictionary a reader accepts, in bytes (the writer stores at most ~110 KiB). */
 export const MAX_DICTIONARY_LENGTH = 1 << 20;
 /** §1 (version 3) Offset of the dictionary's BLAKE3-256 and its informative statistics in the header. */
 export const DICTIONARY_INFO_OFFSET = 1024;
+/** §12.3 Bytes a sealed object adds to its plaintext: a 12-byte nonce and a 16-byte GCM tag. */
+export const SEAL_OVERHEAD = 28;
+/** §12.2 Offset and size of the encryption parameters in the header; 132..256 is the key envelope. */
+export const ENCRYPTION_PARAMS_OFFSET = 128;
+export const KEY_ENVELOPE_OFFSET = 132;
+/** §13 (version 4) Offset of the metadata's BLAKE3-256 in the header, and the largest metadata a reader accepts. */
+export const METADATA_HASH_OFFSET = 1088;
+export const MAX_METADATA_LENGTH = 1 << 20;
 /** §2 Optional feature flags. Unknown ones are ignored by readers. */
 export const OptionalFeature = {
   /** Zero runs are merged into one index entry each (always set by this writer). */

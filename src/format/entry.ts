@@ -37,10 +37,11 @@ export function encodeEntry(view: DataView, bytes: Uint8Array, at: number, e: In
 }
 
 /**
- * Reads the 64-byte entry at `at`, validating its fields.
+ * Reads the 64-byte entry at `at`, validating its fields. `sealOverhead` (§12.4) is what
+ * encryption adds to every stored extent: 28 bytes in encrypted archives, else 0.
  * @throws CorruptArchiveError for an unknown kind or encoding or an inconsistent extent.
  */
-export function decodeEntry(view: DataView, bytes: Uint8Array, at: number): IndexEntry {
+export function decodeEntry(view: DataView, bytes: Uint8Array, at: number, sealOverhead = 0): IndexEntry {
   const offset = safeU64(view, at);
   const length = view.getUint32(at + 8, true);
   const kind = view.getUint8(at + 12);
@@ -49,7 +50,7 @@ export function decodeEntry(view: DataView, bytes: Uint8Array, at: number): Inde
   const storedLength = view.getUint32(at + 24, true);
   if (length === 0) throw new CorruptArchiveError('index entry with zero length', { stage: 'index', offset });
   // Bounds what a damaged or crafted entry can make a reader allocate.
-  if (kind !== EntryKind.ZERO && (length > MAX_BLOCK_SIZE || storedLength > length)) {
+  if (kind !== EntryKind.ZERO && (length > MAX_BLOCK_SIZE || storedLength > length + sealOverhead || (sealOverhead > 0 && storedLength <= sealOverhead))) {
     throw new CorruptArchiveError(`index entry with an impossible size (${length} bytes, ${storedLength} stored)`, { stage: 'index', offset });
   }
   if (kind > EntryKind.DEDUP) throw new CorruptArchiveError(`index entry with unknown kind ${kind}`, { stage: 'index', offset });
@@ -57,7 +58,7 @@ export function decodeEntry(view: DataView, bytes: Uint8Array, at: number): Inde
   if (kind === EntryKind.ZERO ? storedLength !== 0 : storedLength === 0) {
     throw new CorruptArchiveError('index entry with an inconsistent stored length', { stage: 'index', offset });
   }
-  if (kind !== EntryKind.ZERO && encoding === Codec.NONE && storedLength !== length) {
+  if (kind !== EntryKind.ZERO && encoding === Codec.NONE && storedLength !== length + sealOverhead) {
     throw new CorruptArchiveError('raw index entry whose stored length differs from its length', { stage: 'index', offset });
   }
   return {

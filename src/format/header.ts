@@ -4,10 +4,11 @@
  */
 import {
   Chunker, Codec, type CodecId, HEADER_CHECKSUM_OFFSET, HEADER_SIZE,
-  DICTIONARY_INFO_OFFSET, knownRequiredFeatures, MAGIC, MAX_DICTIONARY_LENGTH, PROFILE_NAMES, READABLE_VERSIONS, RequiredFeature, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, STREAM_NAMES,
+  DICTIONARY_INFO_OFFSET, ENCRYPTION_PARAMS_OFFSET, knownRequiredFeatures, MAX_METADATA_LENGTH, METADATA_HASH_OFFSET, MAGIC, MAX_DICTIONARY_LENGTH, PROFILE_NAMES, READABLE_VERSIONS, RequiredFeature, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, STREAM_NAMES,
   STREAM_RECORD_SIZE, STREAM_TABLE_OFFSET,
 } from './constants.js';
 import { bytesEqual, type Digest32 } from './digest.js';
+import { decodeEncryptionParams, encodeEncryptionParams, type EncryptionParams } from './encryption-params.js';
 import { CorruptArchiveError, NotAnArchiveError, UnsupportedError } from '../errors.js';
 
 /** A region of the archive file: absolute offset and length in bytes; length 0 means absent. */
@@ -100,11 +101,14 @@ export interface Header {
   dictionary: Extent;
   /** Identity and statistics of the dictionary (version 3; zeros otherwise). */
   dictionaryInfo: DictionaryInfo;
-  /** Reserved for later issues (metadata, signature). */
+  /** (version 4) The metadata JSON object (§13); length 0 when absent, and always in versions 1–3. */
   metadata: Extent;
+  /** (version 4) BLAKE3-256 of the metadata's stored bytes (header 1088..1120); zeros when absent. */
+  metadataHash: Uint8Array;
+  /** (version 4) The signature block (§14); length 0 when unsigned, and always in versions 1–3. */
   signature: Extent;
-  /** 128 reserved bytes of encryption parameters (all zero when unencrypted). */
-  encryption: Uint8Array;
+  /** (version 4, feature ENCRYPTED) Cipher, KDF and key envelope (§12.2); null when unencrypted. */
+  encryption: EncryptionParams | null;
   /** Stream records in {@link STREAM_NAMES} order. */
   streams: StreamRecord[];
   /** 512 reserved bytes for parent references of thin snapshots. */
@@ -112,6 +116,11 @@ export interface Header {
 }
 
 const U64_MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A copy of `bytes[from, to)` (Buffer#slice would be a view sharing memory with the input). */
+function copyOf(bytes: Uint8Array, from: number, to: number): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes, from, to);
+}
 
 function u64(view: DataView, at: number, what: string): number {
   const v = view.getBigUint64(at, true);
@@ -168,7 +177,8 @@ export function encodeHeader(h: Header, digest: Digest32): Uint8Array {
   putU64(v, d + 32, h.dictionaryInfo.sampleBytes);
   putU64(v, d + 40, h.dictionaryInfo.sampleStoredPlain);
   putU64(v, d + 48, h.dictionaryInfo.sampleStoredDict);
-  out.set(h.encryption.subarray(0, 128), 128);
+  if (h.encryption) out.set(encodeEncryptionParams(h.encryption), ENCRYPTION_PARAMS_OFFSET);
+  out.set(h.metadataHash.subarray(0, 32), METADATA_HASH_OFFSET);
   h.streams.forEach((s, i) => {
     const at = STREAM_TABLE_OFFSET + i * STREAM_RECORD_SIZE;
     putU64(v, at, s.logicalSize);
@@ -183,6 +193,15 @@ export function encodeHeader(h: Header, digest: Digest32): Uint8Array {
   out.set(h.parents.subarray(0, 512), 512);
   out.set(digest(out.subarray(0, HEADER_CHECKSUM_OFFSET)), HEADER_CHECKSUM_OFFSET);
   return out;
+}
+
+/**
+ * Recomputes the checksum of a 4096-byte header in place (after bytes were patched rather than
+ * re-encoded, so fields this build does not know survive) and returns it.
+ */
+export function resealHeader(bytes: Uint8Array, digest: Digest32): Uint8Array {
+  bytes.set(digest(bytes.subarray(0, HEADER_CHECKSUM_OFFSET)), HEADER_CHECKSUM_OFFSET);
+  return bytes;
 }
 
 /**
@@ -251,9 +270,13 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
     }
     const d = DICTIONARY_INFO_OFFSET;
     dictionaryInfo = {
-      id: v.getUint32(92, true), hash: bytes.slice(d, d + 32), sampleBytes: u64(v, d + 32, 'dictionary.sampleBytes'),
+      id: v.getUint32(92, true), hash: copyOf(bytes, d, d + 32), sampleBytes: u64(v, d + 32, 'dictionary.sampleBytes'),
       sampleStoredPlain: u64(v, d + 40, 'dictionary.sampleStoredPlain'), sampleStoredDict: u64(v, d + 48, 'dictionary.sampleStoredDict'),
     };
+  }
+  const metadata = extent(96, 'metadata');
+  if (version >= 4 && metadata.length > MAX_METADATA_LENGTH) {
+    throw new CorruptArchiveError(`metadata length ${metadata.length} exceeds ${MAX_METADATA_LENGTH}`, { stage: 'header' });
   }
   // Version 1 reserved byte 47; an unknown profile id is informative only.
   const profile = version >= 2 ? v.getUint8(47) : 0;
@@ -269,7 +292,7 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
       rootOffset: u64(v, at + 16, `${name}.rootOffset`),
       rootLength: v.getUint32(at + 24, true),
       rootLevel: v.getUint8(at + 28),
-      rootHash: bytes.slice(at + 32, at + 64),
+      rootHash: copyOf(bytes, at + 32, at + 64),
       stats,
     };
   });
@@ -283,7 +306,7 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
     version,
     requiredFeatures,
     optionalFeatures: v.getUint32(12, true),
-    archiveId: bytes.slice(16, 32),
+    archiveId: copyOf(bytes, 16, 32),
     createdMs: u64(v, 32, 'created'),
     blockSize,
     codec: codec as CodecId,
@@ -296,10 +319,12 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
     data: { offset: u64(v, 64, 'data.offset'), length: u64(v, 72, 'data.length') },
     dictionary: version >= 3 ? dictionary : { offset: 0, length: 0 },
     dictionaryInfo,
-    metadata: extent(96, 'metadata'),
-    signature: extent(112, 'signature'),
-    encryption: bytes.slice(128, 256),
+    // Versions 1–3 reserved the metadata and signature extents; they are ignored there.
+    metadata: version >= 4 ? metadata : { offset: 0, length: 0 },
+    metadataHash: version >= 4 ? copyOf(bytes, METADATA_HASH_OFFSET, METADATA_HASH_OFFSET + 32) : new Uint8Array(32),
+    signature: version >= 4 ? extent(112, 'signature') : { offset: 0, length: 0 },
+    encryption: (requiredFeatures & RequiredFeature.ENCRYPTED) !== 0 ? decodeEncryptionParams(bytes.subarray(ENCRYPTION_PARAMS_OFFSET, ENCRYPTION_PARAMS_OFFSET + 128)) : null,
     streams,
-    parents: bytes.slice(512, 1024),
+    parents: copyOf(bytes, 512, 1024),
   };
 }

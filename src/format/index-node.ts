@@ -95,9 +95,12 @@ export function findRecord(node: IndexNode, offset: number): number {
   return lo;
 }
 
-/** Decodes entry `i` of a leaf node. */
-export function leafEntry(node: IndexNode, i: number): IndexEntry {
-  return decodeEntry(node.view, node.bytes, NODE_HEADER_SIZE + i * ENTRY_SIZE);
+/**
+ * Decodes entry `i` of a leaf node. `sealOverhead` is 28 in encrypted archives (stored
+ * extents carry a nonce and tag, §12.4), else 0.
+ */
+export function leafEntry(node: IndexNode, i: number, sealOverhead = 0): IndexEntry {
+  return decodeEntry(node.view, node.bytes, NODE_HEADER_SIZE + i * ENTRY_SIZE, sealOverhead);
 }
 
 /** Decodes child record `i` of an internal node. */

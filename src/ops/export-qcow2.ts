@@ -25,6 +25,8 @@ export interface ExportQcow2Options {
   /** Compression workers (default: the number of cores). */
   workers?: number;
   force?: boolean;
+  /** Password of an encrypted archive given as a path (docs/FORMAT.md §12). */
+  password?: string;
   /** Called with stream bytes done and total. */
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
@@ -71,7 +73,7 @@ export async function exportQcow2(from: string | Archive, options: ExportQcow2Op
   if (options.compress !== undefined && options.compress !== 'zlib' && options.compress !== 'zstd') {
     throw new UsageError(`unknown qcow2 compression '${String(options.compress)}' (zlib or zstd)`);
   }
-  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, decodeWorkers: availableParallelism() }) : from;
+  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, decodeWorkers: availableParallelism(), password: options.password }) : from;
   let writer: Qcow2Writer | undefined;
   let pool: WorkerPool | undefined;
   try {

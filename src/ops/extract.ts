@@ -12,6 +12,8 @@ export interface ExtractOptions {
   /** Path of the raw image to write. */
   output: string;
   force?: boolean;
+  /** Password of an encrypted archive given as a path (docs/FORMAT.md §12). */
+  password?: string;
   /** Called with bytes done and total as blocks are written. */
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
@@ -36,7 +38,7 @@ export interface ExtractResult {
  */
 export async function extract(from: string | Archive, options: ExtractOptions): Promise<ExtractResult> {
   const started = Date.now();
-  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, decodeWorkers: availableParallelism() }) : from;
+  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, decodeWorkers: availableParallelism(), password: options.password }) : from;
   let out: AtomicFile | undefined;
   try {
     const stream = options.stream ?? defaultStream(a);

@@ -1,6 +1,11 @@
 import { Archive } from '../archive/archive.js';
 import { Chunker, CODEC_NAMES, HEADER_SIZE, PROFILE_NAMES, STREAM_NAMES, type StreamName } from '../format/constants.js';
 import { toHex } from '../format/digest.js';
+import { SIGNATURE_ALGORITHM_NAMES } from '../format/signature.js';
+import { fingerprint } from '../crypto/signing.js';
+import { formatTime } from '../util/format-time.js';
+import { HexzError } from '../errors.js';
+import { readSignatureBlock } from './check-signature.js';
 
 /** One stream in an {@link InspectReport}; sizes in bytes. */
 export interface InspectStream {
@@ -17,7 +22,25 @@ export interface InspectStream {
   compressionRatio: number;
 }
 
-/** What `hexz inspect` reports; everything comes from the header, no index walk needed. */
+/**
+ * An archive's signature as `inspect` reads it (docs/FORMAT.md §14): who signed and when, NOT
+ * checked — anyone can write a block; `hexz verify --pubkey` checks it. When the block or its
+ * extent is malformed, only `error` is set.
+ */
+export interface InspectSignature {
+  /** `Ed25519`. */
+  algorithm?: string;
+  /** `SHA256:…` of the embedded public key. */
+  fingerprint?: string;
+  /** When it was signed, ISO 8601 (as the signer's clock said). */
+  signedAt?: string;
+  /** Always false: inspect does not verify signatures. */
+  verified: false;
+  /** Why the signature block could not be read. */
+  error?: string;
+}
+
+/** What `hexz inspect` reports; everything comes from the header (and the signature block), no index walk needed. */
 export interface InspectReport {
   file: string;
   fileBytes: number;
@@ -47,25 +70,41 @@ export interface InspectReport {
   ratio: number;
   /** Logical bytes not stored thanks to deduplication. */
   dedupSavedBytes: number;
+  /** The signature, unverified; null when the archive is not signed. */
+  signature: InspectSignature | null;
+  /**
+   * How the archive is encrypted (§12.2), or null when it is not. `unlocked` says whether a
+   * password was given (then the metadata below could be read).
+   */
+  encryption: { cipher: 'AES-256-GCM'; kdf: 'Argon2id'; memoryKiB: number; iterations: number; lanes: number; unlocked: boolean } | null;
+  /** The metadata object (§13: tool, input names, formats, sizes); null when absent or locked. */
+  metadata: Record<string, unknown> | null;
   streams: InspectStream[];
 }
 
 /**
- * Reads an archive's header and summarises it.
- * @throws as {@link Archive.open}.
+ * Reads an archive's header (and signature block, if any) and summarises it. A malformed
+ * signature block is reported in `signature.error`, not thrown. The metadata is read too,
+ * unless the archive is encrypted and no `password` is given.
+ * @throws as {@link Archive.open} (a wrong `password` is WrongKeyError).
  */
-export async function inspect(path: string): Promise<InspectReport> {
-  const a = await Archive.open(path);
+export async function inspect(path: string, options: { password?: string } = {}): Promise<InspectReport> {
+  const a = await Archive.open(path, { password: options.password, preloadIndexBytes: 0 });
   try {
-    return inspectArchive(a);
+    return await inspectArchive(a);
   } finally {
     await a.close();
   }
 }
 
-/** Summarises an already open archive. */
-export function inspectArchive(a: Archive): InspectReport {
+/**
+ * Summarises an already open archive; reads its signature block (128 bytes) if it is signed,
+ * and its metadata unless it is locked.
+ * @throws CorruptArchiveError when the metadata fails its checks.
+ */
+export async function inspectArchive(a: Archive): Promise<InspectReport> {
   const h = a.header;
+  const enc = h.encryption;
   const streams = STREAM_NAMES.flatMap((name, i): InspectStream[] => {
     const s = h.streams[i];
     if (!s.present) return [];
@@ -91,6 +130,21 @@ export function inspectArchive(a: Archive): InspectReport {
     requiredFeatures: h.requiredFeatures, optionalFeatures: h.optionalFeatures,
     headerBytes: HEADER_SIZE, dataBytes: h.data.length, indexBytes: streams.reduce((n, s) => n + s.indexBytes, 0),
     logicalBytes, ratio: a.fileSize > 0 ? logicalBytes / a.fileSize : 0,
-    dedupSavedBytes: streams.reduce((n, s) => n + s.dedupBytes, 0), streams,
+    dedupSavedBytes: streams.reduce((n, s) => n + s.dedupBytes, 0), signature: await inspectSignature(a),
+    encryption: enc ? { cipher: 'AES-256-GCM', kdf: 'Argon2id', ...enc.kdfParams, unlocked: !a.locked } : null,
+    metadata: a.locked ? null : await a.metadata(),
+    streams,
   };
+}
+
+async function inspectSignature(a: Archive): Promise<InspectSignature | null> {
+  try {
+    const block = await readSignatureBlock(a.source, a.header, a.fileSize);
+    return block && {
+      algorithm: SIGNATURE_ALGORITHM_NAMES[block.algorithm], fingerprint: fingerprint(block.publicKey), signedAt: formatTime(block.signedAtMs), verified: false,
+    };
+  } catch (err) {
+    if (!(err instanceof HexzError)) throw err;
+    return { verified: false, error: err.message };
+  }
 }

@@ -19,6 +19,12 @@ import { sampleFile, sampleStreamPrefix } from './dict-samples.js';
 import { MAX_DICTIONARY_BYTES, trainZstdDictionary } from '../codec/zstd-dict-trainer.js';
 import { ZstdCodec } from '../codec/zstd-codec.js';
 import { Codec } from '../format/constants.js';
+import { basename } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createEnvelope, DEFAULT_KDF, type RandomBytes } from '../crypto/key-envelope.js';
+import { deriveArchiveKeys } from '../crypto/archive-keys.js';
+import type { KdfParams } from '../format/encryption-params.js';
+import { HEXZ_VERSION } from '../version.js';
 
 /** A packing input: a file path, or a Node Readable (a pipe, stdin). */
 export type PackInput = string | Readable;
@@ -84,6 +90,19 @@ export interface PackOptions {
   dedup?: boolean;
   /** Overwrite an existing output (default false). */
   force?: boolean;
+  /**
+   * Encrypt the archive (docs/FORMAT.md §12): AES-256-GCM for every block, index node, the
+   * dictionary and the metadata, keyed content hashes (dedup works as without encryption), and
+   * a data key wrapped under Argon2id of `password`. `kdf` overrides the Argon2id costs
+   * (memory in KiB, iterations, lanes; defaults 65536/3/4). `random` replaces the random source
+   * (only for reproducible output such as golden vectors).
+   */
+  encrypt?: { password: string; kdf?: Partial<KdfParams>; random?: RandomBytes };
+  /**
+   * The metadata object stored in the archive (§13). By default the tool and each input's base
+   * name, format and size; given here, it replaces that (golden vectors pin it).
+   */
+  metadata?: Record<string, unknown>;
   onProgress?: (p: PackProgress) => void;
   signal?: AbortSignal;
   /** Fixed archive id and creation time (only for reproducible output such as golden vectors). */
@@ -125,6 +144,8 @@ export interface PackResult {
   dictionary: { bytes: number; id: number; trainSeconds: number; sampleBytes: number; gain: number } | null;
   workers: number;
   dedup: boolean;
+  /** The Argon2id costs and the time they took, when the archive is encrypted; else null. */
+  encryption: { kdf: KdfParams; kdfSeconds: number } | null;
   streams: PackStreamSummary[];
   header: Header;
 }
@@ -207,11 +228,19 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     throwIfAborted(signal, 'pack');
     const dictionary = wantDict ? await buildDictionary(samples, level, options.trainDict === true) : null;
     const trainSeconds = dictionary ? dictionary.info.trainMs / 1000 : 0;
+    const random = options.encrypt?.random ?? randomBytes;
+    const archiveId = options.archiveId ?? random(16);
+    const kdfStarted = performance.now();
+    const encryption = options.encrypt ? await makeEncryption(options.encrypt, archiveId, random) : undefined;
+    const kdfSeconds = (performance.now() - kdfStarted) / 1000;
+    throwIfAborted(signal, 'pack');
     writer = await ArchiveWriter.create(options.output, {
       force: options.force, blockSize, codec, level, cdc: cdc ?? undefined, profile: profile?.name,
-      archiveId: options.archiveId, createdMs: options.createdMs, dictionary: dictionary ?? undefined,
+      archiveId, createdMs: options.createdMs, dictionary: dictionary ?? undefined, encryption,
+      metadata: options.metadata ?? await packMetadata(options, inputs),
     });
-    pool = new WorkerPool(workers, dictionary?.bytes);
+    const keys = encryption ? deriveArchiveKeys(encryption.dataKey, archiveId) : undefined;
+    pool = new WorkerPool(workers, { dictionary: dictionary?.bytes, hashKey: keys?.hashKey });
     const table = dedup ? new DedupTable() : null;
     const zeros = Buffer.alloc(blockSize);
     const totalKnown = inputs.every((i) => i.input.size !== undefined);
@@ -277,6 +306,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       output: options.output, archiveId: Buffer.from(header.archiveId).toString('hex'), archiveBytes: fileSize, logicalBytes,
       ratio: fileSize > 0 ? logicalBytes / fileSize : 0, seconds: (Date.now() - started) / 1000,
       compression, level, blockSize, cdc, profile: profile?.name ?? 'custom', workers, dedup,
+      encryption: encryption ? { kdf: encryption.params.kdfParams, kdfSeconds } : null,
       dictionary: dictionary ? {
         bytes: dictionary.bytes.length, id: dictionary.info.id, trainSeconds, sampleBytes: dictionary.info.sampleBytes,
         gain: dictionary.info.sampleStoredPlain / Math.max(1, dictionary.info.sampleStoredDict),
@@ -297,6 +327,26 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     await pool?.close();
     await Promise.all(inputs.map((i) => i.input.close().catch(() => {})));
   }
+}
+
+/** A fresh data key wrapped under the password (§12.1). */
+async function makeEncryption(encrypt: NonNullable<PackOptions['encrypt']>, archiveId: Uint8Array, random: RandomBytes) {
+  if (typeof encrypt.password !== 'string' || encrypt.password.length === 0) throw new UsageError('encryption needs a non-empty password');
+  const kdf = { ...DEFAULT_KDF, ...encrypt.kdf };
+  const dataKey = random(32);
+  return { params: await createEnvelope(encrypt.password, dataKey, archiveId, kdf, random), dataKey };
+}
+
+/** The metadata object of §13: the tool and, per stream, the input's name, format and size. */
+async function packMetadata(options: PackOptions, opened: { name: StreamName; input: BlockInput }[]): Promise<Record<string, unknown>> {
+  const inputs: Record<string, unknown> = {};
+  for (const { name, input } of opened) {
+    const src = options[name]!;
+    const isPath = typeof src === 'string' && src !== '-';
+    const format = name === 'disk' && isPath ? (options.diskFormat ?? (await detectImageFormat(src).catch(() => 'raw' as const))) : 'raw';
+    inputs[name] = { name: isPath ? basename(src) : '-', format, bytes: input.size ?? null };
+  }
+  return { tool: `hexz ${HEXZ_VERSION}`, inputs };
 }
 
 /** A progress record before any block is packed. */

@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { UsageError, wrapIoError } from '../errors.js';
 import { advanceBuffers } from '../util/advance-buffers.js';
+import { syncDir } from './sync-dir.js';
+import { tempPathFor } from './temp-path.js';
 
 /** Unsynced bytes after which a background fdatasync starts. */
 const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
@@ -29,7 +30,7 @@ export class AtomicFile {
     if (!options.force && (await exists(path))) {
       throw new UsageError(`${path}: output exists (use --force to overwrite)`, { archive: path });
     }
-    const tempPath = join(dirname(path), `.${basename(path)}.hexz-tmp-${randomBytes(6).toString('hex')}`);
+    const tempPath = tempPathFor(path);
     try {
       const fh = await open(tempPath, 'wx', 0o644);
       return new AtomicFile(path, tempPath, fh);
@@ -131,12 +132,4 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  // Makes the rename durable; not every platform allows opening a directory, so best effort.
-  const fh = await open(dir, 'r').catch(() => undefined);
-  if (!fh) return;
-  await fh.sync().catch(() => {});
-  await fh.close().catch(() => {});
 }

@@ -20,6 +20,15 @@ export class FileSource implements ByteSource {
     return new FileSource(path, fh, stat.size);
   }
 
+  /**
+   * Wraps a handle that is already open for reading (e.g. the copy `rewriteFile` passes to its
+   * patch), named `name` in error messages. `close()` closes the handle.
+   * @param size the file's size in bytes, as the caller knows it.
+   */
+  static fromHandle(name: string, fh: FileHandle, size: number): FileSource {
+    return new FileSource(name, fh, size);
+  }
+
   async size(): Promise<number> {
     return this.bytes;
   }

@@ -17,8 +17,10 @@ export interface DecodeTask {
   encoding: CodecId;
   /** Logical length the block must decode to. */
   length: number;
-  /** Expected BLAKE3-256, or undefined to skip verification. */
+  /** Expected content hash, or undefined to skip verification. */
   hash?: ArrayBuffer;
+  /** Associated data of the block's seal (encrypted archives, §12.3): open it before decoding. */
+  aad?: ArrayBuffer;
 }
 
 /** Whole qcow2 clusters sent to a worker to be zero-checked and compressed. `bytes` is transferred. */
@@ -37,7 +39,7 @@ export type BlockTask = CompressTask | DecodeTask | Qcow2CompressTask;
 /** What a worker returns for a compress task. Buffers are transferred. */
 export interface CompressResult {
   id: number;
-  /** BLAKE3-256 of the block (32 bytes). */
+  /** Content hash of the block (32 bytes): BLAKE3-256, keyed in encrypted archives. */
   hash: ArrayBuffer;
   /** The bytes to store: compressed, or the input itself when compression did not shrink it. */
   stored: ArrayBuffer;
@@ -61,9 +63,18 @@ export interface DecodeResult {
   data: ArrayBuffer;
 }
 
-/** A failed task: `kind` says whether decoding failed or the content hash did not match. */
+/** A failed task: `kind` says whether the seal failed, decoding failed or the content hash did not match. */
 export interface TaskFailure {
   id: number;
   error: string;
-  kind: 'decode' | 'hash' | 'internal';
+  kind: 'auth' | 'decode' | 'hash' | 'internal';
+}
+
+/** What every worker receives once, at start. */
+export interface BlockWorkerData {
+  /** The archive's zstd dictionary, for every zstd compress and decode task. */
+  dictionary?: Uint8Array;
+  /** Encrypted archives (§12.1): the keyed-hash key, and the object key that opens sealed blocks. */
+  hashKey?: Uint8Array;
+  objectKey?: Uint8Array;
 }

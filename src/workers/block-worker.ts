@@ -7,10 +7,14 @@ import { CodecSet } from '../codec/registry.js';
 import { bytesEqual } from '../format/digest.js';
 import { blake3 } from '../hash/blake3.js';
 import { ClusterEncoder, encodeClusters } from '../image/cluster-encoder.js';
-import type { BlockTask, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
+import { keyedBlake3 } from '../crypto/content-hash.js';
+import { openSealed } from '../crypto/object-cipher.js';
+import type { BlockTask, BlockWorkerData, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
 
-// The archive's zstd dictionary arrives once, with the worker's creation data (not per task).
-const codecs = new CodecSet((workerData as { dictionary?: Uint8Array } | undefined)?.dictionary);
+// The archive's zstd dictionary and keys arrive once, with the worker's creation data (not per task).
+const data = (workerData ?? {}) as BlockWorkerData;
+const codecs = new CodecSet(data.dictionary);
+const contentHash = data.hashKey ? keyedBlake3(data.hashKey) : blake3;
 /** qcow2 cluster encoders by codec and level, created on first use. */
 const clusterEncoders = new Map<string, ClusterEncoder>();
 
@@ -18,7 +22,7 @@ parentPort!.on('message', (task: BlockTask) => {
   if (task.op === 'compress') {
     try {
       const input = new Uint8Array(task.bytes);
-      const hash = blake3(input);
+      const hash = contentHash(input);
       const packed = codecs.get(task.codec).compress(input, task.level);
       const stored = packed ?? input;
       // Both arrays own exactly their ArrayBuffer (codecs return fresh copies), so transfer them.
@@ -45,14 +49,23 @@ parentPort!.on('message', (task: BlockTask) => {
     }
     return;
   }
-  let data: Uint8Array;
+  let encoded: Uint8Array = new Uint8Array(task.bytes);
+  if (task.aad) {
+    if (!data.objectKey) return fail(task.id, 'internal', 'a sealed block was sent to a worker without the object key');
+    try {
+      encoded = openSealed(data.objectKey, encoded, new Uint8Array(task.aad));
+    } catch (err) {
+      return fail(task.id, 'auth', err);
+    }
+  }
+  let block: Uint8Array;
   try {
-    data = codecs.get(task.encoding).decompress(new Uint8Array(task.bytes), task.length);
+    block = codecs.get(task.encoding).decompress(encoded, task.length);
   } catch (err) {
     return fail(task.id, 'decode', err);
   }
-  if (task.hash && !bytesEqual(blake3(data), new Uint8Array(task.hash))) return fail(task.id, 'hash', 'content hash mismatch');
-  const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+  if (task.hash && !bytesEqual(contentHash(block), new Uint8Array(task.hash))) return fail(task.id, 'hash', 'content hash mismatch');
+  const own = block.byteOffset === 0 && block.byteLength === block.buffer.byteLength ? block : block.slice();
   const result: DecodeResult = { id: task.id, data: own.buffer as ArrayBuffer };
   parentPort!.postMessage(result, [result.data]);
 });

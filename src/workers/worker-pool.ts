@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CodecId } from '../format/constants.js';
-import type { BlockTask, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
+import type { BlockTask, BlockWorkerData, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
 
 type TaskResult = CompressResult | DecodeResult | Qcow2CompressResult;
 
@@ -27,15 +27,16 @@ export class WorkerPool {
   private failure: Error | null = null;
 
   /**
-   * Starts `size` workers (at least one). `dictionary` is the archive's zstd dictionary: each
-   * worker receives it once at start and uses it for every zstd compress and decode task.
+   * Starts `size` workers (at least one). `shared` is sent to each worker once at start: the
+   * archive's zstd dictionary (used for every zstd task) and, for encrypted archives, the
+   * keyed-hash and object keys.
    */
-  constructor(size: number, dictionary?: Uint8Array) {
+  constructor(size: number, shared: BlockWorkerData = {}) {
     // Same extension as this module: .ts under tsx (tests), .js once built.
     const ext = extname(fileURLToPath(import.meta.url));
     const url = new URL(`./block-worker${ext}`, import.meta.url);
     for (let i = 0; i < Math.max(1, size); i++) {
-      const workerData = { dictionary };
+      const workerData = shared;
       const worker = ext === '.ts' ? tsWorker(url, workerData) : new Worker(url, { workerData });
       worker.on('message', (r: TaskResult | TaskFailure) => this.settle(r));
       worker.on('error', (err) => this.fail(err));
@@ -57,12 +58,15 @@ export class WorkerPool {
   }
 
   /**
-   * Decodes (a copy of) stored bytes to exactly `length` bytes and, when `hash` is given, checks their BLAKE3.
-   * @throws BlockTaskError with kind 'decode' or 'hash' on failure.
+   * Decodes (a copy of) stored bytes to exactly `length` bytes and, when `hash` is given, checks
+   * their content hash. With `aad` the bytes are a sealed block, opened first with the pool's object key.
+   * @throws BlockTaskError with kind 'auth', 'decode' or 'hash' on failure.
    */
-  async decode(stored: Uint8Array, encoding: CodecId, length: number, hash?: Uint8Array): Promise<Uint8Array> {
+  async decode(stored: Uint8Array, encoding: CodecId, length: number, hash?: Uint8Array, aad?: Uint8Array): Promise<Uint8Array> {
     // Copies: the caller's arrays may share a buffer (a coalesced read, a memory source) or be kept.
-    const task = { op: 'decode' as const, id: 0, bytes: stored.slice().buffer, encoding, length, hash: hash?.slice().buffer };
+    // new Uint8Array(x) always copies exactly x (Buffer#slice would be a view of a larger buffer).
+    const copy = (x: Uint8Array) => new Uint8Array(x).buffer;
+    const task = { op: 'decode' as const, id: 0, bytes: copy(stored), encoding, length, hash: hash && copy(hash), aad: aad && copy(aad) };
     const r = (await this.submit(task)) as DecodeResult;
     return new Uint8Array(r.data);
   }
@@ -95,7 +99,7 @@ export class WorkerPool {
     if (this.workers[slot].load === 1) this.workers[slot].worker.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(task.id, { resolve, reject, slot });
-      const transfer = [task.bytes, ...(task.op === 'decode' && task.hash ? [task.hash] : [])];
+      const transfer = [task.bytes, ...(task.op === 'decode' ? [task.hash, task.aad].filter((b): b is ArrayBuffer => !!b) : [])];
       this.workers[slot].worker.postMessage(task, transfer);
     });
   }

@@ -6,6 +6,7 @@ import { UsageError } from '../../errors.js';
 import { parseSize } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
 import { parseStream } from './stream-option.js';
+import { passwordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
 
 /** `hexz cat`: registers the command on `program`. */
 export function registerCat(program: Command, run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): void {
@@ -16,8 +17,9 @@ export function registerCat(program: Command, run: (fn: (ctx: CommandContext) =>
     .option('--stream <name>', 'disk or memory (default: disk, or memory when there is no disk)', parseStream)
     .option('--offset <n>', 'first byte (accepts 4K, 1M, ...)', '0')
     .option('--length <n>', 'number of bytes (default: to the end of the stream)')
-    .action((file: string, flags: { stream?: StreamName; offset: string; length?: string }) => run(async (ctx) => {
-      const a = await Archive.open(file);
+    .option(...PASSWORD_FILE_FLAG)
+    .action((file: string, flags: { stream?: StreamName; offset: string; length?: string; passwordFile?: string }) => run(async (ctx) => {
+      const a = await Archive.open(file, { password: await passwordFor(file, flags) });
       try {
         const stream = flags.stream ?? defaultStream(a);
         const size = a.size(stream);

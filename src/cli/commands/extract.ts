@@ -8,6 +8,7 @@ import type { CommandContext } from '../context.js';
 import { bytesText, printFields, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
 import { parseStream } from './stream-option.js';
+import { passwordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
 
 interface ExtractFlags {
   output: string;
@@ -16,6 +17,7 @@ interface ExtractFlags {
   compress?: string;
   clusterSize?: string;
   force?: boolean;
+  passwordFile?: string;
   silent?: boolean;
   json?: boolean;
 }
@@ -32,6 +34,7 @@ export function registerExtract(program: Command, run: (fn: (ctx: CommandContext
     .option('--compress <codec>', 'qcow2 only: compress clusters with zlib or zstd (default: uncompressed)')
     .option('--cluster-size <size>', 'qcow2 only: cluster size, a power of two from 512 to 2M (default 64K)')
     .option('-f, --force', 'overwrite an existing output')
+    .option(...PASSWORD_FILE_FLAG)
     .option('--silent', 'print nothing but errors')
     .option('--json', 'print a summary as JSON')
     .action((file: string, flags: ExtractFlags) => run(async (ctx) => {
@@ -42,13 +45,15 @@ export function registerExtract(program: Command, run: (fn: (ctx: CommandContext
       if (flags.compress !== undefined && flags.compress !== 'zlib' && flags.compress !== 'zstd') {
         throw new UsageError(`unknown --compress '${flags.compress}' (zlib or zstd)`);
       }
+      // Asked before the progress bar starts, so a prompt is not drawn over.
+      const password = await passwordFor(file, flags);
       const progress = createProgress('extracting', !flags.silent && !flags.json);
       const onProgress = (d: number, t: number) => progress.update(d, t);
       if (format === 'qcow2') {
         let q;
         try {
           q = await exportQcow2(file, {
-            stream: flags.stream, output: flags.output, force: flags.force, signal: ctx.signal, onProgress,
+            stream: flags.stream, output: flags.output, force: flags.force, signal: ctx.signal, onProgress, password,
             compress: flags.compress as 'zlib' | 'zstd' | undefined,
             clusterSize: flags.clusterSize === undefined ? undefined : parseSize(flags.clusterSize),
           });
@@ -66,7 +71,7 @@ export function registerExtract(program: Command, run: (fn: (ctx: CommandContext
       }
       let r;
       try {
-        r = await extract(file, { stream: flags.stream, output: flags.output, force: flags.force, signal: ctx.signal, onProgress });
+        r = await extract(file, { stream: flags.stream, output: flags.output, force: flags.force, signal: ctx.signal, onProgress, password });
       } finally {
         progress.stop();
       }

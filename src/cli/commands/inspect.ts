@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { inspect } from '../../ops/inspect.js';
+import { inspect, type InspectSignature } from '../../ops/inspect.js';
 import type { CommandContext } from '../context.js';
 import { bytesText, printFields, printJson, ratioText } from '../output.js';
+import { readPassword } from '../password.js';
 
 /** `hexz inspect`: registers the command on `program`. */
 export function registerInspect(program: Command, run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): void {
@@ -9,9 +10,13 @@ export function registerInspect(program: Command, run: (fn: (ctx: CommandContext
     .command('inspect')
     .description('show header fields, streams, block counts and sizes of an archive')
     .argument('<file>', 'archive')
+    .option('--password-file <file>', 'encrypted archives: also read the metadata, with the password from the first line of FILE (or HEXZ_PASSWORD); never prompts')
     .option('--json', 'print the report as JSON')
-    .action((file: string, flags: { json?: boolean }) => run(async () => {
-      const r = await inspect(file);
+    .action((file: string, flags: { json?: boolean; passwordFile?: string }) => run(async () => {
+      // Inspect never prompts: without a password it shows what the header reveals.
+      const password = flags.passwordFile !== undefined || process.env.HEXZ_PASSWORD !== undefined
+        ? await readPassword({ passwordFile: flags.passwordFile }) : undefined;
+      const r = await inspect(file, { password });
       if (flags.json) {
         printJson(r);
         return 0;
@@ -31,6 +36,11 @@ export function registerInspect(program: Command, run: (fn: (ctx: CommandContext
           ? `${bytesText(r.dictionary.bytes)} (zstd id ${r.dictionary.id}), ${r.dictionary.gain.toFixed(2)}x smaller than without it on ${bytesText(r.dictionary.sampleBytes)} of held-out samples (measured when packed)`
           : 'none'],
         ['features', `required 0x${r.requiredFeatures.toString(16)}, optional 0x${r.optionalFeatures.toString(16)}`],
+        ['signature', signatureText(r.signature)],
+        ['encryption', r.encryption
+          ? `${r.encryption.cipher}, ${r.encryption.kdf} ${bytesText(r.encryption.memoryKiB * 1024)} × ${r.encryption.iterations} iterations × ${r.encryption.lanes} lanes${r.encryption.unlocked ? '' : ' (locked: give --password-file or HEXZ_PASSWORD to see the metadata)'}`
+          : 'none'],
+        ...metadataFields(r.metadata),
         ['logical size', bytesText(r.logicalBytes)],
         ['data region', bytesText(r.dataBytes)],
         ['index', bytesText(r.indexBytes)],
@@ -51,4 +61,24 @@ export function registerInspect(program: Command, run: (fn: (ctx: CommandContext
       }
       return 0;
     }));
+}
+
+/** The metadata's inputs, one line each (name, format, size); the tool that wrote the archive. */
+function metadataFields(m: Record<string, unknown> | null): [string, string][] {
+  if (!m) return [];
+  const out: [string, string][] = [];
+  if (typeof m.tool === 'string') out.push(['written by', m.tool]);
+  const inputs = (m.inputs ?? {}) as Record<string, { name?: unknown; format?: unknown; bytes?: unknown }>;
+  for (const [stream, i] of Object.entries(inputs)) {
+    const size = typeof i?.bytes === 'number' ? `, ${bytesText(i.bytes)}` : '';
+    out.push([`${stream} input`, `${String(i?.name ?? '?')} (${String(i?.format ?? '?')}${size})`]);
+  }
+  return out;
+}
+
+/** `none`, or who signed and when, said to be unverified: inspect does not check signatures. */
+function signatureText(s: InspectSignature | null): string {
+  if (!s) return 'none';
+  if (s.error) return `damaged (${s.error}); run hexz verify`;
+  return `${s.algorithm}, key ${s.fingerprint}, signed ${s.signedAt} (not verified; run hexz verify --pubkey)`;
 }

@@ -5,6 +5,8 @@ import { parseSize, formatBytes } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
 import { bytesText, printFields, printJson, ratioText } from '../output.js';
 import { createProgress } from '../progress.js';
+import { requirePassword } from '../password.js';
+import { kdfFlags } from './passwd.js';
 
 interface PackFlags {
   disk?: string;
@@ -23,6 +25,11 @@ interface PackFlags {
   workers?: string;
   dedup: boolean;
   force?: boolean;
+  encrypt?: boolean;
+  passwordFile?: string;
+  kdfMemory?: string;
+  kdfIterations?: string;
+  kdfLanes?: string;
   silent?: boolean;
   json?: boolean;
 }
@@ -50,6 +57,11 @@ export function registerPack(program: Command, run: (fn: (ctx: CommandContext) =
     .option('--workers <n>', 'worker threads for hashing and compression (default: one per core)')
     .option('--no-dedup', 'store duplicate blocks again instead of pointing at the first copy')
     .option('-f, --force', 'overwrite an existing output')
+    .option('--encrypt', 'encrypt blocks, index and metadata with AES-256-GCM under a password (asked twice on the terminal, or HEXZ_PASSWORD, or --password-file)')
+    .option('--password-file <file>', 'with --encrypt: read the password from the first line of FILE')
+    .option('--kdf-memory <size>', 'with --encrypt: Argon2id memory (default 64M; 8K..4G)')
+    .option('--kdf-iterations <n>', 'with --encrypt: Argon2id iterations (default 3; 1..256)')
+    .option('--kdf-lanes <n>', 'with --encrypt: Argon2id lanes (default 4; 1..64)')
     .option('--silent', 'print nothing but errors')
     .option('--json', 'print a summary as JSON')
     .action((flags: PackFlags) => run((ctx) => packCommand(flags, ctx)));
@@ -70,6 +82,7 @@ async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<numbe
   const cdc = chunkFlags
     ? { min: flags.minChunk, avg: flags.avgChunk, max: flags.maxChunk }
     : flags.cdc;
+  const encrypt = await encryptionFlags(flags);
   const progress = createProgress('packing', !flags.silent && !flags.json);
   let result;
   try {
@@ -77,7 +90,7 @@ async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<numbe
       disk: input(flags.disk), diskFormat: flags.diskFormat as 'raw' | 'qcow2' | undefined, memory: input(flags.memory), output: flags.output,
       compression: flags.compression as 'zstd' | undefined, level, blockSize: flags.blockSize === undefined ? undefined : parseSize(flags.blockSize), workers,
       cdc, profile: flags.profile, trainDict: flags.trainDict,
-      dedup: flags.dedup, force: flags.force, signal: ctx.signal,
+      dedup: flags.dedup, force: flags.force, signal: ctx.signal, encrypt,
       onProgress: (p) => progress.update(p.bytesDone, p.bytesTotal, {
         ...(p.phase === 'train' ? { dictionary: 'training…' } : p.trainSeconds > 0 ? { 'dict trained in': `${p.trainSeconds.toFixed(1)} s` } : {}),
         dedup: formatBytes(p.dedupBytes),
@@ -97,12 +110,25 @@ async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<numbe
       ['ratio', ratioText(result.ratio)],
       ['settings', settingsText(result)],
       ...(result.dictionary ? [['dictionary', `${bytesText(result.dictionary.bytes)}, trained in ${result.dictionary.trainSeconds.toFixed(2)} s, ${result.dictionary.gain.toFixed(2)}x smaller on held-out samples`] as [string, string]] : []),
+      ...(result.encryption ? [['encryption', `AES-256-GCM, Argon2id ${formatBytes(result.encryption.kdf.memoryKiB * 1024)} × ${result.encryption.kdf.iterations} iterations × ${result.encryption.kdf.lanes} lanes (${result.encryption.kdfSeconds.toFixed(2)} s)`] as [string, string]] : []),
       ['dedup saved', bytesText(result.streams.reduce((n, s) => n + s.dedupBytes, 0))],
       ['zero', bytesText(result.streams.reduce((n, s) => n + s.zeroBytes, 0))],
       ['time', `${result.seconds.toFixed(2)} s (${formatBytes(Math.round(result.logicalBytes / Math.max(result.seconds, 0.001)))}/s)`],
     ]);
   }
   return 0;
+}
+
+/** The `encrypt` option from --encrypt and its flags; the password is read here, before packing starts. */
+async function encryptionFlags(flags: PackFlags) {
+  const anyKdf = flags.kdfMemory !== undefined || flags.kdfIterations !== undefined || flags.kdfLanes !== undefined;
+  if (!flags.encrypt) {
+    if (flags.passwordFile !== undefined || anyKdf) throw new UsageError('--password-file and --kdf-* need --encrypt');
+    return undefined;
+  }
+  const kdf = kdfFlags(flags);
+  const password = await requirePassword({ passwordFile: flags.passwordFile, confirm: true, prompt: 'New archive password: ' }, '--encrypt needs a password');
+  return { password, kdf };
 }
 
 /** One line naming the profile and the settings it resolved to. */

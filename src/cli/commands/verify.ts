@@ -1,34 +1,77 @@
 import type { Command } from 'commander';
-import { verify } from '../../ops/verify.js';
+import { loadPublicKey } from '../../crypto/signing.js';
+import { AbortedError, HexzError, UsageError } from '../../errors.js';
+import { verify, type VerifyReport } from '../../ops/verify.js';
+import { passwordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
 import type { CommandContext } from '../context.js';
 import { bytesText, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
+
+interface VerifyFlags {
+  json?: boolean;
+  silent?: boolean;
+  pubkey?: string;
+  signatureOnly?: boolean;
+  passwordFile?: string;
+}
 
 /** `hexz verify`: registers the command on `program`. */
 export function registerVerify(program: Command, run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): void {
   program
     .command('verify')
-    .description('read every block and check the header checksum, every index node and every content hash')
+    .description('check the header, the signature (if any) and every index node and block of an archive')
     .argument('<file>', 'archive')
+    .option('--pubkey <file>', 'require a valid signature by this public key (PEM, from hexz keygen)')
+    .option('--signature-only', 'check the header and the signature only, not the blocks (fast; no password needed)')
+    .option(...PASSWORD_FILE_FLAG)
     .option('--json', 'print the report as JSON')
     .option('--silent', 'print nothing on success (damage is still reported on stderr)')
-    .action((file: string, flags: { json?: boolean; silent?: boolean }) => run(async (ctx) => {
-      const progress = createProgress('verifying', !flags.json && !flags.silent);
-      let r;
+    .action((file: string, flags: VerifyFlags) => run(async (ctx) => {
+      const publicKey = flags.pubkey === undefined ? undefined : await loadPublicKey(flags.pubkey);
+      // The signature covers no encrypted content, so --signature-only never asks for a password.
+      const password = flags.signatureOnly ? undefined : await verifyPassword(file, flags);
+      const progress = createProgress('verifying', !flags.json && !flags.silent && !flags.signatureOnly);
+      let r: VerifyReport;
       try {
-        r = await verify(file, { signal: ctx.signal, onProgress: (d, t) => progress.update(d, t) });
+        r = await verify(file, { signal: ctx.signal, onProgress: (d, t) => progress.update(d, t), publicKey, signatureOnly: flags.signatureOnly, password });
       } finally {
         progress.stop();
       }
       if (flags.json) printJson(r);
       else if (r.ok) {
-        if (!flags.silent) process.stdout.write(`${file}: OK (${r.blocksChecked} blocks, ${bytesText(r.bytesChecked)} checked in ${r.seconds.toFixed(2)} s)\n`);
+        if (!flags.silent) process.stdout.write(`${file}: ${okText(r)}\n`);
       } else {
         const e = r.error!;
         const where = e.stream !== undefined ? ` in ${e.stream} stream${e.offset !== undefined ? ` at offset ${e.offset}` : ''}` : '';
-        process.stderr.write(`hexz: ${file}: DAMAGED${where}: ${e.message}\n`);
+        process.stderr.write(`hexz: ${file}: ${e.code === 'BAD_SIGNATURE' ? 'BAD SIGNATURE' : 'DAMAGED'}${where}: ${e.message}\n`);
       }
-      // Damage exits 4 (CorruptArchiveError); a missing file, a non-archive etc. keep their own codes.
+      // Damage exits 4 (CorruptArchiveError), a bad signature 10; a missing file, a non-archive etc. keep their own codes.
       return r.ok ? 0 : r.error!.exitCode;
     }));
+}
+
+/**
+ * The password for an encrypted archive, or undefined. An archive that cannot even be opened is
+ * left to verify(), which reports the damage in its own format (and in --json); problems with
+ * the password itself (none given, unreadable --password-file, Ctrl-C) stop here.
+ */
+async function verifyPassword(file: string, flags: VerifyFlags): Promise<string | undefined> {
+  try {
+    return await passwordFor(file, flags);
+  } catch (err) {
+    const aboutArchive = err instanceof HexzError && !(err instanceof UsageError) && !(err instanceof AbortedError) && err.location.archive === file;
+    if (aboutArchive) return undefined;
+    throw err;
+  }
+}
+
+/** The success line: what was checked, and what a signature does and does not prove. */
+function okText(r: VerifyReport): string {
+  const s = r.signature;
+  const signature = !s?.signed ? undefined
+    : s.trusted ? `signature valid (key ${s.fingerprint} matches --pubkey)`
+    : `signature valid (key ${s.fingerprint} not checked: pass --pubkey)`;
+  if (r.signatureOnly) return `${signature}; blocks not checked (--signature-only)`;
+  const blocks = `OK (${r.blocksChecked} blocks, ${bytesText(r.bytesChecked)} checked in ${r.seconds.toFixed(2)} s)`;
+  return signature ? `${blocks}; ${signature}` : blocks;
 }

@@ -1,0 +1,30 @@
+import { hkdfSync } from 'node:crypto';
+import { blake3 } from '../hash/blake3.js';
+import type { Digest32 } from '../format/digest.js';
+import { keyedBlake3 } from './content-hash.js';
+
+/** The keys an unlocked encrypted archive uses (docs/FORMAT.md §12.1). */
+export interface ArchiveKeys {
+  /** The 32-byte data key (wrapped in the header). */
+  dataKey: Uint8Array;
+  /** Seals this archive's blocks, nodes, dictionary and metadata; unique per archive id. */
+  objectKey: Uint8Array;
+  /** Key of the keyed BLAKE3 content hash; shared by archives with the same data key. */
+  hashKey: Uint8Array;
+}
+
+const hkdf = (ikm: Uint8Array, salt: Uint8Array, info: string) => new Uint8Array(hkdfSync('sha256', ikm, salt, info, 32));
+
+/** Derives the object and hash keys of archive `archiveId` (16 bytes) from its data key. */
+export function deriveArchiveKeys(dataKey: Uint8Array, archiveId: Uint8Array): ArchiveKeys {
+  return {
+    dataKey,
+    objectKey: hkdf(dataKey, archiveId.subarray(0, 16), 'hexz v4 object key'),
+    hashKey: hkdf(dataKey, new Uint8Array(0), 'hexz v4 content hash key'),
+  };
+}
+
+/** The content hash function of an archive: keyed BLAKE3 when encrypted, plain BLAKE3 otherwise. */
+export function contentHasher(keys: ArchiveKeys | undefined): Digest32 {
+  return keys ? keyedBlake3(keys.hashKey) : blake3;
+}
