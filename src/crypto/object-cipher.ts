@@ -39,15 +39,15 @@ export function openSealed(key: Uint8Array, stored: Uint8Array, aad: Uint8Array)
   const d = createDecipheriv('aes-256-gcm', key, stored.subarray(0, NONCE));
   d.setAAD(aad);
   d.setAuthTag(stored.subarray(stored.length - TAG));
-  // A plain array that owns its memory: callers keep views of it and may transfer it to workers.
-  const body = new Uint8Array(stored.length - SEAL_OVERHEAD);
-  body.set(d.update(stored.subarray(NONCE, stored.length - TAG)));
+  const out = d.update(stored.subarray(NONCE, stored.length - TAG));
   try {
     d.final();
   } catch {
     throw new SealError('authentication tag mismatch');
   }
-  return body;
+  // Callers keep views of the result and may transfer its buffer to a worker, so it must own
+  // its whole ArrayBuffer; update()'s output normally does (copy only when it is a pooled slice).
+  return out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? new Uint8Array(out.buffer) : new Uint8Array(out);
 }
 
 /**
