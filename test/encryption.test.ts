@@ -11,6 +11,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Archive } from '../src/index.ts';
 import { pack, type PackOptions } from '../src/pack/pack.ts';
 import { extract } from '../src/ops/extract.ts';
+import { exportQcow2 } from '../src/ops/export-qcow2.ts';
+import { openImage } from '../src/image/open-image.ts';
 import { changePassword } from '../src/ops/passwd.ts';
 import { CorruptArchiveError, UsageError, WrongKeyError } from '../src/errors.ts';
 import { EntryKind, HEADER_SIZE, METADATA_HASH_OFFSET, STREAM_TABLE_OFFSET } from '../src/format/constants.ts';
@@ -100,6 +102,14 @@ describe('encrypted round trips', () => {
         const raw = tmp.path(`x-${n++}.raw`);
         await extract(path, { output: raw, password: PW });
         assertBytes(readFileSync(raw), disk, 'extract');
+        if (compression === 'zstd' && !cdc) {
+          const q = tmp.path(`x-${n++}.qcow2`);
+          await exportQcow2(path, { output: q, password: PW, stream: 'memory', compress: 'zstd', workers: 1 });
+          const img = await openImage(q);
+          assertBytes((await img.read(0, memory.length)), memory, 'qcow2 export');
+          await img.close();
+          await assert.rejects(exportQcow2(path, { output: tmp.path(`x-${n++}.qcow2`), password: 'wrong' }), WrongKeyError);
+        }
       });
     }
   }
