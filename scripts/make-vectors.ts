@@ -2,12 +2,12 @@
  * Regenerates the golden vectors in test/vectors/: for each spec, NAME.hxz plus the expected
  * stream contents NAME.disk.bin / NAME.memory.bin and a manifest (vectors.json) with SHA-256s.
  * Run after an intentional format change: `npm run vectors`, then review and commit. Vectors of
- * older versions live in subdirectories (test/vectors/v1/, v2/, v3/) and are never regenerated: they pin
+ * older versions live in subdirectories (test/vectors/v1/ to v4/) and are never regenerated: they pin
  * what this build must still read.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from '../src/pack/pack.js';
 import { FORMAT_VERSION } from '../src/format/constants.js';
@@ -20,11 +20,15 @@ import { VECTOR_CREATED_MS, VECTOR_ID, VECTOR_KDF, VECTOR_METADATA, vectorRandom
 
 /** Packs one vector to `path` deterministically (one worker, fixed id and time). */
 export async function packVector(spec: VectorSpec, path: string): Promise<void> {
+  // A thin vector's parent is the earlier vector of that name, in the same directory.
+  const parent = spec.parent === undefined ? undefined : join(dirname(path), `${spec.parent}.hxz`);
   const input = (b?: Uint8Array) => (b ? Readable.from([Buffer.from(b)]) : undefined);
   await pack({
     ...spec.options, disk: input(spec.streams.disk), memory: input(spec.streams.memory), output: path,
-    force: true, workers: 1, archiveId: VECTOR_ID, createdMs: VECTOR_CREATED_MS, metadata: VECTOR_METADATA,
+    // A thin vector needs its own id: its parent's would give both the same object key (§12.1).
+    force: true, workers: 1, archiveId: spec.parent === undefined ? VECTOR_ID : vectorRandom(`${spec.name} id`)(16), createdMs: VECTOR_CREATED_MS, metadata: VECTOR_METADATA,
     encrypt: spec.password === undefined ? undefined : { password: spec.password, kdf: VECTOR_KDF, random: vectorRandom(spec.name) },
+    parent,
   });
   if (spec.signed) await signArchive(path, { key: VECTOR_SIGNING_KEY, now: () => VECTOR_CREATED_MS });
 }
@@ -47,7 +51,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       streams[name] = { file, bytes: bytes.length, sha256: sha256(bytes) };
     }
     const { readFileSync } = await import('node:fs');
-    manifest[spec.name] = { archive: `${spec.name}.hxz`, sha256: sha256(readFileSync(path)), options: spec.options, password: spec.password, signed: spec.signed, streams };
+    manifest[spec.name] = { archive: `${spec.name}.hxz`, sha256: sha256(readFileSync(path)), options: spec.options, password: spec.password, signed: spec.signed, parent: spec.parent, streams };
   }
   writeFileSync(join(dir, 'vectors.json'), `${JSON.stringify({ formatVersion: FORMAT_VERSION, vectors: manifest }, null, 2)}\n`);
   console.log(`wrote ${Object.keys(manifest).length} vectors to ${dir}`);

@@ -35,6 +35,15 @@ export function vectorContent(seed: number, size: number, blockSize: number): Ui
   return out;
 }
 
+const BS = 4096;
+
+/** A copy of `data` with the given 4 KiB blocks overwritten by a pattern derived from their index. */
+function edited(data: Uint8Array, blocks: number[]): Uint8Array {
+  const out = data.slice();
+  for (const b of blocks) for (let i = b * BS; i < Math.min(out.length, (b + 1) * BS); i++) out[i] = (i * 31 + b) & 0xff;
+  return out;
+}
+
 /** One golden vector. */
 export interface VectorSpec {
   name: string;
@@ -45,6 +54,8 @@ export interface VectorSpec {
   password?: string;
   /** Version 4: sign with test/vectors/vector-signing.key, "signed at" = the creation time (§14). */
   signed?: boolean;
+  /** Version 5: pack thin against this earlier vector (§15); its archive must come first. */
+  parent?: string;
 }
 
 /** Argon2id costs of the encrypted vectors: the smallest legal ones, so tests stay fast. */
@@ -68,8 +79,6 @@ export function vectorRandom(seed: string): (n: number) => Uint8Array {
     return out;
   };
 }
-
-const BS = 4096;
 
 /** Every vector, in the order they are written. */
 export function vectorSpecs(): VectorSpec[] {
@@ -108,6 +117,15 @@ export function vectorSpecs(): VectorSpec[] {
     {
       name: 'encrypted-cdc-lz4', password: 'pässwörd',
       streams: { disk: mixed }, options: { compression: 'lz4', cdc: { min: 256, avg: 1024, max: 4096 } },
+    },
+    // Version 5: thin snapshots (§15). A child of mixed-zstd with two blocks changed, and a
+    // grandchild with its memory stream, which refers to both (two slots).
+    { name: 'thin-child', parent: 'mixed-zstd', streams: { disk: edited(mixed, [1, 5]) }, options: {} },
+    { name: 'thin-grandchild', parent: 'thin-child', streams: { disk: edited(mixed, [1, 5, 8]), memory: mixed.slice(0, 3 * BS) }, options: {} },
+    // Version 5: an encrypted thin child of encrypted-zstd (same password: one data key per chain).
+    {
+      name: 'thin-encrypted', parent: 'encrypted-zstd', password: 'correct horse battery staple',
+      streams: { disk: edited(mixed, [0]), memory: vectorContent(11, 5 * BS, BS) }, options: {},
     },
     // Version 4: encryption with a trained dictionary (the dictionary is sealed too).
     {

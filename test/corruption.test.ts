@@ -11,6 +11,7 @@ import {
   type IndexEntry,
 } from '../src/index.ts';
 import { decodeHeader, encodeHeader, type Header } from '../src/format/header.ts';
+import { FORMAT_VERSION } from '../src/format/constants.ts';
 import { blake3 } from '../src/hash/blake3.ts';
 import { verify } from '../src/ops/verify.ts';
 import { assertBytes, mixedData, packSmall, randomData, readAll, tempDir, writeData } from './helpers.ts';
@@ -187,7 +188,7 @@ describe('damaged header', () => {
   });
 
   test('unknown version (valid checksum) is UnsupportedError', async () => {
-    for (const version of [0, 5, 17, 0xffff]) {
+    for (const version of [0, FORMAT_VERSION + 1, 17, 0xffff]) {
       const err = await openAndReadAll(damaged(withHeader((h) => { h.version = version; }), 'version'));
       assert.ok(err instanceof UnsupportedError, `version ${version}: got ${String(err)}`);
     }

@@ -8,6 +8,7 @@ import { emptyDictionaryInfo, emptyStreamRecord, encodeHeader, type DictionaryIn
 import type { IndexEntry } from '../format/entry.js';
 import { blake3 } from '../hash/blake3.js';
 import type { EncryptionParams } from '../format/encryption-params.js';
+import { emptyParentsInfo, encodeParentsTable, type ParentRecord } from '../format/parents.js';
 import { ArchiveCipher } from '../crypto/archive-cipher.js';
 import { deriveArchiveKeys } from '../crypto/archive-keys.js';
 import { AtomicFile } from '../store/atomic-file.js';
@@ -39,6 +40,11 @@ export interface ArchiveWriterOptions {
    * Needs `archiveId`, since the envelope and the object key are bound to it.
    */
   encryption?: { params: EncryptionParams; dataKey: Uint8Array };
+  /**
+   * A thin snapshot's parents table (§15.2), slots 1.. in order (slot 1 = the direct parent):
+   * stored after the metadata; {@link addDedup} refs with `slot` ≠ 0 point into these archives.
+   */
+  parents?: ParentRecord[];
   /** The metadata object (§13), stored as JSON after the index; sealed when encrypted. */
   metadata?: Record<string, unknown>;
   /** 16-byte archive id; random by default (fixed only for golden vectors). */
@@ -49,6 +55,8 @@ export interface ArchiveWriterOptions {
 
 /** Where a stored block lives, so later duplicates can point at it. */
 export interface StoredRef {
+  /** 0 = this archive; k = the archive of parents-table slot k (a thin snapshot's parent, §15.3). */
+  slot?: number;
   storedOffset: number;
   storedLength: number;
   encoding: CodecId;
@@ -77,6 +85,7 @@ export class ArchiveWriter {
   /** Seals stored objects when the archive is encrypted. */
   private readonly cipher: ArchiveCipher | undefined;
   private readonly metadata: Record<string, unknown> | undefined;
+  private readonly parentRecords: ParentRecord[] | undefined;
 
   private constructor(private readonly out: AtomicFile, private readonly spool: FileHandle, private readonly spoolPath: string, options: ArchiveWriterOptions) {
     const dict = options.dictionary;
@@ -84,6 +93,9 @@ export class ArchiveWriter {
     if (options.encryption && !options.archiveId) throw new UsageError('an encrypted archive needs its archive id up front');
     this.cipher = options.encryption ? new ArchiveCipher(deriveArchiveKeys(options.encryption.dataKey, archiveId), archiveId) : undefined;
     this.metadata = options.metadata;
+    this.parentRecords = options.parents?.length ? options.parents : undefined;
+    // Encoded now so a bad table fails before any data is written.
+    if (this.parentRecords) encodeParentsTable(this.parentRecords);
     const dictStored = dict && this.cipher ? this.cipher.sealDictionary(dict.bytes) : dict?.bytes;
     this.dataStart = this.dataEnd = HEADER_SIZE + (dictStored?.length ?? 0);
     if (dictStored) {
@@ -91,7 +103,8 @@ export class ArchiveWriter {
       this.pending.push(dictStored);
       this.pendingBytes = dictStored.length;
     }
-    const required = (options.cdc ? RequiredFeature.CDC : 0) | (dict ? RequiredFeature.DICTIONARY : 0) | (this.cipher ? RequiredFeature.ENCRYPTED : 0);
+    const required = (options.cdc ? RequiredFeature.CDC : 0) | (dict ? RequiredFeature.DICTIONARY : 0) | (this.cipher ? RequiredFeature.ENCRYPTED : 0)
+      | (this.parentRecords ? RequiredFeature.THIN : 0);
     this.header = {
       version: FORMAT_VERSION, requiredFeatures: required, optionalFeatures: OptionalFeature.MERGED_ZERO_RUNS,
       archiveId, createdMs: options.createdMs ?? Date.now(),
@@ -103,7 +116,7 @@ export class ArchiveWriter {
       // The dictionary hash is of its stored bytes (sealed when encrypted, §12.4).
       dictionaryInfo: dict ? { id: dict.info.id, sampleBytes: dict.info.sampleBytes, sampleStoredPlain: dict.info.sampleStoredPlain, sampleStoredDict: dict.info.sampleStoredDict, hash: blake3(dictStored!) } : emptyDictionaryInfo(),
       metadata: { offset: 0, length: 0 }, metadataHash: new Uint8Array(32), signature: { offset: 0, length: 0 },
-      encryption: options.encryption?.params ?? null, streams: STREAM_NAMES.map(() => emptyStreamRecord()), parents: new Uint8Array(512),
+      encryption: options.encryption?.params ?? null, streams: STREAM_NAMES.map(() => emptyStreamRecord()), parents: emptyParentsInfo(),
     };
   }
 
@@ -167,13 +180,20 @@ export class ArchiveWriter {
     return ref;
   }
 
-  /** Indexes a block whose content is already stored at `ref` (a duplicate). */
+  /**
+   * Indexes a block whose content is already stored at `ref` (a duplicate), in this archive or,
+   * with `ref.slot` ≠ 0, in a parent (§15.3).
+   * @throws UsageError for a slot this archive's parents table does not have.
+   */
   async addDedup(length: number, hash: Uint8Array, ref: StoredRef): Promise<void> {
     const s = this.stream();
+    const slot = ref.slot ?? 0;
+    if (slot !== 0 && (!this.parentRecords || slot > this.parentRecords.length)) throw new UsageError(`reference to parent slot ${slot}, which this archive does not have`);
     await this.flushZero();
     s.record.stats.dedupBlocks++;
     s.record.stats.dedupBytes += length;
-    await this.addEntry({ length, kind: EntryKind.DEDUP, hash, ...ref });
+    if (slot !== 0) this.header.parents.referencedBytes += length;
+    await this.addEntryWithSlot({ length, kind: EntryKind.DEDUP, hash, encoding: ref.encoding, storedOffset: ref.storedOffset, storedLength: ref.storedLength }, slot);
   }
 
   /** Ends the current stream. */
@@ -221,6 +241,12 @@ export class ArchiveWriter {
       this.header.metadataHash = blake3(stored);
       await sink(stored);
     }
+    if (this.parentRecords) {
+      const table = encodeParentsTable(this.parentRecords);
+      const p = this.header.parents;
+      Object.assign(p, { count: this.parentRecords.length, table: { offset: end, length: table.length }, tableHash: blake3(table), directParentId: this.parentRecords[0].archiveId });
+      await sink(table);
+    }
     await this.out.writeAt(encodeHeader(this.header, blake3), 0);
     await this.closeSpool();
     await this.out.commit();
@@ -244,9 +270,13 @@ export class ArchiveWriter {
     return this.current;
   }
 
-  private async addEntry(e: Omit<IndexEntry, 'offset' | 'slot'>): Promise<void> {
+  private addEntry(e: Omit<IndexEntry, 'offset' | 'slot'>): Promise<void> {
+    return this.addEntryWithSlot(e, 0);
+  }
+
+  private async addEntryWithSlot(e: Omit<IndexEntry, 'offset' | 'slot'>, slot: number): Promise<void> {
     const s = this.stream();
-    await s.leaves.add({ ...e, offset: s.offset, slot: 0 });
+    await s.leaves.add({ ...e, offset: s.offset, slot });
     s.offset += e.length;
     s.record.entryCount++;
   }

@@ -7,11 +7,14 @@ import { blake3 } from '../hash/blake3.js';
 import { FileSource } from '../store/file-source.js';
 import { PinnedRangeSource } from '../store/pinned-range-source.js';
 import type { ByteSource } from '../store/types.js';
-import { CorruptArchiveError, HexzError, UsageError, WrongKeyError } from '../errors.js';
+import { CorruptArchiveError, HexzError, MissingParentError, UsageError, WrongKeyError } from '../errors.js';
 import { ArchiveCipher } from '../crypto/archive-cipher.js';
 import { contentHasher, deriveArchiveKeys } from '../crypto/archive-keys.js';
 import { unlockEnvelope } from '../crypto/key-envelope.js';
 import { SealError } from '../crypto/object-cipher.js';
+import { decodeParentsTable, type ParentRecord } from '../format/parents.js';
+import { resolveParent } from './parent-resolver.js';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { LruCache } from '../util/lru.js';
 import { BlockLoader } from './block-loader.js';
 import { ArchiveHandle } from './archive-handle.js';
@@ -46,6 +49,23 @@ export interface OpenOptions {
    * its header only (`info`, `header`); reading is then a WrongKeyError.
    */
   password?: string;
+  /**
+   * Unlock an encrypted archive with its 32-byte data key instead of a password (no Argon2id);
+   * used for the parents of a thin snapshot, which share the child's data key (§15.3).
+   */
+  dataKey?: Uint8Array;
+  /**
+   * Thin snapshots (§15.4): directories to look in for parents not found at their recorded path
+   * (the CLI passes `--parent-dir` and `HEXZ_PATH` here).
+   */
+  parentDirs?: string[];
+  /** Directory recorded parent paths are relative to; by default the archive's own (from its path). */
+  baseDir?: string;
+  /**
+   * Open the parents of a thin snapshot (default true). Parents themselves are opened with
+   * false: the child's table names every archive it reads from, so chains are never walked.
+   */
+  openParents?: boolean;
 }
 
 /** Summary of an archive's header, in friendly units. */
@@ -94,9 +114,11 @@ export class Archive {
     readonly dictionary: Uint8Array | undefined,
     /** Seals and keys of an encrypted archive opened with its password; undefined otherwise. */
     private readonly cipher: ArchiveCipher | undefined,
+    /** The header exactly as stored (first 4096 bytes): its identity (§15.2) is computed from it. */
+    readonly headerBytes: Uint8Array,
   ) {
     const nodeCache = new LruCache<number, CachedNode>(options.indexCacheBytes ?? 16 << 20);
-    this.trees = header.streams.map((s, i) => (s.present && s.entryCount > 0 ? new IndexTree(source, i, s, fileSize, nodeCache, cipher) : null));
+    this.trees = header.streams.map((s, i) => (s.present && s.entryCount > 0 ? new IndexTree(source, i, s, fileSize, nodeCache, cipher, header.parents.count) : null));
     const keys = cipher?.keys;
     this.pool = options.decodeWorkers && !this.locked ? new WorkerPool(options.decodeWorkers, { dictionary, hashKey: keys?.hashKey, objectKey: keys?.objectKey }) : undefined;
     this.blocks = new BlockLoader(source, header.data, new LruCache(options.cacheBytes ?? 64 << 20), contentHasher(keys), options.verify ?? true, this.pool, dictionary, cipher);
@@ -113,6 +135,7 @@ export class Archive {
    */
   static async open(from: string | ByteSource, options: OpenOptions = {}): Promise<Archive> {
     const source = typeof from === 'string' ? await FileSource.open(from) : from;
+    let archive: Archive | undefined;
     try {
       const size = await source.size();
       const head = await source.read(0, HEADER_SIZE);
@@ -129,8 +152,8 @@ export class Archive {
       if (need > size) throw new CorruptArchiveError(`archive is truncated: ${size} bytes, its index ends at ${need}`, { stage: 'header' });
       // The password is checked before anything but the header is read (§12.2).
       let cipher: ArchiveCipher | undefined;
-      if (header.encryption && options.password !== undefined) {
-        const dataKey = await unlockEnvelope(header.encryption, options.password, header.archiveId);
+      if (header.encryption && (options.password !== undefined || options.dataKey)) {
+        const dataKey = options.dataKey ?? await unlockEnvelope(header.encryption, options.password!, header.archiveId);
         cipher = new ArchiveCipher(deriveArchiveKeys(dataKey, header.archiveId), header.archiveId);
       }
       // The writer puts the index after the data region; if it is small, pin it in memory with
@@ -141,21 +164,46 @@ export class Archive {
         ? new PinnedRangeSource(source, indexStart, await source.read(indexStart, size - indexStart))
         : source;
       const dictionary = header.encryption && !cipher ? undefined : await loadDictionary(source, header, cipher);
-      const archive = new Archive(reader, header, size, options, typeof from === 'string', dictionary, cipher);
+      archive = new Archive(reader, header, size, options, typeof from === 'string', dictionary, cipher, head.slice(0, HEADER_SIZE));
+      if (header.parents.count > 0) {
+        archive.parentRecords = await loadParentsTable(source, header);
+        if (options.openParents ?? true) {
+          // Recorded parent paths are relative to the archive's directory (a FileSource is named by its path).
+          const path = typeof from === 'string' ? from : from instanceof FileSource ? from.name : undefined;
+          const baseDir = options.baseDir ?? (path === undefined ? undefined : dirname(resolvePath(path)));
+          archive.parents = await openParentArchives(archive, archive.parentRecords, baseDir, options);
+        }
+      }
       // Loading the roots now makes the first random read cost one leaf and one block. A damaged
       // root is not an open error: it surfaces on the reads of that stream (and in verify).
       if (!archive.locked) await Promise.all(archive.trees.map((t) => t?.loadRoot().catch(() => {})));
       return archive;
     } catch (err) {
-      if (typeof from === 'string') await source.close?.();
+      if (archive) await archive.close().catch(() => {});
+      else if (typeof from === 'string') await source.close?.();
       if (err instanceof HexzError) err.location.archive ??= source.name;
       throw err;
     }
   }
 
+  /** A thin snapshot's parents table (§15.2), slot 1 first; empty when the archive is not thin. */
+  parentRecords: ParentRecord[] = [];
+  /** The opened, identity-checked archive of each slot (index = slot − 1), when parents were opened. */
+  parents: Archive[] = [];
+
   /** True when the archive is encrypted (§12). */
   get encrypted(): boolean {
     return this.header.encryption !== null;
+  }
+
+  /** The 16-byte archive id (header bytes 16..32). */
+  get archiveId(): Uint8Array {
+    return this.header.archiveId;
+  }
+
+  /** The data key of an unlocked encrypted archive (shared by its thin lineage, §15.3); undefined otherwise. */
+  get dataKey(): Uint8Array | undefined {
+    return this.cipher?.keys.dataKey;
   }
 
   /** True when the archive is encrypted and was opened without its password: only the header is readable. */
@@ -243,7 +291,7 @@ export class Archive {
     const i = streamIndex(stream);
     const entries = await this.collect(stream, offset, offset + length, options.signal);
     const stored = entries.filter((e) => e.kind !== EntryKind.ZERO);
-    const datas = stored.length ? await this.blocks.load(stored, stream, options.signal) : [];
+    const datas = stored.length ? await this.loadBlocks(stored, stream, options.signal) : [];
     stored.forEach((e, k) => {
       const from = Math.max(offset, e.offset);
       const to = Math.min(offset + length, e.offset + e.length);
@@ -305,13 +353,41 @@ export class Archive {
    */
   readEntries(stream: StreamName, entries: IndexEntry[], signal?: AbortSignal): Promise<Uint8Array[]> {
     this.requireKey();
-    return this.blocks.load(entries, stream, signal);
+    return this.loadBlocks(entries, stream, signal);
   }
 
-  /** Stops decode workers and closes the underlying source if this archive opened it. */
+  /** Stops decode workers and closes the underlying source (and parents) if this archive opened them. */
   async close(): Promise<void> {
+    await Promise.all(this.parents.map((p) => p.close()));
     await this.pool?.close();
     if (this.ownsSource) await this.source.close?.();
+  }
+
+  /**
+   * Loads stored entries, each from the archive that holds its bytes: slot 0 from this one,
+   * slot k from the parent of slot k (one hop, verified by the entry's hash there, §15.3).
+   */
+  private async loadBlocks(entries: IndexEntry[], stream: StreamName, signal?: AbortSignal): Promise<Uint8Array[]> {
+    if (entries.every((e) => e.slot === 0)) return this.blocks.load(entries, stream, signal);
+    const out: Uint8Array[] = new Array(entries.length);
+    const bySlot = new Map<number, number[]>();
+    entries.forEach((e, i) => {
+      const list = bySlot.get(e.slot);
+      if (list) list.push(i);
+      else bySlot.set(e.slot, [i]);
+    });
+    await Promise.all([...bySlot].map(async ([slot, idx]) => {
+      const group = idx.map((i) => entries[i]);
+      let datas: Uint8Array[];
+      if (slot === 0) datas = await this.blocks.load(group, stream, signal);
+      else {
+        const parent = this.parents[slot - 1];
+        if (!parent) throw new MissingParentError(`parent ${slot} was not opened (openParents: false)`, { archive: this.name, stream, stage: 'parents' });
+        datas = await parent.blocks.load(group, stream, signal);
+      }
+      idx.forEach((i, k) => (out[i] = datas[k]));
+    }));
+    return out;
   }
 
   private requireKey(): void {
@@ -343,7 +419,57 @@ export class Archive {
 
   private prefetch(stream: StreamName, from: number): void {
     const to = Math.min(from + this.readAhead, this.size(stream));
-    this.collect(stream, from, to).then((es) => this.blocks.prefetch(es, stream), () => {});
+    this.collect(stream, from, to).then((es) => {
+      this.blocks.prefetch(es.filter((e) => e.slot === 0), stream);
+      for (const [k, p] of this.parents.entries()) {
+        const mine = es.filter((e) => e.slot === k + 1);
+        if (mine.length) p.blocks.prefetch(mine, stream);
+      }
+    }, () => {});
+  }
+}
+
+/**
+ * Reads, hash-checks and decodes a thin snapshot's parents table (§15.1–§15.2).
+ * @throws CorruptArchiveError when it lies outside the file, fails its hash or does not decode.
+ */
+async function loadParentsTable(source: ByteSource, header: Header): Promise<ParentRecord[]> {
+  const { table, tableHash, count } = header.parents;
+  const bytes = await source.read(table.offset, table.length);
+  if (bytes.length !== table.length) throw new CorruptArchiveError('archive is truncated: the parents table lies beyond the end of the file', { stage: 'parents', fileOffset: table.offset });
+  if (!bytesEqual(blake3(bytes), tableHash)) throw new CorruptArchiveError('parents table hash mismatch', { stage: 'parents', fileOffset: table.offset });
+  return decodeParentsTable(bytes, count);
+}
+
+/**
+ * Finds and opens the archive of every slot (§15.4), each checked against its recorded id and
+ * identity, unlocked with the child's data key when the chain is encrypted.
+ * @throws MissingParentError when one is missing, replaced or modified.
+ */
+async function openParentArchives(child: Archive, records: ParentRecord[], baseDir: string | undefined, options: OpenOptions): Promise<Archive[]> {
+  const dataKey = child.dataKey;
+  const parentOptions: OpenOptions = {
+    verify: options.verify, cacheBytes: Math.min(options.cacheBytes ?? 64 << 20, 32 << 20), readAheadBytes: 0, preloadIndexBytes: 0,
+    // Parents decode in the calling thread: a pool per parent would multiply threads by chain depth.
+    decodeWorkers: 0, dataKey, openParents: false,
+  };
+  const opened: Archive[] = [];
+  try {
+    for (const record of records) {
+      const { archive } = await resolveParent(record, {
+        baseDir, searchDirs: options.parentDirs ?? [],
+        open: (path) => Archive.open(path, parentOptions),
+      }, child.name);
+      if (child.encrypted !== archive.encrypted) {
+        await archive.close();
+        throw new CorruptArchiveError(`parent ${record.slot} is ${archive.encrypted ? '' : 'not '}encrypted but this archive is${child.encrypted ? '' : ' not'}`, { archive: child.name, stage: 'parents' });
+      }
+      opened.push(archive);
+    }
+    return opened;
+  } catch (err) {
+    await Promise.all(opened.map((a) => a.close()));
+    throw err;
   }
 }
 

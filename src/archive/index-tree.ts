@@ -40,6 +40,8 @@ export class IndexTree {
     private readonly cache: LruCache<number, CachedNode>,
     /** Opens sealed nodes of an encrypted archive (§12.4). */
     private readonly cipher?: ArchiveCipher,
+    /** Parent slots a DEDUP entry may name (§15.3): the parents table's count; 0 when not thin. */
+    private readonly parentCount = 0,
   ) {
     this.root = {
       firstOffset: 0, nodeOffset: record.rootOffset, nodeLength: record.rootLength,
@@ -92,7 +94,9 @@ export class IndexTree {
   entry(leaf: IndexNode, i: number): IndexEntry {
     try {
       const e = leafEntry(leaf, i, this.cipher ? SEAL_OVERHEAD : 0);
-      if (e.kind !== EntryKind.ZERO && e.slot !== 0) throw this.corrupt(`entry refers to archive slot ${e.slot}, which this archive does not have`, e.offset);
+      if (e.kind !== EntryKind.ZERO && e.slot !== 0 && (e.kind !== EntryKind.DEDUP || e.slot > this.parentCount)) {
+        throw this.corrupt(`entry refers to archive slot ${e.slot}, which this archive does not have`, e.offset);
+      }
       return e;
     } catch (err) {
       throw this.located(err);

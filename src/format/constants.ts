@@ -7,9 +7,9 @@
 /** §1 Magic bytes at offset 0: ASCII "HEXZ". */
 export const MAGIC = Uint8Array.of(0x48, 0x45, 0x58, 0x5a);
 /** §1 The format version this build writes. */
-export const FORMAT_VERSION = 4;
+export const FORMAT_VERSION = 5;
 /** §1 Every version this build reads (§11.1: version 1 archives stay readable). */
-export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4];
+export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4, 5];
 /** §1 The header occupies bytes [0, 4096) of every archive. */
 export const HEADER_SIZE = 4096;
 /** §1 The header checksum (BLAKE3-256 of bytes [0, 4064)) is stored at [4064, 4096). */
@@ -23,10 +23,12 @@ export const RequiredFeature = {
   DICTIONARY: 1 << 1,
   /** (version 4) Stored objects are sealed with AES-256-GCM and content hashes are keyed (§12). */
   ENCRYPTED: 1 << 2,
+  /** (version 5) A thin snapshot: entries may refer to stored bytes in parent archives by slot (§15). */
+  THIN: 1 << 3,
 } as const;
 /** §2 Bit mask of every required feature this build implements, by format version. */
 export function knownRequiredFeatures(version: number): number {
-  return (version >= 2 ? RequiredFeature.CDC : 0) | (version >= 3 ? RequiredFeature.DICTIONARY : 0) | (version >= 4 ? RequiredFeature.ENCRYPTED : 0);
+  return (version >= 2 ? RequiredFeature.CDC : 0) | (version >= 3 ? RequiredFeature.DICTIONARY : 0) | (version >= 4 ? RequiredFeature.ENCRYPTED : 0) | (version >= 5 ? RequiredFeature.THIN : 0);
 }
 /** §3.3 Largest dictionary a reader accepts, in bytes (the writer stores at most ~110 KiB). */
 export const MAX_DICTIONARY_LENGTH = 1 << 20;

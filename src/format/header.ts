@@ -9,6 +9,7 @@ import {
 } from './constants.js';
 import { bytesEqual, type Digest32 } from './digest.js';
 import { decodeEncryptionParams, encodeEncryptionParams, type EncryptionParams } from './encryption-params.js';
+import { decodeParentsInfo, emptyParentsInfo, encodeParentsInfo, type ParentsInfo } from './parents.js';
 import { CorruptArchiveError, NotAnArchiveError, UnsupportedError } from '../errors.js';
 
 /** A region of the archive file: absolute offset and length in bytes; length 0 means absent. */
@@ -111,8 +112,8 @@ export interface Header {
   encryption: EncryptionParams | null;
   /** Stream records in {@link STREAM_NAMES} order. */
   streams: StreamRecord[];
-  /** 512 reserved bytes for parent references of thin snapshots. */
-  parents: Uint8Array;
+  /** (version 5) Parent references of a thin snapshot (§15.1); count 0 when not thin. */
+  parents: ParentsInfo;
 }
 
 const U64_MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -190,7 +191,7 @@ export function encodeHeader(h: Header, digest: Digest32): Uint8Array {
     out.set(s.rootHash.subarray(0, 32), at + 32);
     STAT_FIELDS.forEach((f, k) => putU64(v, at + 64 + k * 8, s.stats[f]));
   });
-  out.set(h.parents.subarray(0, 512), 512);
+  encodeParentsInfo(out.subarray(512, 1024), h.parents);
   out.set(digest(out.subarray(0, HEADER_CHECKSUM_OFFSET)), HEADER_CHECKSUM_OFFSET);
   return out;
 }
@@ -278,6 +279,11 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
   if (version >= 4 && metadata.length > MAX_METADATA_LENGTH) {
     throw new CorruptArchiveError(`metadata length ${metadata.length} exceeds ${MAX_METADATA_LENGTH}`, { stage: 'header' });
   }
+  // Versions 1–4 reserved the parent references; they are ignored there.
+  const parents = version >= 5 ? decodeParentsInfo(bytes.subarray(512, 1024)) : emptyParentsInfo();
+  if ((parents.count > 0) !== ((requiredFeatures & RequiredFeature.THIN) !== 0)) {
+    throw new CorruptArchiveError(`parent count ${parents.count} disagrees with the THIN feature bit`, { stage: 'header' });
+  }
   // Version 1 reserved byte 47; an unknown profile id is informative only.
   const profile = version >= 2 ? v.getUint8(47) : 0;
   const streams = STREAM_NAMES.map((name, i): StreamRecord => {
@@ -325,6 +331,6 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
     signature: version >= 4 ? extent(112, 'signature') : { offset: 0, length: 0 },
     encryption: (requiredFeatures & RequiredFeature.ENCRYPTED) !== 0 ? decodeEncryptionParams(bytes.subarray(ENCRYPTION_PARAMS_OFFSET, ENCRYPTION_PARAMS_OFFSET + 128)) : null,
     streams,
-    parents: copyOf(bytes, 512, 1024),
+    parents,
   };
 }

@@ -12,6 +12,8 @@ export class DedupTable {
   private offsets = new Float64Array(1024);
   private lengths = new Uint32Array(1024);
   private encodings = new Uint8Array(1024);
+  /** Which archive holds the copy: 0 = the one being written, k = parent slot k (thin snapshots). */
+  private archiveSlots = new Uint8Array(1024);
   private count = 0;
 
   /** Number of unique blocks recorded. */
@@ -25,7 +27,7 @@ export class DedupTable {
     for (let s = slotOf(hash) & mask; ; s = (s + 1) & mask) {
       const i = this.slots[s];
       if (i < 0) return undefined;
-      if (this.matches(i, hash)) return { storedOffset: this.offsets[i], storedLength: this.lengths[i], encoding: this.encodings[i] as CodecId };
+      if (this.matches(i, hash)) return { slot: this.archiveSlots[i], storedOffset: this.offsets[i], storedLength: this.lengths[i], encoding: this.encodings[i] as CodecId };
     }
   }
 
@@ -38,6 +40,7 @@ export class DedupTable {
     this.offsets[i] = ref.storedOffset;
     this.lengths[i] = ref.storedLength;
     this.encodings[i] = ref.encoding;
+    this.archiveSlots[i] = ref.slot ?? 0;
     this.insert(i);
   }
 
@@ -65,6 +68,7 @@ export class DedupTable {
     const o = new Float64Array(n); o.set(this.offsets); this.offsets = o;
     const l = new Uint32Array(n); l.set(this.lengths); this.lengths = l;
     const e = new Uint8Array(n); e.set(this.encodings); this.encodings = e;
+    const a = new Uint8Array(n); a.set(this.archiveSlots); this.archiveSlots = a;
   }
 }
 

@@ -25,6 +25,7 @@ import { createEnvelope, DEFAULT_KDF, type RandomBytes } from '../crypto/key-env
 import { deriveArchiveKeys } from '../crypto/archive-keys.js';
 import type { KdfParams } from '../format/encryption-params.js';
 import { HEXZ_VERSION } from '../version.js';
+import { openThinParent, parentSettings, seedFromParent, type ThinParent } from './parent-chain.js';
 
 /** A packing input: a file path, or a Node Readable (a pipe, stdin). */
 export type PackInput = string | Readable;
@@ -99,6 +100,17 @@ export interface PackOptions {
    */
   encrypt?: { password: string; kdf?: Partial<KdfParams>; random?: RandomBytes };
   /**
+   * Pack thin against this parent archive (docs/FORMAT.md §15): blocks whose content is anywhere
+   * in the parent's chain are stored as references to the archive that holds them. The parent's
+   * codec, level and chunking are reused unless given here (or by a profile). An encrypted
+   * parent needs `encrypt` (its password, or `parentPassword`): the child shares its data key.
+   */
+  parent?: string;
+  /** Password of an encrypted parent when it differs from `encrypt.password`. */
+  parentPassword?: string;
+  /** Directories to search for the parent's own parents when they are not at their recorded paths. */
+  parentDirs?: string[];
+  /**
    * The metadata object stored in the archive (§13). By default the tool and each input's base
    * name, format and size; given here, it replaces that (golden vectors pin it).
    */
@@ -144,6 +156,8 @@ export interface PackResult {
   dictionary: { bytes: number; id: number; trainSeconds: number; sampleBytes: number; gain: number } | null;
   workers: number;
   dedup: boolean;
+  /** A thin pack's parent, its slot count, and the logical bytes referenced in the chain; else null. */
+  thin: { parent: string; parentId: string; slots: number; referencedBytes: number } | null;
   /** The Argon2id costs and the time they took, when the archive is encrypted; else null. */
   encryption: { kdf: KdfParams; kdfSeconds: number } | null;
   streams: PackStreamSummary[];
@@ -172,6 +186,38 @@ function inFlightLimit(workers: number, blockSize: number): number {
  * @throws AbortedError when `signal` aborts.
  */
 export async function pack(options: PackOptions): Promise<PackResult> {
+  if (options.parent === undefined) return packWith(options, undefined);
+  const started = Date.now();
+  if (options.encrypt && typeof options.encrypt.password !== 'string') throw new UsageError('encryption needs a password');
+  const thin = await openThinParent(options.parent, options.output, {
+    password: options.parentPassword ?? options.encrypt?.password, parentDirs: options.parentDirs,
+  });
+  try {
+    if (thin.archive.encrypted !== !!options.encrypt) {
+      throw new UsageError(thin.archive.encrypted
+        ? `parent ${options.parent} is encrypted: pack the child with --encrypt (it shares the parent's data key)`
+        : `parent ${options.parent} is not encrypted: an encrypted child cannot refer to it (their content hashes differ)`);
+    }
+    if (options.archiveId && Buffer.from(options.archiveId).equals(Buffer.from(thin.archive.archiveId))) {
+      throw new UsageError('a thin archive needs an archive id of its own, not its parent\'s');
+    }
+    const r = await packWith(withParentSettings(options, thin), thin);
+    return { ...r, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    await thin.archive.close();
+  }
+}
+
+/** `options` with the parent's codec, level and chunking filled in where neither they nor a profile say. */
+function withParentSettings(options: PackOptions, thin: ThinParent): PackOptions {
+  if (options.profile !== undefined) return options;
+  const p = parentSettings(thin.archive);
+  const compression = options.compression ?? p.compression;
+  const chunking = options.cdc === undefined && options.blockSize === undefined ? (p.cdc ? { cdc: p.cdc } : { blockSize: p.blockSize }) : {};
+  return { ...options, compression, level: options.level ?? (compression === p.compression ? p.level : undefined), ...chunking };
+}
+
+async function packWith(options: PackOptions, thin: ThinParent | undefined): Promise<PackResult> {
   const started = Date.now();
   const profile = options.profile === undefined ? undefined : getProfile(options.profile);
   const compression = options.compression ?? profile?.compression ?? 'zstd';
@@ -231,17 +277,19 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     const random = options.encrypt?.random ?? randomBytes;
     const archiveId = options.archiveId ?? random(16);
     const kdfStarted = performance.now();
-    const encryption = options.encrypt ? await makeEncryption(options.encrypt, archiveId, random) : undefined;
+    const encryption = options.encrypt ? await makeEncryption(options.encrypt, archiveId, random, thin?.archive.dataKey) : undefined;
     const kdfSeconds = (performance.now() - kdfStarted) / 1000;
     throwIfAborted(signal, 'pack');
     writer = await ArchiveWriter.create(options.output, {
       force: options.force, blockSize, codec, level, cdc: cdc ?? undefined, profile: profile?.name,
       archiveId, createdMs: options.createdMs, dictionary: dictionary ?? undefined, encryption,
-      metadata: options.metadata ?? await packMetadata(options, inputs),
+      metadata: options.metadata ?? await packMetadata(options, inputs), parents: thin?.records,
     });
     const keys = encryption ? deriveArchiveKeys(encryption.dataKey, archiveId) : undefined;
     pool = new WorkerPool(workers, { dictionary: dictionary?.bytes, hashKey: keys?.hashKey });
-    const table = dedup ? new DedupTable() : null;
+    // A thin pack always looks blocks up in the parent chain; `dedup` governs repeats within this archive.
+    const table = dedup || thin ? new DedupTable() : null;
+    if (thin && table) await seedFromParent(thin.archive, table, signal);
     const zeros = Buffer.alloc(blockSize);
     const totalKnown = inputs.every((i) => i.input.size !== undefined);
     const progress: PackProgress = {
@@ -275,7 +323,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
             progress.dedupBytes += item.length;
           } else {
             const ref = await w.addData(item.length, hash, item.encoding, new Uint8Array(item.stored, 0, item.storedLength));
-            table?.set(hash, ref);
+            if (dedup) table?.set(hash, ref);
             progress.storedBytes += item.storedLength;
           }
           progress.bytesDone += item.length;
@@ -307,6 +355,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       ratio: fileSize > 0 ? logicalBytes / fileSize : 0, seconds: (Date.now() - started) / 1000,
       compression, level, blockSize, cdc, profile: profile?.name ?? 'custom', workers, dedup,
       encryption: encryption ? { kdf: encryption.params.kdfParams, kdfSeconds } : null,
+      thin: thin ? { parent: options.parent!, parentId: Buffer.from(thin.archive.archiveId).toString('hex'), slots: thin.records.length, referencedBytes: header.parents.referencedBytes } : null,
       dictionary: dictionary ? {
         bytes: dictionary.bytes.length, id: dictionary.info.id, trainSeconds, sampleBytes: dictionary.info.sampleBytes,
         gain: dictionary.info.sampleStoredPlain / Math.max(1, dictionary.info.sampleStoredDict),
@@ -330,10 +379,11 @@ export async function pack(options: PackOptions): Promise<PackResult> {
 }
 
 /** A fresh data key wrapped under the password (§12.1). */
-async function makeEncryption(encrypt: NonNullable<PackOptions['encrypt']>, archiveId: Uint8Array, random: RandomBytes) {
+async function makeEncryption(encrypt: NonNullable<PackOptions['encrypt']>, archiveId: Uint8Array, random: RandomBytes, inherited?: Uint8Array) {
   if (typeof encrypt.password !== 'string' || encrypt.password.length === 0) throw new UsageError('encryption needs a non-empty password');
   const kdf = { ...DEFAULT_KDF, ...encrypt.kdf };
-  const dataKey = random(32);
+  // A thin child shares its parent's data key, so both hash content with the same key (§15.3).
+  const dataKey = inherited ?? random(32);
   return { params: await createEnvelope(encrypt.password, dataKey, archiveId, kdf, random), dataKey };
 }
 

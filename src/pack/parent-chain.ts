@@ -1,0 +1,69 @@
+import { dirname, relative, resolve, sep } from 'node:path';
+import { Archive } from '../archive/archive.js';
+import { Chunker, CODEC_NAMES, EntryKind } from '../format/constants.js';
+import { archiveIdentity, MAX_PARENTS, type ParentRecord } from '../format/parents.js';
+import { blake3 } from '../hash/blake3.js';
+import { throwIfAborted, UsageError } from '../errors.js';
+import type { DedupTable } from './dedup-table.js';
+
+/** The parent of a thin pack, opened, and the parents table the child will carry (§15.2). */
+export interface ThinParent {
+  archive: Archive;
+  /** Slot 1 = the parent; slots 2.. = the archives its own table names, renumbered. */
+  records: ParentRecord[];
+}
+
+/**
+ * Opens the parent of a thin pack (with its own parents, each identity-checked) and builds the
+ * child's parents table: the parent as slot 1, then every archive of the parent's table, with
+ * paths made relative to the child's directory.
+ * @throws MissingParentError when the parent or one of its parents cannot be found.
+ * @throws WrongKeyError when the parent is encrypted and `password` is wrong or missing.
+ * @throws UsageError when the chain would need more than 255 slots (flatten it first).
+ */
+export async function openThinParent(path: string, output: string, options: { password?: string; parentDirs?: string[] }): Promise<ThinParent> {
+  const archive = await Archive.open(path, { password: options.password, parentDirs: options.parentDirs, verify: true });
+  try {
+    if (archive.locked) throw new UsageError(`parent ${path} is encrypted: the child must be packed with --encrypt and the parent's password`);
+    if (archive.parentRecords.length + 1 > MAX_PARENTS) {
+      throw new UsageError(`parent ${path} already refers to ${archive.parentRecords.length} archives; a chain may hold ${MAX_PARENTS}: flatten it first (hexz flatten)`);
+    }
+    const outDir = dirname(resolve(output));
+    const rel = (p: string) => relative(outDir, resolve(p)).split(sep).join('/') || '.';
+    const records: ParentRecord[] = [
+      { slot: 1, archiveId: archive.archiveId, identity: archiveIdentity(archive.headerBytes, blake3), path: rel(path) },
+      ...archive.parentRecords.map((r, i) => ({ ...r, slot: i + 2, path: rel(archive.parents[i].name) })),
+    ];
+    return { archive, records };
+  } catch (err) {
+    await archive.close();
+    throw err;
+  }
+}
+
+/**
+ * Records every stored block of the parent in `table`, as a reference to the archive that
+ * physically holds it in the child's numbering (the parent's own blocks are slot 1, its slot-k
+ * references slot k + 1), so the child points straight at the holder (§15.3).
+ */
+export async function seedFromParent(parent: Archive, table: DedupTable, signal?: AbortSignal): Promise<number> {
+  let seeded = 0;
+  for (const stream of parent.streams) {
+    for await (const e of parent.entries(stream, signal)) {
+      if (e.kind === EntryKind.ZERO || table.get(e.hash)) continue;
+      table.set(e.hash, { slot: e.slot === 0 ? 1 : e.slot + 1, storedOffset: e.storedOffset, storedLength: e.storedLength, encoding: e.encoding });
+      seeded++;
+    }
+    throwIfAborted(signal, 'pack');
+  }
+  return seeded;
+}
+
+/** The parent's codec, level and chunking, which a thin child reuses unless told otherwise. */
+export function parentSettings(parent: Archive): { compression: 'zstd' | 'lz4' | 'none'; level: number; blockSize: number; cdc: { min: number; avg: number; max: number } | false } {
+  const h = parent.header;
+  return {
+    compression: CODEC_NAMES[h.codec], level: h.level, blockSize: h.blockSize,
+    cdc: h.chunker === Chunker.FASTCDC ? { min: h.chunkMin, avg: h.chunkAvg, max: h.chunkMax } : false,
+  };
+}
