@@ -145,7 +145,7 @@ export class Archive {
       const header = decodeHeader(head, blake3);
       const extentEnd = (e: { offset: number; length: number }) => (e.length > 0 ? e.offset + e.length : 0);
       const ends = [
-        header.data.offset + header.data.length, extentEnd(header.dictionary), extentEnd(header.metadata), extentEnd(header.signature),
+        header.data.offset + header.data.length, extentEnd(header.dictionary), extentEnd(header.metadata), extentEnd(header.signature), extentEnd(header.parents.table),
         ...header.streams.map((s) => (s.present ? s.rootOffset + s.rootLength : 0)),
       ];
       const need = Math.max(...ends);

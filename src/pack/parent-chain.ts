@@ -42,20 +42,30 @@ export async function openThinParent(path: string, output: string, options: { pa
 }
 
 /**
- * Records every stored block of the parent in `table`, as a reference to the archive that
- * physically holds it in the child's numbering (the parent's own blocks are slot 1, its slot-k
- * references slot k + 1), so the child points straight at the holder (§15.3).
+ * Records in `table` every block stored in the chain, as a reference to the archive that
+ * physically holds it in the child's numbering, so the child points straight at the holder
+ * (§15.3): first the parent's entries (its own blocks → slot 1, its slot-k references → slot
+ * k + 1), then the blocks stored in each archive of the parent's table (slot k + 1), which also
+ * finds content the parent dropped but an ancestor it refers to still holds.
+ * @returns the number of distinct blocks recorded.
  */
 export async function seedFromParent(parent: Archive, table: DedupTable, signal?: AbortSignal): Promise<number> {
   let seeded = 0;
-  for (const stream of parent.streams) {
-    for await (const e of parent.entries(stream, signal)) {
-      if (e.kind === EntryKind.ZERO || table.get(e.hash)) continue;
-      table.set(e.hash, { slot: e.slot === 0 ? 1 : e.slot + 1, storedOffset: e.storedOffset, storedLength: e.storedLength, encoding: e.encoding });
-      seeded++;
+  const add = async (archive: Archive, slotOf: (slot: number) => number | undefined) => {
+    for (const stream of archive.streams) {
+      for await (const e of archive.entries(stream, signal)) {
+        if (e.kind === EntryKind.ZERO) continue;
+        const slot = slotOf(e.slot);
+        if (slot === undefined || table.get(e.hash)) continue;
+        table.set(e.hash, { slot, storedOffset: e.storedOffset, storedLength: e.storedLength, encoding: e.encoding });
+        seeded++;
+      }
+      throwIfAborted(signal, 'pack');
     }
-    throwIfAborted(signal, 'pack');
-  }
+  };
+  await add(parent, (slot) => (slot === 0 ? 1 : slot + 1));
+  // An ancestor's own references use its own table's numbering: only its stored blocks are taken.
+  for (const [k, ancestor] of parent.parents.entries()) await add(ancestor, (slot) => (slot === 0 ? k + 2 : undefined));
   return seeded;
 }
 
