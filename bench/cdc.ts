@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pack } from '../src/pack/pack.js';
+import { fillPseudoText } from './random-reads.js';
 import { FastCdc } from '../src/chunk/fast-cdc.js';
 import { DEFAULT_CHUNK_PARAMS } from '../src/chunk/chunk-params.js';
 
@@ -28,9 +29,8 @@ function inputs(): [string, string] {
   const corpus = process.env.HEXZ_CORPUS;
   if (corpus) return [join(corpus, 'disk-v1.raw'), join(corpus, 'disk-v2.raw')];
   // Generated: text-like v1, and v2 = v1 with a few bytes inserted every 8 MiB.
-  let x = 12345;
   const v1 = Buffer.alloc(256 * MiB);
-  for (let i = 0; i < v1.length; i += 4) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; v1.writeUInt32LE(x >>> 0 & 0x3f3f3f3f, i); }
+  fillPseudoText(v1);
   const parts: Buffer[] = [];
   for (let at = 0; at < v1.length; at += 8 * MiB) parts.push(v1.subarray(at, at + 8 * MiB), Buffer.from('inserted'));
   writeFileSync(join(work, 'v1.raw'), v1);

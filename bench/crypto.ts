@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { pack } from '../src/pack/pack.js';
 import { Archive } from '../src/archive/archive.js';
 import { createEnvelope, DEFAULT_KDF } from '../src/crypto/key-envelope.js';
-import { EntryKind } from '../src/format/constants.js';
+import { coldStoredReads, fillPseudoText, randomStoredReads, type ReadStats } from './random-reads.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1 << 20;
@@ -27,9 +27,8 @@ const PASSWORD = 'bench password';
 function input(): string {
   const corpus = process.env.HEXZ_CORPUS;
   if (corpus) return join(corpus, 'disk-v1.raw');
-  let x = 12345;
   const b = Buffer.alloc(512 * MiB);
-  for (let i = 0; i < b.length; i += 4) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; b.writeUInt32LE((x >>> 0) & 0x3f3f3f3f, i); }
+  fillPseudoText(b);
   const path = join(work, 'input.raw');
   writeFileSync(path, b);
   return path;
@@ -41,36 +40,6 @@ function duBytes(dir: string): number {
   return n;
 }
 
-/**
- * p50 and mean of `count` random 4 KiB reads inside stored (non-zero) blocks, with the
- * decoded-block cache off so every read fetches, opens, decodes and verifies its block; the
- * index is pinned and the page cache warm, as for plain and encrypted alike.
- */
-async function randomReads(path: string, password: string | undefined, count: number): Promise<{ p50us: number; meanUs: number }> {
-  const a = await Archive.open(path, { password, cacheBytes: 0, readAheadBytes: 0 });
-  const stored: { offset: number; length: number }[] = [];
-  for await (const e of a.entries('disk')) if (e.kind !== EntryKind.ZERO && e.length >= 4096) stored.push(e);
-  let seed = 42;
-  const next = () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 2 ** 32; };
-  const times: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const e = stored[Math.floor(next() * stored.length)];
-    const off = e.offset + Math.floor(next() * (e.length - 4096 + 1));
-    const t = process.hrtime.bigint();
-    await a.readAt('disk', off, 4096);
-    times.push(Number(process.hrtime.bigint() - t) / 1000);
-  }
-  await a.close();
-  times.sort((p, q) => p - q);
-  return { p50us: times[Math.floor(times.length / 2)], meanUs: times.reduce((s, v) => s + v, 0) / times.length };
-}
-
-/** {@link randomReads} (500 of them) right after dropping the page cache; null without root. */
-async function coldReads(path: string, password: string | undefined): Promise<{ p50us: number; meanUs: number } | null> {
-  const r = spawnSync('sh', ['-c', 'sync && echo 3 > /proc/sys/vm/drop_caches'], { stdio: 'ignore' });
-  if (r.status !== 0) return null;
-  return randomReads(path, password, 500);
-}
 
 /** Seconds to read the whole disk stream through createReadStream. */
 async function sequential(path: string, password: string | undefined): Promise<number> {
@@ -115,15 +84,15 @@ async function main() {
   results.pack = { ...runs, throughputRatio: runs.plain.seconds / runs.encrypted.seconds, sizeRatio: runs.encrypted.bytes / runs.plain.bytes };
 
   // Alternate, twice each, keeping each one's best run: the order must not favour either.
-  const best = (x: { p50us: number; meanUs: number } | undefined, y: { p50us: number; meanUs: number }) => (!x || y.meanUs < x.meanUs ? y : x);
+  const best = (x: ReadStats | undefined, y: ReadStats) => (!x || y.meanUs < x.meanUs ? y : x);
   let rp; let re;
   for (let round = 0; round < 2; round++) {
-    rp = best(rp, await randomReads(plainOut, undefined, 3000));
-    re = best(re, await randomReads(encOut, PASSWORD, 3000));
+    rp = best(rp, await randomStoredReads(plainOut, 3000));
+    re = best(re, await randomStoredReads(encOut, 3000, PASSWORD));
   }
   const reads = { plain: rp!, encrypted: re! };
   // Cold: the page cache dropped before each run (needs root), so every read goes to the disk.
-  const cold = { plain: await coldReads(plainOut, undefined), encrypted: await coldReads(encOut, PASSWORD) };
+  const cold = { plain: await coldStoredReads(plainOut), encrypted: await coldStoredReads(encOut, PASSWORD) };
   results.coldRandomRead4k = cold && { ...cold, throughputRatio: cold.plain && cold.encrypted ? cold.plain.meanUs / cold.encrypted.meanUs : null };
   if (cold.plain && cold.encrypted) console.log(`cold random 4K read p50 plain ${cold.plain.p50us.toFixed(0)} µs, encrypted ${cold.encrypted.p50us.toFixed(0)} µs`);
   const seq = { plain: await sequential(plainOut, undefined), encrypted: await sequential(encOut, PASSWORD) };

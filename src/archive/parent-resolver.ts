@@ -22,19 +22,31 @@ export interface ParentSearch<T extends ParentCandidate> {
   open(path: string): Promise<T>;
 }
 
+/** Outcome of {@link locateParent}: the parent, left open, or why there is none. */
+export type ParentLookup<T> =
+  | { found: true; path: string; archive: T }
+  /**
+   * `missing`: no file at the recorded path nor under its base name in a search directory, and
+   * no `*.hxz` there with the recorded id. `mismatch`: a file was there but is not the recorded
+   * archive (another archive, the same id with another identity, or not an archive).
+   */
+  | { found: false; reason: 'missing' | 'mismatch'; detail: string };
+
 /**
  * Finds the archive a parents-table record names: at its recorded path (relative to the child),
  * else by base name in each search directory, else as any `*.hxz` in a search directory with
  * the recorded archive id. A candidate counts only when its archive id and identity (BLAKE3 of
- * its neutral header) both match the record.
- * @returns the matching candidate, left open, and the path it was found at.
- * @throws MissingParentError naming the slot, the expected id and path: "missing" when no file
- *   was found, "replaced or modified" when files were found but none matched.
+ * its neutral header) both match the record. Reports instead of throwing, so that callers such
+ * as `inspect` can show every slot's state.
+ * @returns the matching candidate, left open, and the path it was found at; or the reason none matched.
+ *   Never throws for a candidate that fails to open: it is skipped.
  */
-export async function resolveParent<T extends ParentCandidate>(record: ParentRecord, search: ParentSearch<T>, child: string): Promise<{ path: string; archive: T }> {
+export async function locateParent<T extends ParentCandidate>(record: ParentRecord, search: ParentSearch<T>): Promise<ParentLookup<T>> {
   const tried: string[] = [];
   let mismatch: string | undefined;
-  const attempt = async (path: string): Promise<T | undefined> => {
+  // `named` = a file at this path is meant to be the parent (recorded path or same base name),
+  // so a different archive there is a replacement; the id scan opens unrelated archives too.
+  const attempt = async (path: string, named: boolean): Promise<T | undefined> => {
     if (tried.includes(path)) return undefined;
     tried.push(path);
     let c: T;
@@ -42,21 +54,24 @@ export async function resolveParent<T extends ParentCandidate>(record: ParentRec
       c = await search.open(path);
     } catch (err) {
       // Not there, or not an archive: keep looking. A present file that is not the parent is a mismatch.
-      if (err instanceof HexzError && err.code !== 'STORE') mismatch ??= `${path} is not the expected archive (${err.message})`;
+      if (named && err instanceof HexzError && err.code !== 'STORE') mismatch ??= `${path} is not the expected archive (${err.message})`;
       return undefined;
     }
-    if (bytesEqual(c.archiveId, record.archiveId) && bytesEqual(archiveIdentity(c.headerBytes, blake3), record.identity)) return c;
-    mismatch ??= bytesEqual(c.archiveId, record.archiveId)
-      ? `${path} has the expected archive id but was modified since the child was made`
-      : `${path} is another archive (id ${toHex(c.archiveId)})`;
+    const sameId = bytesEqual(c.archiveId, record.archiveId);
+    if (sameId && bytesEqual(archiveIdentity(c.headerBytes, blake3), record.identity)) return c;
+    if (named || sameId) {
+      mismatch ??= sameId
+        ? `${path} has the expected archive id but was modified since the child was made`
+        : `${path} is another archive (id ${toHex(c.archiveId)})`;
+    }
     await c.close();
     return undefined;
   };
   const recorded = isAbsolute(record.path) || !search.baseDir ? record.path : resolve(search.baseDir, record.path);
   const candidates = [recorded, ...search.searchDirs.map((d) => join(d, basename(record.path)))];
   for (const path of candidates) {
-    const c = await attempt(path);
-    if (c) return { path, archive: c };
+    const c = await attempt(path, true);
+    if (c) return { found: true, path, archive: c };
   }
   for (const dir of search.searchDirs) {
     let names: string[];
@@ -66,13 +81,29 @@ export async function resolveParent<T extends ParentCandidate>(record: ParentRec
       continue;
     }
     for (const name of names.filter((n) => n.endsWith('.hxz')).sort()) {
-      const c = await attempt(join(dir, name));
-      if (c) return { path: join(dir, name), archive: c };
+      const c = await attempt(join(dir, name), false);
+      if (c) return { found: true, path: join(dir, name), archive: c };
     }
   }
-  const what = mismatch ? `replaced or modified: ${mismatch}` : `missing (looked at ${tried.slice(0, 4).join(', ')}${tried.length > 4 ? ', …' : ''})`;
-  throw new MissingParentError(
-    `parent ${record.slot} (archive ${toHex(record.archiveId)}, ${record.path}) is ${what}`,
-    { archive: child, stage: 'parents' },
-  );
+  return mismatch
+    ? { found: false, reason: 'mismatch', detail: mismatch }
+    : { found: false, reason: 'missing', detail: `looked at ${tried.slice(0, 4).join(', ')}${tried.length > 4 ? ', …' : ''}` };
+}
+
+/**
+ * {@link locateParent}, throwing when the parent is not found.
+ * @returns the matching candidate, left open, and the path it was found at.
+ * @throws MissingParentError naming the slot, the expected id and path: "missing" when no file
+ *   was found, "replaced or modified" when files were found but none matched.
+ */
+export async function resolveParent<T extends ParentCandidate>(record: ParentRecord, search: ParentSearch<T>, child: string): Promise<{ path: string; archive: T }> {
+  const r = await locateParent(record, search);
+  if (r.found) return { path: r.path, archive: r.archive };
+  throw new MissingParentError(parentLookupMessage(record, r), { archive: child, stage: 'parents' });
+}
+
+/** The one-line explanation of a failed lookup: `parent SLOT (archive ID, PATH) is missing (…)`. */
+export function parentLookupMessage(record: ParentRecord, r: { reason: 'missing' | 'mismatch'; detail: string }): string {
+  const what = r.reason === 'mismatch' ? `replaced or modified: ${r.detail}` : `missing (${r.detail})`;
+  return `parent ${record.slot} (archive ${toHex(record.archiveId)}, ${record.path}) is ${what}`;
 }

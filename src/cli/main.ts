@@ -5,12 +5,16 @@ import type { CommandContext } from './context.js';
 import { reportError } from './errors.js';
 import { registerAnalyze } from './commands/analyze.js';
 import { registerCat } from './commands/cat.js';
+import { registerDiff } from './commands/diff.js';
 import { registerExtract } from './commands/extract.js';
+import { registerFlatten } from './commands/flatten.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerKeygen } from './commands/keygen.js';
+import { registerLs } from './commands/ls.js';
 import { registerPack } from './commands/pack.js';
 import { registerSign } from './commands/sign.js';
 import { registerPasswd } from './commands/passwd.js';
+import { registerRebase } from './commands/rebase.js';
 import { registerVerify } from './commands/verify.js';
 
 const VERSION = HEXZ_VERSION;
@@ -50,6 +54,10 @@ export async function main(argv: string[]): Promise<number> {
   registerExtract(program, run);
   registerCat(program, run);
   registerVerify(program, run);
+  registerFlatten(program, run);
+  registerRebase(program, run);
+  registerDiff(program, run);
+  registerLs(program, run);
   registerKeygen(program, run);
   registerSign(program, run);
   registerAnalyze(program, run);

@@ -27,6 +27,11 @@ export interface ExportQcow2Options {
   force?: boolean;
   /** Password of an encrypted archive given as a path (docs/FORMAT.md §12). */
   password?: string;
+  /**
+   * Directories to look in for the parents of a thin archive given as a path, when they are not
+   * at their recorded paths (docs/FORMAT.md §15.4; the CLI's `--parent-dir` and `HEXZ_PATH`).
+   */
+  parentDirs?: string[];
   /** Called with stream bytes done and total. */
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
@@ -65,6 +70,7 @@ const CHUNK_BYTES = 1 << 20;
  *   `force`, or an image too large for the cluster size (qemu's 32 MiB L1 limit).
  * @throws CorruptArchiveError when a block fails verification (nothing is left at `output`).
  * @throws AbortedError when `signal` fires (nothing is left at `output`).
+ * @throws MissingParentError when a parent of a thin archive is missing, replaced or modified.
  */
 export async function exportQcow2(from: string | Archive, options: ExportQcow2Options): Promise<ExportQcow2Result> {
   const started = Date.now();
@@ -73,7 +79,7 @@ export async function exportQcow2(from: string | Archive, options: ExportQcow2Op
   if (options.compress !== undefined && options.compress !== 'zlib' && options.compress !== 'zstd') {
     throw new UsageError(`unknown qcow2 compression '${String(options.compress)}' (zlib or zstd)`);
   }
-  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, decodeWorkers: availableParallelism(), password: options.password }) : from;
+  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, decodeWorkers: availableParallelism(), password: options.password, parentDirs: options.parentDirs }) : from;
   let writer: Qcow2Writer | undefined;
   let pool: WorkerPool | undefined;
   try {

@@ -14,6 +14,11 @@ export interface ExtractOptions {
   force?: boolean;
   /** Password of an encrypted archive given as a path (docs/FORMAT.md §12). */
   password?: string;
+  /**
+   * Directories to look in for the parents of a thin archive given as a path, when they are not
+   * at their recorded paths (docs/FORMAT.md §15.4; the CLI's `--parent-dir` and `HEXZ_PATH`).
+   */
+  parentDirs?: string[];
   /** Called with bytes done and total as blocks are written. */
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
@@ -35,10 +40,11 @@ export interface ExtractResult {
  * is written beside its destination and renamed into place only when complete.
  * @throws UsageError when the stream is missing or the output exists without `force`.
  * @throws CorruptArchiveError when a block fails verification (nothing is left at `output`).
+ * @throws MissingParentError when a parent of a thin archive is missing, replaced or modified.
  */
 export async function extract(from: string | Archive, options: ExtractOptions): Promise<ExtractResult> {
   const started = Date.now();
-  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, decodeWorkers: availableParallelism(), password: options.password }) : from;
+  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, decodeWorkers: availableParallelism(), password: options.password, parentDirs: options.parentDirs }) : from;
   let out: AtomicFile | undefined;
   try {
     const stream = options.stream ?? defaultStream(a);

@@ -6,6 +6,7 @@ import { fingerprint } from '../crypto/signing.js';
 import { formatTime } from '../util/format-time.js';
 import { HexzError } from '../errors.js';
 import { readSignatureBlock } from './check-signature.js';
+import { inspectParents, type InspectThin } from './inspect-parents.js';
 
 /** One stream in an {@link InspectReport}; sizes in bytes. */
 export interface InspectStream {
@@ -79,19 +80,34 @@ export interface InspectReport {
   encryption: { cipher: 'AES-256-GCM'; kdf: 'Argon2id'; memoryKiB: number; iterations: number; lanes: number; unlocked: boolean } | null;
   /** The metadata object (§13: tool, input names, formats, sizes); null when absent or locked. */
   metadata: Record<string, unknown> | null;
+  /**
+   * A thin snapshot's parents (§15), each with whether it can be found now, and its own stored
+   * bytes vs the logical bytes it refers to in them; null when the archive is not thin.
+   */
+  thin: InspectThin | null;
   streams: InspectStream[];
+}
+
+/** Options of {@link inspect}. */
+export interface InspectOptions {
+  /** Password of an encrypted archive: only needed to read its metadata. */
+  password?: string;
+  /** Directories to look in for a thin archive's parents (docs/FORMAT.md §15.4; `--parent-dir`, `HEXZ_PATH`). */
+  parentDirs?: string[];
 }
 
 /**
  * Reads an archive's header (and signature block, if any) and summarises it. A malformed
  * signature block is reported in `signature.error`, not thrown. The metadata is read too,
- * unless the archive is encrypted and no `password` is given.
- * @throws as {@link Archive.open} (a wrong `password` is WrongKeyError).
+ * unless the archive is encrypted and no `password` is given. A thin archive's parents are
+ * looked for but not opened, so a missing, replaced or modified parent is reported in
+ * `thin.parents` rather than thrown.
+ * @throws as {@link Archive.open} (a wrong `password` is WrongKeyError), except MissingParentError.
  */
-export async function inspect(path: string, options: { password?: string } = {}): Promise<InspectReport> {
-  const a = await Archive.open(path, { password: options.password, preloadIndexBytes: 0 });
+export async function inspect(path: string, options: InspectOptions = {}): Promise<InspectReport> {
+  const a = await Archive.open(path, { password: options.password, preloadIndexBytes: 0, openParents: false });
   try {
-    return await inspectArchive(a);
+    return await inspectArchive(a, { parentDirs: options.parentDirs });
   } finally {
     await a.close();
   }
@@ -99,10 +115,12 @@ export async function inspect(path: string, options: { password?: string } = {})
 
 /**
  * Summarises an already open archive; reads its signature block (128 bytes) if it is signed,
- * and its metadata unless it is locked.
+ * its metadata unless it is locked, and looks for a thin archive's parents (headers only).
+ * @param options.parentDirs directories to look in for parents; options.baseDir what recorded
+ *   parent paths are relative to (default: the directory of `a.name`).
  * @throws CorruptArchiveError when the metadata fails its checks.
  */
-export async function inspectArchive(a: Archive): Promise<InspectReport> {
+export async function inspectArchive(a: Archive, options: { parentDirs?: string[]; baseDir?: string } = {}): Promise<InspectReport> {
   const h = a.header;
   const enc = h.encryption;
   const streams = STREAM_NAMES.flatMap((name, i): InspectStream[] => {
@@ -133,6 +151,7 @@ export async function inspectArchive(a: Archive): Promise<InspectReport> {
     dedupSavedBytes: streams.reduce((n, s) => n + s.dedupBytes, 0), signature: await inspectSignature(a),
     encryption: enc ? { cipher: 'AES-256-GCM', kdf: 'Argon2id', ...enc.kdfParams, unlocked: !a.locked } : null,
     metadata: a.locked ? null : await a.metadata(),
+    thin: await inspectParents(a, options),
     streams,
   };
 }

@@ -23,6 +23,12 @@ export interface VerifyOptions {
   signatureOnly?: boolean;
   /** Password of an encrypted archive; not needed with `signatureOnly`. */
   password?: string;
+  /**
+   * Directories to look in for the parents of a thin archive (docs/FORMAT.md §15.4). A full
+   * verify reads the blocks a thin archive refers to in its parents, so a missing, replaced or
+   * modified parent fails it (MissingParentError, exit 8); `signatureOnly` opens no parent.
+   */
+  parentDirs?: string[];
 }
 
 /** The signature part of a {@link VerifyReport}. */
@@ -80,7 +86,8 @@ export async function verify(path: string, options: VerifyOptions = {}): Promise
     a = await Archive.open(source, {
       verify: true, cacheBytes: 0, readAheadBytes: 0,
       // The signature needs no key and no block: skip unlocking, workers and the index preload.
-      ...(signatureOnly ? { preloadIndexBytes: 0 } : { decodeWorkers: availableParallelism(), password: options.password }),
+      // The signature covers the parents table but not the parents: --signature-only opens none.
+      ...(signatureOnly ? { preloadIndexBytes: 0, openParents: false } : { decodeWorkers: availableParallelism(), password: options.password, parentDirs: options.parentDirs }),
     });
     report.checks.push({ name: 'header', ok: true, detail: 'magic, version, features and checksum' });
     report.signature = { signed: isSigned(a.header), valid: false, trusted: false };

@@ -44,6 +44,11 @@ export class DedupTable {
     this.insert(i);
   }
 
+  /** Every recorded hash (views into the table; valid until the next {@link set}). */
+  *hashList(): Generator<Uint8Array> {
+    for (let i = 0; i < this.count; i++) yield this.hashes.subarray(i * 32, i * 32 + 32);
+  }
+
   private matches(i: number, hash: Uint8Array): boolean {
     const base = i * 32;
     for (let k = 0; k < 32; k++) if (this.hashes[base + k] !== hash[k]) return false;

@@ -26,6 +26,7 @@ import { deriveArchiveKeys } from '../crypto/archive-keys.js';
 import type { KdfParams } from '../format/encryption-params.js';
 import { HEXZ_VERSION } from '../version.js';
 import { openThinParent, parentSettings, seedFromParent, type ThinParent } from './parent-chain.js';
+import { KnownHashes } from './known-hashes.js';
 
 /** A packing input: a file path, or a Node Readable (a pipe, stdin). */
 export type PackInput = string | Readable;
@@ -286,10 +287,11 @@ async function packWith(options: PackOptions, thin: ThinParent | undefined): Pro
       metadata: options.metadata ?? await packMetadata(options, inputs), parents: thin?.records,
     });
     const keys = encryption ? deriveArchiveKeys(encryption.dataKey, archiveId) : undefined;
-    pool = new WorkerPool(workers, { dictionary: dictionary?.bytes, hashKey: keys?.hashKey });
     // A thin pack always looks blocks up in the parent chain; `dedup` governs repeats within this archive.
     const table = dedup || thin ? new DedupTable() : null;
-    if (thin && table) await seedFromParent(thin.archive, table, signal);
+    // Workers skip compressing blocks the chain already holds (the table says where they are).
+    const known = thin && table && (await seedFromParent(thin.archive, table, signal)) > 0 ? KnownHashes.build(table.hashList(), table.size) : undefined;
+    pool = new WorkerPool(workers, { dictionary: dictionary?.bytes, hashKey: keys?.hashKey, known: known?.buffer });
     const zeros = Buffer.alloc(blockSize);
     const totalKnown = inputs.every((i) => i.input.size !== undefined);
     const progress: PackProgress = {
@@ -318,6 +320,7 @@ async function packWith(options: PackOptions, thin: ThinParent | undefined): Pro
         } else {
           const hash = new Uint8Array(item.hash);
           const known = table?.get(hash);
+          if (item.known && !known) throw new Error('internal: a block the workers skipped as known is not in the dedup table');
           if (known) {
             await w.addDedup(item.length, hash, known);
             progress.dedupBytes += item.length;

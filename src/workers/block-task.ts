@@ -46,6 +46,8 @@ export interface CompressResult {
   storedLength: number;
   /** Codec of `stored` (0 = raw). */
   encoding: CodecId;
+  /** The hash is in the pool's known set: nothing was compressed and `stored` is empty. */
+  known?: boolean;
 }
 
 /** What a worker returns for a qcow2-compress task (see EncodedClusters in image/cluster-encoder.ts). */
@@ -77,4 +79,9 @@ export interface BlockWorkerData {
   /** Encrypted archives (§12.1): the keyed-hash key, and the object key that opens sealed blocks. */
   hashKey?: Uint8Array;
   objectKey?: Uint8Array;
+  /**
+   * Content hashes the packer will store as references (a KnownHashes buffer): compress tasks
+   * whose block hashes into it are not compressed (the result has `known` set).
+   */
+  known?: SharedArrayBuffer;
 }

@@ -9,12 +9,14 @@ import { blake3 } from '../hash/blake3.js';
 import { ClusterEncoder, encodeClusters } from '../image/cluster-encoder.js';
 import { keyedBlake3 } from '../crypto/content-hash.js';
 import { openSealed } from '../crypto/object-cipher.js';
+import { KnownHashes } from '../pack/known-hashes.js';
 import type { BlockTask, BlockWorkerData, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
 
 // The archive's zstd dictionary and keys arrive once, with the worker's creation data (not per task).
 const data = (workerData ?? {}) as BlockWorkerData;
 const codecs = new CodecSet(data.dictionary);
 const contentHash = data.hashKey ? keyedBlake3(data.hashKey) : blake3;
+const known = data.known ? new KnownHashes(data.known) : undefined;
 /** qcow2 cluster encoders by codec and level, created on first use. */
 const clusterEncoders = new Map<string, ClusterEncoder>();
 
@@ -23,6 +25,12 @@ parentPort!.on('message', (task: BlockTask) => {
     try {
       const input = new Uint8Array(task.bytes);
       const hash = contentHash(input);
+      if (known?.has(hash)) {
+        // Stored as a reference by the main thread: compressing it would be wasted work.
+        const result: CompressResult = { id: task.id, hash: new Uint8Array(hash).buffer, stored: new ArrayBuffer(0), storedLength: 0, encoding: 0, known: true };
+        parentPort!.postMessage(result, [result.hash]);
+        return;
+      }
       const packed = codecs.get(task.codec).compress(input, task.level);
       const stored = packed ?? input;
       // Both arrays own exactly their ArrayBuffer (codecs return fresh copies), so transfer them.

@@ -7,6 +7,7 @@ import { parseSize } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
 import { parseStream } from './stream-option.js';
 import { passwordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
+import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
 
 /** `hexz cat`: registers the command on `program`. */
 export function registerCat(program: Command, run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): void {
@@ -18,8 +19,9 @@ export function registerCat(program: Command, run: (fn: (ctx: CommandContext) =>
     .option('--offset <n>', 'first byte (accepts 4K, 1M, ...)', '0')
     .option('--length <n>', 'number of bytes (default: to the end of the stream)')
     .option(...PASSWORD_FILE_FLAG)
-    .action((file: string, flags: { stream?: StreamName; offset: string; length?: string; passwordFile?: string }) => run(async (ctx) => {
-      const a = await Archive.open(file, { password: await passwordFor(file, flags) });
+    .option(...PARENT_DIR_FLAG)
+    .action((file: string, flags: { stream?: StreamName; offset: string; length?: string; passwordFile?: string; parentDir?: string[] }) => run(async (ctx) => {
+      const a = await Archive.open(file, { password: await passwordFor(file, flags), parentDirs: parentDirsFrom(flags) });
       try {
         const stream = flags.stream ?? defaultStream(a);
         const size = a.size(stream);

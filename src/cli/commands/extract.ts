@@ -9,6 +9,7 @@ import { bytesText, printFields, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
 import { parseStream } from './stream-option.js';
 import { passwordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
+import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
 
 interface ExtractFlags {
   output: string;
@@ -18,6 +19,7 @@ interface ExtractFlags {
   clusterSize?: string;
   force?: boolean;
   passwordFile?: string;
+  parentDir?: string[];
   silent?: boolean;
   json?: boolean;
 }
@@ -35,6 +37,7 @@ export function registerExtract(program: Command, run: (fn: (ctx: CommandContext
     .option('--cluster-size <size>', 'qcow2 only: cluster size, a power of two from 512 to 2M (default 64K)')
     .option('-f, --force', 'overwrite an existing output')
     .option(...PASSWORD_FILE_FLAG)
+    .option(...PARENT_DIR_FLAG)
     .option('--silent', 'print nothing but errors')
     .option('--json', 'print a summary as JSON')
     .action((file: string, flags: ExtractFlags) => run(async (ctx) => {
@@ -47,13 +50,14 @@ export function registerExtract(program: Command, run: (fn: (ctx: CommandContext
       }
       // Asked before the progress bar starts, so a prompt is not drawn over.
       const password = await passwordFor(file, flags);
+      const parentDirs = parentDirsFrom(flags);
       const progress = createProgress('extracting', !flags.silent && !flags.json);
       const onProgress = (d: number, t: number) => progress.update(d, t);
       if (format === 'qcow2') {
         let q;
         try {
           q = await exportQcow2(file, {
-            stream: flags.stream, output: flags.output, force: flags.force, signal: ctx.signal, onProgress, password,
+            stream: flags.stream, output: flags.output, force: flags.force, signal: ctx.signal, onProgress, password, parentDirs,
             compress: flags.compress as 'zlib' | 'zstd' | undefined,
             clusterSize: flags.clusterSize === undefined ? undefined : parseSize(flags.clusterSize),
           });
@@ -71,7 +75,7 @@ export function registerExtract(program: Command, run: (fn: (ctx: CommandContext
       }
       let r;
       try {
-        r = await extract(file, { stream: flags.stream, output: flags.output, force: flags.force, signal: ctx.signal, onProgress, password });
+        r = await extract(file, { stream: flags.stream, output: flags.output, force: flags.force, signal: ctx.signal, onProgress, password, parentDirs });
       } finally {
         progress.stop();
       }

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { inspect, type InspectSignature } from '../../ops/inspect.js';
+import type { InspectThin } from '../../ops/inspect-parents.js';
 import type { CommandContext } from '../context.js';
 import { bytesText, printFields, printJson, ratioText } from '../output.js';
 import { readPassword } from '../password.js';
+import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
 
 /** `hexz inspect`: registers the command on `program`. */
 export function registerInspect(program: Command, run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): void {
@@ -11,12 +13,14 @@ export function registerInspect(program: Command, run: (fn: (ctx: CommandContext
     .description('show header fields, streams, block counts and sizes of an archive')
     .argument('<file>', 'archive')
     .option('--password-file <file>', 'encrypted archives: also read the metadata, with the password from the first line of FILE (or HEXZ_PASSWORD); never prompts')
+    .option(...PARENT_DIR_FLAG)
     .option('--json', 'print the report as JSON')
-    .action((file: string, flags: { json?: boolean; passwordFile?: string }) => run(async () => {
+    .action((file: string, flags: { json?: boolean; passwordFile?: string; parentDir?: string[] }) => run(async () => {
       // Inspect never prompts: without a password it shows what the header reveals.
       const password = flags.passwordFile !== undefined || process.env.HEXZ_PASSWORD !== undefined
         ? await readPassword({ passwordFile: flags.passwordFile }) : undefined;
-      const r = await inspect(file, { password });
+      // A missing parent is shown per slot, not an error: inspect is how one finds out which.
+      const r = await inspect(file, { password, parentDirs: parentDirsFrom(flags) });
       if (flags.json) {
         printJson(r);
         return 0;
@@ -41,6 +45,7 @@ export function registerInspect(program: Command, run: (fn: (ctx: CommandContext
           ? `${r.encryption.cipher}, ${r.encryption.kdf} ${bytesText(r.encryption.memoryKiB * 1024)} × ${r.encryption.iterations} iterations × ${r.encryption.lanes} lanes${r.encryption.unlocked ? '' : ' (locked: give --password-file or HEXZ_PASSWORD to see the metadata)'}`
           : 'none'],
         ...metadataFields(r.metadata),
+        ...thinFields(r.thin),
         ['logical size', bytesText(r.logicalBytes)],
         ['data region', bytesText(r.dataBytes)],
         ['index', bytesText(r.indexBytes)],
@@ -74,6 +79,24 @@ function metadataFields(m: Record<string, unknown> | null): [string, string][] {
     out.push([`${stream} input`, `${String(i?.name ?? '?')} (${String(i?.format ?? '?')}${size})`]);
   }
   return out;
+}
+
+/**
+ * A thin archive's parents, one line per slot (where it was found, or why not), and its own
+ * stored bytes vs the content it refers to; nothing for a standalone archive.
+ */
+function thinFields(t: InspectThin | null): [string, string][] {
+  if (!t) return [['parents', 'none (standalone)']];
+  const missing = t.parents.filter((p) => p.status !== 'found').length;
+  return [
+    ['parents', `${t.parents.length} (thin snapshot${missing ? `; ${missing} not found: reading fails until they are back or found with --parent-dir / HEXZ_PATH` : ''})`],
+    ...t.parents.map((p): [string, string] => {
+      const state = p.status === 'found' ? `found at ${p.foundAt}` : `${p.status.toUpperCase()}: ${p.error}`;
+      return [`  slot ${p.slot}${p.direct ? ' (direct)' : ''}`, `${p.archiveId} ${p.recordedPath}: ${state}`];
+    }),
+    ['own stored', `${bytesText(t.ownStoredBytes)} (this archive's data region)`],
+    ['referenced', `${bytesText(t.referencedBytes)} of content read from its parents`],
+  ];
 }
 
 /** `none`, or who signed and when, said to be unverified: inspect does not check signatures. */

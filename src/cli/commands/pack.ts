@@ -1,11 +1,14 @@
 import type { Command } from 'commander';
+import { Archive } from '../../archive/archive.js';
 import { pack, type PackInput } from '../../pack/pack.js';
 import { UsageError } from '../../errors.js';
-import { parseSize, formatBytes } from '../../util/size.js';
+import { parseSize } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
-import { bytesText, printFields, printJson, ratioText } from '../output.js';
+import { printFields, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
-import { requirePassword } from '../password.js';
+import { readPassword, requirePassword } from '../password.js';
+import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
+import { packProgressHandler, packSummaryFields } from '../pack-report.js';
 import { kdfFlags } from './passwd.js';
 
 interface PackFlags {
@@ -30,6 +33,9 @@ interface PackFlags {
   kdfMemory?: string;
   kdfIterations?: string;
   kdfLanes?: string;
+  parent?: string;
+  parentPasswordFile?: string;
+  parentDir?: string[];
   silent?: boolean;
   json?: boolean;
 }
@@ -62,6 +68,9 @@ export function registerPack(program: Command, run: (fn: (ctx: CommandContext) =
     .option('--kdf-memory <size>', 'with --encrypt: Argon2id memory (default 64M; 8K..4G)')
     .option('--kdf-iterations <n>', 'with --encrypt: Argon2id iterations (default 3; 1..256)')
     .option('--kdf-lanes <n>', 'with --encrypt: Argon2id lanes (default 4; 1..64)')
+    .option('--parent <archive>', "pack thin: store only blocks not already in this archive's chain (reuses its codec, level and chunking; keep the chain reachable to read the result). An encrypted parent needs --encrypt: the child shares its data key, and the password must open the parent (or see --parent-password-file)")
+    .option('--parent-password-file <file>', "with --parent and --encrypt: the encrypted parent's password, when it differs from the new archive's")
+    .option(...PARENT_DIR_FLAG)
     .option('--silent', 'print nothing but errors')
     .option('--json', 'print a summary as JSON')
     .action((flags: PackFlags) => run((ctx) => packCommand(flags, ctx)));
@@ -82,7 +91,9 @@ async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<numbe
   const cdc = chunkFlags
     ? { min: flags.minChunk, avg: flags.avgChunk, max: flags.maxChunk }
     : flags.cdc;
-  const encrypt = await encryptionFlags(flags);
+  const parentEncrypted = await checkParent(flags);
+  const encrypt = await encryptionFlags(flags, parentEncrypted);
+  const parentPassword = flags.parentPasswordFile === undefined ? undefined : await readPassword({ passwordFile: flags.parentPasswordFile });
   const progress = createProgress('packing', !flags.silent && !flags.json);
   let result;
   try {
@@ -91,11 +102,8 @@ async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<numbe
       compression: flags.compression as 'zstd' | undefined, level, blockSize: flags.blockSize === undefined ? undefined : parseSize(flags.blockSize), workers,
       cdc, profile: flags.profile, trainDict: flags.trainDict,
       dedup: flags.dedup, force: flags.force, signal: ctx.signal, encrypt,
-      onProgress: (p) => progress.update(p.bytesDone, p.bytesTotal, {
-        ...(p.phase === 'train' ? { dictionary: 'training…' } : p.trainSeconds > 0 ? { 'dict trained in': `${p.trainSeconds.toFixed(1)} s` } : {}),
-        dedup: formatBytes(p.dedupBytes),
-        ratio: ratioText((p.bytesDone - p.zeroBytes - p.dedupBytes) / Math.max(1, p.storedBytes)),
-      }),
+      parent: flags.parent, parentPassword, parentDirs: flags.parent === undefined ? undefined : parentDirsFrom(flags),
+      onProgress: packProgressHandler(progress),
     });
   } finally {
     progress.stop();
@@ -104,36 +112,53 @@ async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<numbe
     const { header: _h, ...summary } = result;
     printJson(summary);
   } else if (!flags.silent) {
-    printFields([
-      ['archive', `${result.output} (${bytesText(result.archiveBytes)})`],
-      ['input', bytesText(result.logicalBytes)],
-      ['ratio', ratioText(result.ratio)],
-      ['settings', settingsText(result)],
-      ...(result.dictionary ? [['dictionary', `${bytesText(result.dictionary.bytes)}, trained in ${result.dictionary.trainSeconds.toFixed(2)} s, ${result.dictionary.gain.toFixed(2)}x smaller on held-out samples`] as [string, string]] : []),
-      ...(result.encryption ? [['encryption', `AES-256-GCM, Argon2id ${formatBytes(result.encryption.kdf.memoryKiB * 1024)} × ${result.encryption.kdf.iterations} iterations × ${result.encryption.kdf.lanes} lanes (${result.encryption.kdfSeconds.toFixed(2)} s)`] as [string, string]] : []),
-      ['dedup saved', bytesText(result.streams.reduce((n, s) => n + s.dedupBytes, 0))],
-      ['zero', bytesText(result.streams.reduce((n, s) => n + s.zeroBytes, 0))],
-      ['time', `${result.seconds.toFixed(2)} s (${formatBytes(Math.round(result.logicalBytes / Math.max(result.seconds, 0.001)))}/s)`],
-    ]);
+    printFields(packSummaryFields(result));
   }
   return 0;
 }
 
-/** The `encrypt` option from --encrypt and its flags; the password is read here, before packing starts. */
-async function encryptionFlags(flags: PackFlags) {
+/**
+ * With --parent, reads the parent's header (not its chain: pack reports a missing grandparent
+ * properly) to refuse a plain/encrypted mismatch before any password is asked for, with advice.
+ * @returns whether the parent is encrypted (false without --parent).
+ * @throws UsageError for a mismatch, or --parent-password-file / --parent-dir without --parent.
+ */
+async function checkParent(flags: PackFlags): Promise<boolean> {
+  if (flags.parent === undefined) {
+    if (flags.parentPasswordFile !== undefined || flags.parentDir?.length) throw new UsageError('--parent-password-file and --parent-dir need --parent');
+    return false;
+  }
+  const p = await Archive.open(flags.parent, { openParents: false, preloadIndexBytes: 0 });
+  const encrypted = p.encrypted;
+  await p.close();
+  if (encrypted && !flags.encrypt) {
+    throw new UsageError(`parent ${flags.parent} is encrypted, so the thin archive must be too: add --encrypt (the password from --password-file, HEXZ_PASSWORD or the prompt must open the parent, or give the parent's with --parent-password-file; the child shares the parent's data key)`);
+  }
+  if (!encrypted && flags.encrypt) {
+    throw new UsageError(`parent ${flags.parent} is not encrypted, so the thin archive cannot be (their content hashes would differ): drop --encrypt, or pack without --parent`);
+  }
+  if (!encrypted && flags.parentPasswordFile !== undefined) throw new UsageError(`--parent-password-file: parent ${flags.parent} is not encrypted`);
+  return encrypted;
+}
+
+/**
+ * The `encrypt` option from --encrypt and its flags; the password is read here, before packing
+ * starts. With an encrypted parent and no --parent-password-file, the same password opens the
+ * parent, so it is asked once: the parent checks it (a typo is a WrongKeyError, not a new password).
+ */
+async function encryptionFlags(flags: PackFlags, parentEncrypted: boolean) {
   const anyKdf = flags.kdfMemory !== undefined || flags.kdfIterations !== undefined || flags.kdfLanes !== undefined;
   if (!flags.encrypt) {
     if (flags.passwordFile !== undefined || anyKdf) throw new UsageError('--password-file and --kdf-* need --encrypt');
     return undefined;
   }
   const kdf = kdfFlags(flags);
-  const password = await requirePassword({ passwordFile: flags.passwordFile, confirm: true, prompt: 'New archive password: ' }, '--encrypt needs a password');
+  const shared = parentEncrypted && flags.parentPasswordFile === undefined;
+  const password = await requirePassword(
+    shared
+      ? { passwordFile: flags.passwordFile, prompt: `Password of ${flags.parent} (also the new archive's): ` }
+      : { passwordFile: flags.passwordFile, confirm: true, prompt: 'New archive password: ' },
+    '--encrypt needs a password',
+  );
   return { password, kdf };
-}
-
-/** One line naming the profile and the settings it resolved to. */
-function settingsText(r: { profile: string; compression: string; level: number; blockSize: number; cdc: { min: number; avg: number; max: number } | null }): string {
-  const codec = r.compression === 'zstd' ? `zstd ${r.level}` : r.compression;
-  const chunks = r.cdc ? `FastCDC ${formatBytes(r.cdc.min)}/${formatBytes(r.cdc.avg)}/${formatBytes(r.cdc.max)}` : `fixed ${formatBytes(r.blockSize)} blocks`;
-  return `profile ${r.profile}, ${codec}, ${chunks}`;
 }

@@ -3,6 +3,7 @@ import { loadPublicKey } from '../../crypto/signing.js';
 import { AbortedError, HexzError, UsageError } from '../../errors.js';
 import { verify, type VerifyReport } from '../../ops/verify.js';
 import { passwordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
+import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
 import type { CommandContext } from '../context.js';
 import { bytesText, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
@@ -13,6 +14,7 @@ interface VerifyFlags {
   pubkey?: string;
   signatureOnly?: boolean;
   passwordFile?: string;
+  parentDir?: string[];
 }
 
 /** `hexz verify`: registers the command on `program`. */
@@ -24,6 +26,7 @@ export function registerVerify(program: Command, run: (fn: (ctx: CommandContext)
     .option('--pubkey <file>', 'require a valid signature by this public key (PEM, from hexz keygen)')
     .option('--signature-only', 'check the header and the signature only, not the blocks (fast; no password needed)')
     .option(...PASSWORD_FILE_FLAG)
+    .option(...PARENT_DIR_FLAG)
     .option('--json', 'print the report as JSON')
     .option('--silent', 'print nothing on success (damage is still reported on stderr)')
     .action((file: string, flags: VerifyFlags) => run(async (ctx) => {
@@ -33,7 +36,7 @@ export function registerVerify(program: Command, run: (fn: (ctx: CommandContext)
       const progress = createProgress('verifying', !flags.json && !flags.silent && !flags.signatureOnly);
       let r: VerifyReport;
       try {
-        r = await verify(file, { signal: ctx.signal, onProgress: (d, t) => progress.update(d, t), publicKey, signatureOnly: flags.signatureOnly, password });
+        r = await verify(file, { signal: ctx.signal, onProgress: (d, t) => progress.update(d, t), publicKey, signatureOnly: flags.signatureOnly, password, parentDirs: parentDirsFrom(flags) });
       } finally {
         progress.stop();
       }
@@ -43,7 +46,9 @@ export function registerVerify(program: Command, run: (fn: (ctx: CommandContext)
       } else {
         const e = r.error!;
         const where = e.stream !== undefined ? ` in ${e.stream} stream${e.offset !== undefined ? ` at offset ${e.offset}` : ''}` : '';
-        process.stderr.write(`hexz: ${file}: ${e.code === 'BAD_SIGNATURE' ? 'BAD SIGNATURE' : 'DAMAGED'}${where}: ${e.message}\n`);
+        const verdict = e.code === 'BAD_SIGNATURE' ? 'BAD SIGNATURE' : e.code === 'MISSING_PARENT' ? 'MISSING PARENT' : 'DAMAGED';
+        const hint = e.code === 'MISSING_PARENT' ? ' (search other directories with --parent-dir DIR or HEXZ_PATH)' : '';
+        process.stderr.write(`hexz: ${file}: ${verdict}${where}: ${e.message}${hint}\n`);
       }
       // Damage exits 4 (CorruptArchiveError), a bad signature 10; a missing file, a non-archive etc. keep their own codes.
       return r.ok ? 0 : r.error!.exitCode;
