@@ -6,7 +6,7 @@ import { printFields, printJson } from './output.js';
 import { packSummaryFields } from './pack-report.js';
 import { PARENT_DIR_FLAG, parentDirsFrom } from './parent-dirs.js';
 import { readPassword } from './password.js';
-import { kdfFlags } from './commands/passwd.js';
+import { kdfFlags } from './kdf-flags.js';
 
 /** Flags shared by `flatten` and `rebase`. */
 export interface RepackFlags {

@@ -12,3 +12,8 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
+
+/** A copy of `bytes[from, to)` that owns its memory (a Buffer's own `slice` would be a view). */
+export function copyBytes(bytes: Uint8Array, from: number, to: number): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes, from, to);
+}

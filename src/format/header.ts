@@ -7,7 +7,7 @@ import {
   DICTIONARY_INFO_OFFSET, ENCRYPTION_PARAMS_OFFSET, knownRequiredFeatures, MAX_METADATA_LENGTH, METADATA_HASH_OFFSET, MAGIC, MAX_DICTIONARY_LENGTH, PROFILE_NAMES, READABLE_VERSIONS, RequiredFeature, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, STREAM_NAMES,
   STREAM_RECORD_SIZE, STREAM_TABLE_OFFSET,
 } from './constants.js';
-import { bytesEqual, type Digest32 } from './digest.js';
+import { bytesEqual, copyBytes, type Digest32 } from './digest.js';
 import { decodeEncryptionParams, encodeEncryptionParams, type EncryptionParams } from './encryption-params.js';
 import { decodeParentsInfo, emptyParentsInfo, encodeParentsInfo, type ParentsInfo } from './parents.js';
 import { CorruptArchiveError, NotAnArchiveError, UnsupportedError } from '../errors.js';
@@ -118,10 +118,6 @@ export interface Header {
 
 const U64_MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** A copy of `bytes[from, to)` (Buffer#slice would be a view sharing memory with the input). */
-function copyOf(bytes: Uint8Array, from: number, to: number): Uint8Array {
-  return Uint8Array.prototype.slice.call(bytes, from, to);
-}
 
 function u64(view: DataView, at: number, what: string): number {
   const v = view.getBigUint64(at, true);
@@ -192,8 +188,7 @@ export function encodeHeader(h: Header, digest: Digest32): Uint8Array {
     STAT_FIELDS.forEach((f, k) => putU64(v, at + 64 + k * 8, s.stats[f]));
   });
   encodeParentsInfo(out.subarray(512, 1024), h.parents);
-  out.set(digest(out.subarray(0, HEADER_CHECKSUM_OFFSET)), HEADER_CHECKSUM_OFFSET);
-  return out;
+  return resealHeader(out, digest);
 }
 
 /**
@@ -271,7 +266,7 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
     }
     const d = DICTIONARY_INFO_OFFSET;
     dictionaryInfo = {
-      id: v.getUint32(92, true), hash: copyOf(bytes, d, d + 32), sampleBytes: u64(v, d + 32, 'dictionary.sampleBytes'),
+      id: v.getUint32(92, true), hash: copyBytes(bytes, d, d + 32), sampleBytes: u64(v, d + 32, 'dictionary.sampleBytes'),
       sampleStoredPlain: u64(v, d + 40, 'dictionary.sampleStoredPlain'), sampleStoredDict: u64(v, d + 48, 'dictionary.sampleStoredDict'),
     };
   }
@@ -298,7 +293,7 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
       rootOffset: u64(v, at + 16, `${name}.rootOffset`),
       rootLength: v.getUint32(at + 24, true),
       rootLevel: v.getUint8(at + 28),
-      rootHash: copyOf(bytes, at + 32, at + 64),
+      rootHash: copyBytes(bytes, at + 32, at + 64),
       stats,
     };
   });
@@ -312,7 +307,7 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
     version,
     requiredFeatures,
     optionalFeatures: v.getUint32(12, true),
-    archiveId: copyOf(bytes, 16, 32),
+    archiveId: copyBytes(bytes, 16, 32),
     createdMs: u64(v, 32, 'created'),
     blockSize,
     codec: codec as CodecId,
@@ -327,7 +322,7 @@ export function decodeHeader(bytes: Uint8Array, digest: Digest32): Header {
     dictionaryInfo,
     // Versions 1–3 reserved the metadata and signature extents; they are ignored there.
     metadata: version >= 4 ? metadata : { offset: 0, length: 0 },
-    metadataHash: version >= 4 ? copyOf(bytes, METADATA_HASH_OFFSET, METADATA_HASH_OFFSET + 32) : new Uint8Array(32),
+    metadataHash: version >= 4 ? copyBytes(bytes, METADATA_HASH_OFFSET, METADATA_HASH_OFFSET + 32) : new Uint8Array(32),
     signature: version >= 4 ? extent(112, 'signature') : { offset: 0, length: 0 },
     encryption: (requiredFeatures & RequiredFeature.ENCRYPTED) !== 0 ? decodeEncryptionParams(bytes.subarray(ENCRYPTION_PARAMS_OFFSET, ENCRYPTION_PARAMS_OFFSET + 128)) : null,
     streams,

@@ -2,7 +2,7 @@
  * Pure encode/decode of thin-snapshot parent references (docs/FORMAT.md §15): the summary at
  * header 512..1024 and the parents table it points at, plus the identity of an archive.
  */
-import type { Digest32 } from './digest.js';
+import { copyBytes, type Digest32 } from './digest.js';
 import type { Extent } from './header.js';
 import { neutralHeader } from './signature.js';
 import { CorruptArchiveError } from '../errors.js';
@@ -73,8 +73,8 @@ export function decodeParentsInfo(region: Uint8Array): ParentsInfo {
     throw new CorruptArchiveError(`invalid parents table: ${count} parents in ${table.length} bytes`, { stage: 'header' });
   }
   return {
-    count, table, tableHash: Uint8Array.prototype.slice.call(region, 24, 56), referencedBytes: u64(56, 'parents.referencedBytes'),
-    directParentId: Uint8Array.prototype.slice.call(region, 64, 80),
+    count, table, tableHash: copyBytes(region, 24, 56), referencedBytes: u64(56, 'parents.referencedBytes'),
+    directParentId: copyBytes(region, 64, 80),
   };
 }
 

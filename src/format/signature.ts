@@ -3,8 +3,8 @@
  * (docs/FORMAT.md §14). Bytes in, plain objects out; the hash function is injected.
  */
 import { HEADER_CHECKSUM_OFFSET, HEADER_SIZE, KEY_ENVELOPE_OFFSET } from './constants.js';
-import { bytesEqual, type Digest32 } from './digest.js';
-import type { Extent, Header } from './header.js';
+import { bytesEqual, copyBytes, type Digest32 } from './digest.js';
+import { resealHeader, type Extent, type Header } from './header.js';
 import { CorruptArchiveError, UnsupportedError } from '../errors.js';
 
 /** §14 Size of the signature block in bytes; the signature extent's length is always this. */
@@ -95,7 +95,7 @@ export function decodeSignatureBlock(bytes: Uint8Array): SignatureBlock {
   if (at > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new CorruptArchiveError(`signature time is out of range (${at})`, { stage: 'signature' });
   }
-  return { version, algorithm, signedAtMs: Number(at), publicKey: copyOf(bytes, 16, 48), signature: copyOf(bytes, 48, 112) };
+  return { version, algorithm, signedAtMs: Number(at), publicKey: copyBytes(bytes, 16, 48), signature: copyBytes(bytes, 48, 112) };
 }
 
 /**
@@ -107,7 +107,7 @@ export function decodeSignatureBlock(bytes: Uint8Array): SignatureBlock {
  */
 export function neutralHeader(headerBytes: Uint8Array): Uint8Array {
   if (headerBytes.length < HEADER_CHECKSUM_OFFSET) throw new RangeError(`header needs ${HEADER_CHECKSUM_OFFSET} bytes, got ${headerBytes.length}`);
-  const out = copyOf(headerBytes, 0, HEADER_CHECKSUM_OFFSET);
+  const out = copyBytes(headerBytes, 0, HEADER_CHECKSUM_OFFSET);
   out.fill(0, SIGNATURE_EXTENT_OFFSET, SIGNATURE_EXTENT_OFFSET + 16);
   out.fill(0, KEY_ENVELOPE_OFFSET, KEY_ENVELOPE_END);
   return out;
@@ -191,12 +191,11 @@ export function coveredRanges(header: Header, signatureOffset: number): Extent[]
  */
 export function withSignatureExtent(headerBytes: Uint8Array, extent: Extent, digest: Digest32): Uint8Array {
   if (headerBytes.length < HEADER_SIZE) throw new RangeError(`header needs ${HEADER_SIZE} bytes, got ${headerBytes.length}`);
-  const out = copyOf(headerBytes, 0, HEADER_SIZE);
+  const out = copyBytes(headerBytes, 0, HEADER_SIZE);
   const v = new DataView(out.buffer);
   v.setBigUint64(SIGNATURE_EXTENT_OFFSET, BigInt(extent.offset), true);
   v.setUint32(SIGNATURE_EXTENT_OFFSET + 8, extent.length, true);
-  out.set(digest(out.subarray(0, HEADER_CHECKSUM_OFFSET)), HEADER_CHECKSUM_OFFSET);
-  return out;
+  return resealHeader(out, digest);
 }
 
 function checkTime(ms: number): number {
@@ -204,9 +203,3 @@ function checkTime(ms: number): number {
   return ms;
 }
 
-/** A copy of bytes [start, end) in a fresh Uint8Array (a Buffer's own `slice` would share memory). */
-function copyOf(bytes: Uint8Array, start: number, end: number): Uint8Array {
-  const out = new Uint8Array(end - start);
-  out.set(bytes.subarray(start, end));
-  return out;
-}

@@ -250,7 +250,7 @@ async function packWith(options: PackOptions, thin: ThinParent | undefined): Pro
   const signal = options.signal;
   throwIfAborted(signal, 'pack');
 
-  const inputs: { name: StreamName; input: BlockInput }[] = [];
+  const inputs: { name: StreamName; input: BlockInput; format: ImageFormat }[] = [];
   let writer: ArchiveWriter | undefined;
   let pool: WorkerPool | undefined;
   try {
@@ -262,11 +262,12 @@ async function packWith(options: PackOptions, thin: ThinParent | undefined): Pro
     for (const name of STREAM_NAMES) {
       const src = options[name];
       if (!src) continue;
-      const format = name === 'disk' ? options.diskFormat : 'raw';
+      // Detected once here (qcow2 by its magic); the input, sampling and metadata all use it.
+      const format: ImageFormat = name === 'disk' && typeof src === 'string' ? (options.diskFormat ?? (await detectImageFormat(src).catch(() => 'raw' as const))) : 'raw';
       let input = typeof src === 'string' ? await openPathInput(src, format, blockSize) : streamInput(src, `${name} stream`, blockSize);
-      inputs.push({ name, input });
+      inputs.push({ name, input, format });
       if (wantDict) {
-        const rawFile = typeof src === 'string' && input.size !== undefined && (format ?? (await detectImageFormat(src).catch(() => 'raw'))) === 'raw';
+        const rawFile = typeof src === 'string' && input.size !== undefined && format === 'raw';
         if (rawFile) samples.push(...(await sampleFile(src, input.size!, pieceSize)));
         else input = await takePrefix(input, pieceSize, samples);
       }
@@ -284,7 +285,7 @@ async function packWith(options: PackOptions, thin: ThinParent | undefined): Pro
     writer = await ArchiveWriter.create(options.output, {
       force: options.force, blockSize, codec, level, cdc: cdc ?? undefined, profile: profile?.name,
       archiveId, createdMs: options.createdMs, dictionary: dictionary ?? undefined, encryption,
-      metadata: options.metadata ?? await packMetadata(options, inputs), parents: thin?.records,
+      metadata: options.metadata ?? packMetadata(options, inputs), parents: thin?.records,
     });
     const keys = encryption ? deriveArchiveKeys(encryption.dataKey, archiveId) : undefined;
     // A thin pack always looks blocks up in the parent chain; `dedup` governs repeats within this archive.
@@ -391,12 +392,11 @@ async function makeEncryption(encrypt: NonNullable<PackOptions['encrypt']>, arch
 }
 
 /** The metadata object of §13: the tool and, per stream, the input's name, format and size. */
-async function packMetadata(options: PackOptions, opened: { name: StreamName; input: BlockInput }[]): Promise<Record<string, unknown>> {
+function packMetadata(options: PackOptions, opened: { name: StreamName; input: BlockInput; format: ImageFormat }[]): Record<string, unknown> {
   const inputs: Record<string, unknown> = {};
-  for (const { name, input } of opened) {
+  for (const { name, input, format } of opened) {
     const src = options[name]!;
     const isPath = typeof src === 'string' && src !== '-';
-    const format = name === 'disk' && isPath ? (options.diskFormat ?? (await detectImageFormat(src).catch(() => 'raw' as const))) : 'raw';
     inputs[name] = { name: isPath ? basename(src) : '-', format, bytes: input.size ?? null };
   }
   return { tool: `hexz ${HEXZ_VERSION}`, inputs };
@@ -468,12 +468,12 @@ function resolveCdc(option: PackOptions['cdc'], fromProfile: ChunkParams | false
 
 /**
  * Opens a path input. Raw files keep the direct file path (SEEK_DATA hole skipping, readv into
- * block buffers); qcow2 images go through the image layer.
+ * block buffers); qcow2 images go through the image layer. A file whose format could not be
+ * detected is tried as raw, so openFileInput reports why it cannot be read.
  */
-async function openPathInput(path: string, format: ImageFormat | undefined, blockSize: number): Promise<BlockInput> {
-  const fmt = format ?? (await detectImageFormat(path).catch(() => 'raw' as const)); // openFileInput reports the error
-  if (fmt === 'raw') return openFileInput(path, blockSize);
-  return imageInput(await openImage(path, { format: fmt }), blockSize);
+async function openPathInput(path: string, format: ImageFormat, blockSize: number): Promise<BlockInput> {
+  if (format === 'raw') return openFileInput(path, blockSize);
+  return imageInput(await openImage(path, { format }), blockSize);
 }
 
 /** True when every byte is zero; a native memcmp against a zero buffer of at least that size. */

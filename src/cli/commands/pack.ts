@@ -9,7 +9,7 @@ import { createProgress } from '../progress.js';
 import { readPassword, requirePassword } from '../password.js';
 import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
 import { packProgressHandler, packSummaryFields } from '../pack-report.js';
-import { kdfFlags } from './passwd.js';
+import { kdfFlags } from '../kdf-flags.js';
 
 interface PackFlags {
   disk?: string;
