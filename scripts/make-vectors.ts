@@ -2,7 +2,7 @@
  * Regenerates the golden vectors in test/vectors/: for each spec, NAME.hxz plus the expected
  * stream contents NAME.disk.bin / NAME.memory.bin and a manifest (vectors.json) with SHA-256s.
  * Run after an intentional format change: `npm run vectors`, then review and commit. Vectors of
- * older versions live in subdirectories (test/vectors/v1/ to v4/) and are never regenerated: they pin
+ * older versions live in subdirectories (test/vectors/v1/ to v5/) and are never regenerated: they pin
  * what this build must still read.
  */
 import { createHash } from 'node:crypto';

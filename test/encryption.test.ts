@@ -16,7 +16,8 @@ import { openImage } from '../src/image/open-image.ts';
 import { changePassword } from '../src/ops/passwd.ts';
 import { CorruptArchiveError, UsageError, WrongKeyError } from '../src/errors.ts';
 import { EntryKind, HEADER_SIZE, METADATA_HASH_OFFSET, STREAM_TABLE_OFFSET } from '../src/format/constants.ts';
-import { resealHeader } from '../src/format/header.ts';
+import { decodeHeader, resealHeader } from '../src/format/header.ts';
+import { sealHeaderTag } from '../src/crypto/header-tag.ts';
 import { decodeNode, childRecord } from '../src/format/index-node.ts';
 import { blake3 } from '../src/hash/blake3.ts';
 import { unlockEnvelope } from '../src/crypto/key-envelope.ts';
@@ -24,7 +25,7 @@ import { deriveArchiveKeys } from '../src/crypto/archive-keys.ts';
 import { ArchiveCipher } from '../src/crypto/archive-cipher.ts';
 import { FileSource } from '../src/store/file-source.ts';
 import { CountingSource } from '../src/store/counting-source.ts';
-import { assertBytes, assertOneErrorLine, collect, listDir, mixedData, readAll, runCli, tempDir, writeData } from './helpers.ts';
+import { assertBytes, assertNoNodeWarning, assertOneErrorLine, collect, listDir, mixedData, readAll, runCli, tempDir, writeData } from './helpers.ts';
 
 const tmp = tempDir('hexz-crypt-');
 after(() => tmp.cleanup());
@@ -74,6 +75,21 @@ async function readError(path: string, stream: 'disk' | 'memory', offset: number
     await a.close();
   }
   return undefined;
+}
+
+/**
+ * Reseals a header a test changed as its writer would: tag (§12.5) and checksum. Only a holder of
+ * the data key can do this, so the check under test, not the header tag, is what must catch the
+ * change. First shows that a checksum-only reseal is already refused by the tag.
+ */
+async function resealAsWriter(bytes: Buffer): Promise<void> {
+  const head = bytes.subarray(0, HEADER_SIZE);
+  resealHeader(head, blake3);
+  const p = out('tagcheck');
+  writeFileSync(p, bytes);
+  await assert.rejects(Archive.open(p, { password: PW }), (e: unknown) => e instanceof CorruptArchiveError && /header fails authentication/.test(e.message));
+  const h = decodeHeader(head, blake3);
+  sealHeaderTag(head, deriveArchiveKeys(await unlockEnvelope(h.encryption!, PW, h.archiveId), h.archiveId, h.version));
 }
 
 describe('encrypted round trips', () => {
@@ -135,11 +151,13 @@ describe('encrypted round trips', () => {
     }
     // A sealed dictionary whose hash was recomputed still fails its seal.
     const bytes = readFileSync(path);
-    const at = (await Archive.open(path)).header.dictionary.offset;
+    const locked = await Archive.open(path);
+    const at = locked.header.dictionary.offset;
+    await locked.close();
     bytes[at + 40] ^= 1;
     const len = bytes.readUInt32LE(88);
     bytes.set(blake3(bytes.subarray(at, at + len)), 1024);
-    resealHeader(bytes.subarray(0, HEADER_SIZE), blake3);
+    await resealAsWriter(bytes);
     const damaged = out('dictflip');
     writeFileSync(damaged, bytes);
     await assert.rejects(Archive.open(damaged, { password: PW }), (e: unknown) => e instanceof CorruptArchiveError && /dictionary fails authentication/.test(e.message));
@@ -245,7 +263,7 @@ describe('tampering is detected, each by its own check', () => {
     const bytes = readFileSync(path);
     bytes[root.rootOffset + 40] ^= 1;
     bytes.set(blake3(bytes.subarray(root.rootOffset, root.rootOffset + root.rootLength)), STREAM_TABLE_OFFSET + 32);
-    resealHeader(bytes.subarray(0, HEADER_SIZE), blake3);
+    await resealAsWriter(bytes);
     const p = out('node');
     writeFileSync(p, bytes);
     const e2 = await readError(p, 'disk', 0);
@@ -281,7 +299,7 @@ describe('tampering is detected, each by its own check', () => {
     const bytes = readFileSync(path);
     bytes[h.metadata.offset + 14] ^= 1;
     bytes.set(blake3(bytes.subarray(h.metadata.offset, h.metadata.offset + h.metadata.length)), METADATA_HASH_OFFSET);
-    resealHeader(bytes.subarray(0, HEADER_SIZE), blake3);
+    await resealAsWriter(bytes);
     const p = out('meta');
     writeFileSync(p, bytes);
     const a2 = await Archive.open(p, { password: PW });
@@ -343,7 +361,7 @@ describe('nonces and dedup', () => {
     for (const stream of a.streams) for await (const e of a.entries(stream)) if (e.kind === EntryKind.DATA) add(e.storedOffset);
     await a.close();
     // Walk every index node through its seal.
-    const keys = deriveArchiveKeys(await unlockEnvelope(h.encryption!, PW, h.archiveId), h.archiveId);
+    const keys = deriveArchiveKeys(await unlockEnvelope(h.encryption!, PW, h.archiveId), h.archiveId, h.version);
     const cipher = new ArchiveCipher(keys, h.archiveId);
     const walk = (offset: number, length: number, level: number, stream: number, first: number) => {
       add(offset);
@@ -424,6 +442,7 @@ describe('CLI', () => {
     const r = spawnSync('setsid', ['-w', process.execPath, ...cliArgs(['pack', '--disk', diskPath, '--encrypt', '-o', path])], { env: withoutPassword() });
     assert.equal(r.status, 2, r.stderr.toString());
     assert.match(r.stderr.toString(), /--password-file FILE or HEXZ_PASSWORD/);
+    assertNoNodeWarning(r.stderr.toString(), 'pack without a terminal');
     assert.equal(existsSync(path), false);
     const flags = runCli(['pack', '--disk', diskPath, '--password-file', pwFile, '-o', path]);
     assert.equal(flags.status, 2);

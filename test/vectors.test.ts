@@ -34,6 +34,9 @@ const v3Manifest = JSON.parse(readFileSync(join(v3Dir, 'vectors.json'), 'utf8'))
 /** Version 4 (encryption, signatures), frozen the same way. */
 const v4Dir = join(dir, 'v4');
 const v4Manifest = JSON.parse(readFileSync(join(v4Dir, 'vectors.json'), 'utf8')) as Manifest;
+/** Version 5 (thin snapshots; encrypted archives without a header tag), frozen the same way. */
+const v5Dir = join(dir, 'v5');
+const v5Manifest = JSON.parse(readFileSync(join(v5Dir, 'vectors.json'), 'utf8')) as Manifest;
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 describe('golden vectors', () => {
@@ -42,7 +45,7 @@ describe('golden vectors', () => {
     assert.deepEqual(Object.keys(manifest.vectors).sort(), vectorSpecs().map((s) => s.name).sort());
   });
 
-  for (const [label, m, vdir] of [['', manifest, dir], ['v1 ', v1Manifest, v1Dir], ['v2 ', v2Manifest, v2Dir], ['v3 ', v3Manifest, v3Dir], ['v4 ', v4Manifest, v4Dir]] as const) {
+  for (const [label, m, vdir] of [['', manifest, dir], ['v1 ', v1Manifest, v1Dir], ['v2 ', v2Manifest, v2Dir], ['v3 ', v3Manifest, v3Dir], ['v4 ', v4Manifest, v4Dir], ['v5 ', v5Manifest, v5Dir]] as const) {
   for (const [name, v] of Object.entries(m.vectors)) {
     test(`${label}${name}: committed archive reads back its expected contents`, async () => {
       const path = join(vdir, v.archive);
@@ -67,8 +70,8 @@ describe('golden vectors', () => {
   }
   }
 
-  test('v1 to v4 vectors are version 1 to 4 archives', () => {
-    for (const [version, m, vdir] of [[1, v1Manifest, v1Dir], [2, v2Manifest, v2Dir], [3, v3Manifest, v3Dir], [4, v4Manifest, v4Dir]] as const) {
+  test('v1 to v5 vectors are version 1 to 5 archives', () => {
+    for (const [version, m, vdir] of [[1, v1Manifest, v1Dir], [2, v2Manifest, v2Dir], [3, v3Manifest, v3Dir], [4, v4Manifest, v4Dir], [5, v5Manifest, v5Dir]] as const) {
       assert.equal(m.formatVersion, version);
       for (const v of Object.values(m.vectors)) assert.equal(readFileSync(join(vdir, v.archive)).readUInt16LE(4), version);
     }

@@ -11,6 +11,7 @@ import type { EncryptionParams } from '../format/encryption-params.js';
 import { emptyParentsInfo, encodeParentsTable, type ParentRecord } from '../format/parents.js';
 import { ArchiveCipher } from '../crypto/archive-cipher.js';
 import { deriveArchiveKeys } from '../crypto/archive-keys.js';
+import { sealHeaderTag } from '../crypto/header-tag.js';
 import { AtomicFile } from '../store/atomic-file.js';
 import { UsageError, wrapIoError } from '../errors.js';
 import { buildTree, LeafBuilder, type NodeSealer } from './index-builder.js';
@@ -247,7 +248,9 @@ export class ArchiveWriter {
       Object.assign(p, { count: this.parentRecords.length, table: { offset: end, length: table.length }, tableHash: blake3(table), directParentId: this.parentRecords[0].archiveId });
       await sink(table);
     }
-    await this.out.writeAt(encodeHeader(this.header, blake3), 0);
+    const headerBytes = encodeHeader(this.header, blake3);
+    // The tag goes last: it covers every other header field (§12.5).
+    await this.out.writeAt(this.cipher ? sealHeaderTag(headerBytes, this.cipher.keys) : headerBytes, 0);
     await this.closeSpool();
     await this.out.commit();
     return { header: this.header, fileSize: end };

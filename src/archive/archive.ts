@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { CODEC_NAMES, EntryKind, HEADER_SIZE, MAGIC, STREAM_NAMES, type StreamName } from '../format/constants.js';
+import { CODEC_NAMES, EntryKind, HEADER_SIZE, HEADER_TAG_VERSION, MAGIC, STREAM_NAMES, type StreamName } from '../format/constants.js';
 import { bytesEqual, toHex } from '../format/digest.js';
 import type { IndexEntry } from '../format/entry.js';
 import { decodeHeader, type Header } from '../format/header.js';
@@ -11,6 +11,8 @@ import { CorruptArchiveError, HexzError, MissingParentError, UsageError, WrongKe
 import { ArchiveCipher } from '../crypto/archive-cipher.js';
 import { contentHasher, deriveArchiveKeys } from '../crypto/archive-keys.js';
 import { unlockEnvelope } from '../crypto/key-envelope.js';
+import { headerTagMatches } from '../crypto/header-tag.js';
+import type { KdfLimits } from '../crypto/kdf-limits.js';
 import { SealError } from '../crypto/object-cipher.js';
 import { decodeParentsTable, type ParentRecord } from '../format/parents.js';
 import { resolveParent } from './parent-resolver.js';
@@ -18,7 +20,7 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { LruCache } from '../util/lru.js';
 import { BlockLoader } from './block-loader.js';
 import { ArchiveHandle } from './archive-handle.js';
-import { IndexTree, type CachedNode } from './index-tree.js';
+import { IndexTree, type CachedNode, type NodeCacheKey } from './index-tree.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 
 /** Options for {@link Archive.open}. */
@@ -54,6 +56,13 @@ export interface OpenOptions {
    * used for the parents of a thin snapshot, which share the child's data key (§15.3).
    */
   dataKey?: Uint8Array;
+  /**
+   * The most the password derivation (Argon2id) may cost before the password is checked; the
+   * header sets the cost, so a crafted one could otherwise exhaust memory or hang the open.
+   * Default: 1 GiB of memory and 4 GiB of work, or `HEXZ_KDF_MAX_MEMORY` / `HEXZ_KDF_MAX_WORK`.
+   * Beyond it, open fails with UnsupportedError.
+   */
+  kdfLimits?: KdfLimits;
   /**
    * Thin snapshots (§15.4): directories to look in for parents not found at their recorded path
    * (the CLI passes `--parent-dir` and `HEXZ_PATH` here).
@@ -117,7 +126,7 @@ export class Archive {
     /** The header exactly as stored (first 4096 bytes): its identity (§15.2) is computed from it. */
     readonly headerBytes: Uint8Array,
   ) {
-    const nodeCache = new LruCache<number, CachedNode>(options.indexCacheBytes ?? 16 << 20);
+    const nodeCache = new LruCache<NodeCacheKey, CachedNode>(options.indexCacheBytes ?? 16 << 20);
     this.trees = header.streams.map((s, i) => (s.present && s.entryCount > 0 ? new IndexTree(source, i, s, fileSize, nodeCache, cipher, header.parents.count) : null));
     const keys = cipher?.keys;
     this.pool = options.decodeWorkers && !this.locked ? new WorkerPool(options.decodeWorkers, { dictionary, hashKey: keys?.hashKey, objectKey: keys?.objectKey }) : undefined;
@@ -153,8 +162,11 @@ export class Archive {
       // The password is checked before anything but the header is read (§12.2).
       let cipher: ArchiveCipher | undefined;
       if (header.encryption && (options.password !== undefined || options.dataKey)) {
-        const dataKey = options.dataKey ?? await unlockEnvelope(header.encryption, options.password!, header.archiveId);
-        cipher = new ArchiveCipher(deriveArchiveKeys(dataKey, header.archiveId), header.archiveId);
+        const dataKey = options.dataKey ?? await unlockEnvelope(header.encryption, options.password!, header.archiveId, options.kdfLimits);
+        cipher = new ArchiveCipher(deriveArchiveKeys(dataKey, header.archiveId, header.version), header.archiveId);
+        if (header.version >= HEADER_TAG_VERSION && !headerTagMatches(head, cipher.keys)) {
+          throw new CorruptArchiveError('header fails authentication: it was altered after the archive was written (header tag mismatch)', { stage: 'header' });
+        }
       }
       // The writer puts the index after the data region; if it is small, pin it in memory with
       // one request (every node is still verified against its hash when it is decoded).

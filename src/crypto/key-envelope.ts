@@ -8,6 +8,7 @@ import { CIPHER_AES_256_GCM, checkKdfParams, KDF_ARGON2ID, type EncryptionParams
 import { keyWrapAad } from '../format/seal-aad.js';
 import { CorruptArchiveError, UsageError, WrongKeyError } from '../errors.js';
 import { openSealed, seal, SealError } from './object-cipher.js';
+import { checkKdfCost, kdfLimitsFromEnv, type KdfLimits } from './kdf-limits.js';
 
 /** §12.2 Default Argon2id costs: 64 MiB, 3 iterations, 4 lanes (about a quarter second here). */
 export const DEFAULT_KDF: KdfParams = { memoryKiB: 65536, iterations: 3, lanes: 4 };
@@ -32,12 +33,15 @@ export async function deriveKek(password: string, salt: Uint8Array, kdf: KdfPara
 
 /**
  * Wraps `dataKey` (32 bytes) under a key derived from `password`, for archive `archiveId`.
- * @throws UsageError for an empty password or KDF costs outside the limits readers accept.
+ * @throws UsageError for an empty password or KDF costs outside the format's limits.
+ * @throws UnsupportedError for costs above the reader limits in force ({@link kdfLimitsFromEnv}):
+ *   an archive that default readers would refuse is not written.
  */
 export async function createEnvelope(password: string, dataKey: Uint8Array, archiveId: Uint8Array, kdf: KdfParams = DEFAULT_KDF, random: RandomBytes = randomBytes): Promise<EncryptionParams> {
   if (password.length === 0) throw new UsageError('the password must not be empty');
   const problem = checkKdfParams(kdf);
   if (problem) throw new UsageError(`invalid key derivation parameters: ${problem}`);
+  checkKdfCost(kdf, kdfLimitsFromEnv());
   const salt = random(16);
   const wrapNonce = random(12);
   const kek = await deriveKek(password, salt, kdf);
@@ -50,10 +54,13 @@ export async function createEnvelope(password: string, dataKey: Uint8Array, arch
 
 /**
  * Recovers the data key from the envelope.
+ * @param limits the most this caller agrees to spend on Argon2id (default: {@link kdfLimitsFromEnv}).
+ * @throws UnsupportedError when the envelope's costs exceed `limits` (nothing is derived).
  * @throws WrongKeyError when the password is not the archive's (the key check differs).
  * @throws CorruptArchiveError when the password is right but the wrapped key fails authentication.
  */
-export async function unlockEnvelope(params: EncryptionParams, password: string, archiveId: Uint8Array): Promise<Uint8Array> {
+export async function unlockEnvelope(params: EncryptionParams, password: string, archiveId: Uint8Array, limits: KdfLimits = kdfLimitsFromEnv()): Promise<Uint8Array> {
+  checkKdfCost(params.kdfParams, limits);
   const kek = await deriveKek(password, params.salt, params.kdfParams);
   const check = hkdf(kek, 'hexz v4 key check', 16);
   if (!timingSafeEqual(check, params.keyCheck)) throw new WrongKeyError('wrong password', { stage: 'key' });

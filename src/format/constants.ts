@@ -7,9 +7,9 @@
 /** §1 Magic bytes at offset 0: ASCII "HEXZ". */
 export const MAGIC = Uint8Array.of(0x48, 0x45, 0x58, 0x5a);
 /** §1 The format version this build writes. */
-export const FORMAT_VERSION = 5;
+export const FORMAT_VERSION = 6;
 /** §1 Every version this build reads (§11.1: version 1 archives stay readable). */
-export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4, 5];
+export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4, 5, 6];
 /** §1 The header occupies bytes [0, 4096) of every archive. */
 export const HEADER_SIZE = 4096;
 /** §1 The header checksum (BLAKE3-256 of bytes [0, 4064)) is stored at [4064, 4096). */
@@ -42,6 +42,12 @@ export const KEY_ENVELOPE_OFFSET = 132;
 /** §13 (version 4) Offset of the metadata's BLAKE3-256 in the header, and the largest metadata a reader accepts. */
 export const METADATA_HASH_OFFSET = 1088;
 export const MAX_METADATA_LENGTH = 1 << 20;
+/** §12.5 (version 6) Offset of the header tag of an encrypted archive: keyed BLAKE3-256 of the neutral header. */
+export const HEADER_TAG_OFFSET = 1120;
+/** §12.5 Size of the header tag. */
+export const HEADER_TAG_SIZE = 32;
+/** §12.5 First version whose encrypted archives carry a header tag and derive the object key with the v6 label. */
+export const HEADER_TAG_VERSION = 6;
 /** §2 Optional feature flags. Unknown ones are ignored by readers. */
 export const OptionalFeature = {
   /** Zero runs are merged into one index entry each (always set by this writer). */

@@ -36,12 +36,16 @@ export function encodeEntry(view: DataView, bytes: Uint8Array, at: number, e: In
   bytes.set(e.hash.subarray(0, 32), at + 32);
 }
 
+/** The fields of an entry without its hash, as {@link checkEntryFields} validates them. */
+export type EntryFields = Omit<IndexEntry, 'hash'>;
+
 /**
- * Reads the 64-byte entry at `at`, validating its fields. `sealOverhead` (§12.4) is what
- * encryption adds to every stored extent: 28 bytes in encrypted archives, else 0.
+ * Reads and validates the fields of the 64-byte entry at `at` without allocating (the leaf
+ * check of §8.2 runs it over every entry of a node). `sealOverhead` (§12.4) is what encryption
+ * adds to every stored extent: 28 bytes in encrypted archives, else 0.
  * @throws CorruptArchiveError for an unknown kind or encoding or an inconsistent extent.
  */
-export function decodeEntry(view: DataView, bytes: Uint8Array, at: number, sealOverhead = 0): IndexEntry {
+export function checkEntryFields(view: DataView, at: number, sealOverhead = 0): EntryFields {
   const offset = safeU64(view, at);
   const length = view.getUint32(at + 8, true);
   const kind = view.getUint8(at + 12);
@@ -61,11 +65,16 @@ export function decodeEntry(view: DataView, bytes: Uint8Array, at: number, sealO
   if (kind !== EntryKind.ZERO && encoding === Codec.NONE && storedLength !== length + sealOverhead) {
     throw new CorruptArchiveError('raw index entry whose stored length differs from its length', { stage: 'index', offset });
   }
-  return {
-    offset, length, kind: kind as EntryKindId, encoding: encoding as CodecId,
-    slot: view.getUint8(at + 14), storedOffset, storedLength,
-    hash: bytes.slice(at + 32, at + ENTRY_SIZE),
-  };
+  return { offset, length, kind: kind as EntryKindId, encoding: encoding as CodecId, slot: view.getUint8(at + 14), storedOffset, storedLength };
+}
+
+/**
+ * Reads the 64-byte entry at `at`, validating its fields ({@link checkEntryFields}).
+ * @throws CorruptArchiveError for an unknown kind or encoding or an inconsistent extent.
+ */
+export function decodeEntry(view: DataView, bytes: Uint8Array, at: number, sealOverhead = 0): IndexEntry {
+  const fields = checkEntryFields(view, at, sealOverhead);
+  return { ...fields, hash: bytes.slice(at + 32, at + ENTRY_SIZE) };
 }
 
 /**
