@@ -61,6 +61,16 @@ export class UnsupportedError extends HexzError {
 export class StoreError extends HexzError {
   readonly code = 'STORE';
   readonly exitCode = 6;
+  /**
+   * True when trying again may succeed (a network error, a 5xx, throttling): retry wrappers
+   * retry only these. False for permanent failures (404, 403, 416, a changed object, ENOENT).
+   */
+  readonly transient: boolean;
+
+  constructor(message: string, location: ErrorLocation = {}, options?: { cause?: unknown; transient?: boolean }) {
+    super(message, location, options);
+    this.transient = options?.transient ?? false;
+  }
 }
 
 /** Wrong password or key (used by encrypted archives). Exit 7. */

@@ -1,0 +1,209 @@
+import { AbortedError, StoreError } from '../errors.js';
+import type { ByteSource, ReadOptions } from './types.js';
+
+/** Options of {@link HttpSource}. */
+export interface HttpSourceOptions {
+  /** The fetch to use (default: the global one); injectable for tests and custom agents. */
+  fetch?: typeof fetch;
+  /** Extra request headers (authorization, …), sent with every request. */
+  headers?: Record<string, string>;
+  /** Bytes asked for on first contact, which also tells the size and validator (default 64 KiB). */
+  firstReadBytes?: number;
+}
+
+/** What the first response told about the object, pinned for the source's lifetime. */
+interface ObjectInfo {
+  size: number;
+  /** Strong ETag, if the server gave one. */
+  etag?: string;
+  lastModified?: string;
+  /** The first bytes of the object, kept so the reads at open (header, …) cost nothing more. */
+  head: Uint8Array;
+}
+
+/**
+ * A {@link ByteSource} over an HTTP(S) URL with `Range: bytes=a-b` requests (built-in fetch).
+ *
+ * The first request (a range of the first `firstReadBytes`) learns the size and a validator
+ * (strong ETag, else Last-Modified); every later request is pinned to it (`If-Match` /
+ * `If-Unmodified-Since`) and its answer checked against it, so an object replaced while open is
+ * a clear permanent StoreError ("changed while open"), never a mix of two archives. A server
+ * that ignores Range (200 with the whole body) is still read correctly: the body is streamed,
+ * bytes before the range skipped and the rest cancelled, never held whole in memory.
+ * Network errors, 408, 429 and 5xx are transient StoreErrors (a RetryingSource retries them);
+ * 401, 403, 404, 410, 412, 416 are permanent.
+ */
+export class HttpSource implements ByteSource {
+  readonly name: string;
+  private info: Promise<ObjectInfo> | undefined;
+  private readonly fetchFn: typeof fetch;
+  private readonly headers: Record<string, string>;
+  private readonly firstBytes: number;
+
+  constructor(readonly url: string, options: HttpSourceOptions = {}) {
+    this.name = displayUrl(url);
+    this.fetchFn = options.fetch ?? globalThis.fetch;
+    this.headers = options.headers ?? {};
+    this.firstBytes = options.firstReadBytes ?? 64 << 10;
+  }
+
+  async size(): Promise<number> {
+    return (await this.contact()).size;
+  }
+
+  async read(offset: number, length: number, options: ReadOptions = {}): Promise<Uint8Array> {
+    const info = await this.contact(options.signal);
+    const end = Math.min(offset + length, info.size);
+    if (end <= offset) return new Uint8Array(0);
+    if (end <= info.head.length) return info.head.subarray(offset, end);
+    const pin: Record<string, string> = info.etag ? { 'if-match': info.etag } : info.lastModified ? { 'if-unmodified-since': info.lastModified } : {};
+    const res = await this.request(offset, end - 1, pin, options.signal);
+    if (res.status === 206) {
+      this.checkSame(res, info);
+      return this.body(res, end - offset);
+    }
+    if (res.status === 200) {
+      this.checkSame(res, info);
+      return this.sliceWholeBody(res, offset, end - offset);
+    }
+    throw this.statusError(res, `range ${offset}-${end - 1}`);
+  }
+
+  /** First contact: a range request for the first bytes, which also gives the size and validator. */
+  private contact(signal?: AbortSignal): Promise<ObjectInfo> {
+    this.info ??= this.firstContact(signal);
+    // A failed first contact is not remembered: the next read tries again.
+    this.info.catch(() => (this.info = undefined));
+    return this.info;
+  }
+
+  private async firstContact(signal?: AbortSignal): Promise<ObjectInfo> {
+    const res = await this.request(0, this.firstBytes - 1, {}, signal);
+    const etag = strongEtag(res.headers.get('etag'));
+    const lastModified = res.headers.get('last-modified') ?? undefined;
+    if (res.status === 206) {
+      const size = totalOf(res.headers.get('content-range'));
+      if (size === undefined) throw new StoreError(`${this.name}: 206 answer without a valid Content-Range`, { archive: this.name, stage: 'read' });
+      return { size, etag, lastModified, head: await this.body(res, Math.min(this.firstBytes, size)) };
+    }
+    if (res.status === 200) {
+      const size = Number(res.headers.get('content-length'));
+      if (!Number.isSafeInteger(size) || size < 0) {
+        await res.body?.cancel().catch(() => {});
+        throw new StoreError(`${this.name}: the server ignores Range requests and gives no Content-Length; it cannot be read randomly`, { archive: this.name, stage: 'read' });
+      }
+      return { size, etag, lastModified, head: await this.sliceWholeBody(res, 0, Math.min(this.firstBytes, size)) };
+    }
+    if (res.status === 416) {
+      // An empty object has no byte 0: 416 with `bytes */0`.
+      await res.body?.cancel().catch(() => {});
+      if (totalOf(res.headers.get('content-range')) === 0) return { size: 0, etag, lastModified, head: new Uint8Array(0) };
+    }
+    throw this.statusError(res, 'first request');
+  }
+
+  private async request(first: number, last: number, extra: Record<string, string>, signal?: AbortSignal): Promise<Response> {
+    try {
+      return await this.fetchFn(this.url, { headers: { ...this.headers, ...extra, range: `bytes=${first}-${last}` }, signal });
+    } catch (err) {
+      if (signal?.aborted) throw new AbortedError('read cancelled', { archive: this.name }, { cause: err });
+      throw new StoreError(`${this.name}: request failed: ${describe(err)}`, { archive: this.name, stage: 'read' }, { cause: err, transient: true });
+    }
+  }
+
+  /** The validator and size of an answer must be the pinned ones. */
+  private checkSame(res: Response, info: ObjectInfo): void {
+    const etag = strongEtag(res.headers.get('etag'));
+    const total = res.status === 206 ? totalOf(res.headers.get('content-range')) : Number(res.headers.get('content-length'));
+    const lastModified = res.headers.get('last-modified') ?? undefined;
+    if ((info.etag && etag !== info.etag) || (!info.etag && info.lastModified && lastModified !== info.lastModified) || total !== info.size) {
+      res.body?.cancel().catch(() => {});
+      throw this.changed();
+    }
+  }
+
+  private changed(): StoreError {
+    return new StoreError(`${this.name}: the object changed while open (its validator or size differs); reopen it`, { archive: this.name, stage: 'read' });
+  }
+
+  /** Reads exactly `expect` bytes of a body; fewer is a transient error (the connection was cut). */
+  private async body(res: Response, expect: number): Promise<Uint8Array> {
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await res.arrayBuffer());
+    } catch (err) {
+      throw new StoreError(`${this.name}: reading the answer failed: ${describe(err)}`, { archive: this.name, stage: 'read' }, { cause: err, transient: true });
+    }
+    if (bytes.length !== expect) {
+      throw new StoreError(`${this.name}: the answer had ${bytes.length} bytes, expected ${expect}`, { archive: this.name, stage: 'read' }, { transient: true });
+    }
+    return bytes;
+  }
+
+  /** From a 200 answer (Range ignored): skips `offset` bytes of the streamed body, keeps `length`, cancels the rest. */
+  private async sliceWholeBody(res: Response, offset: number, length: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    if (!res.body) throw new StoreError(`${this.name}: empty answer`, { archive: this.name, stage: 'read' }, { transient: true });
+    const reader = res.body.getReader();
+    let pos = 0;
+    let filled = 0;
+    try {
+      while (filled < length) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        const from = Math.max(offset - pos, 0);
+        if (from < value.length) {
+          const take = value.subarray(from, Math.min(value.length, from + length - filled));
+          out.set(take, filled);
+          filled += take.length;
+        }
+        pos += value.length;
+      }
+    } catch (err) {
+      throw new StoreError(`${this.name}: reading the answer failed: ${describe(err)}`, { archive: this.name, stage: 'read' }, { cause: err, transient: true });
+    } finally {
+      reader.cancel().catch(() => {});
+    }
+    if (filled !== length) throw new StoreError(`${this.name}: the answer ended after ${filled} of ${length} bytes`, { archive: this.name, stage: 'read' }, { transient: true });
+    return out;
+  }
+
+  private statusError(res: Response, what: string): StoreError {
+    res.body?.cancel().catch(() => {});
+    const s = res.status;
+    if (s === 412) return this.changed();
+    const transient = s === 408 || s === 429 || s >= 500;
+    const reason = s === 404 ? 'not found' : s === 403 ? 'forbidden' : s === 401 ? 'unauthorized' : s === 416 ? 'range not satisfiable' : `HTTP ${s}`;
+    return new StoreError(`${this.name}: ${what}: ${reason} (${s} ${res.statusText})`.replace(/ \(\d+ \)$/, ` (${s})`), { archive: this.name, stage: 'read' }, { transient });
+  }
+}
+
+/** The total size in a `Content-Range: bytes a-b/total` header (or its unsatisfied-range form, star then the total). */
+function totalOf(header: string | null): number | undefined {
+  const m = header ? /^bytes (?:\d+-\d+|\*)\/(\d+)$/.exec(header.trim()) : null;
+  const n = m ? Number(m[1]) : NaN;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** A strong ETag, or undefined for none or a weak one (`W/…` never matches If-Match). */
+function strongEtag(etag: string | null): string | undefined {
+  return etag && !etag.startsWith('W/') ? etag : undefined;
+}
+
+/** The URL without credentials or query string (a presigned URL's query is a secret). */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    u.search = '';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { cause?: { code?: string; message?: string }; message?: string };
+  return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
+}
