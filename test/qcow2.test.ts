@@ -151,6 +151,28 @@ describe('qcow2 input', { skip }, () => {
     assert.equal(bad.status, 2);
   });
 
+  test('a virtual size that is not a multiple of 512 is rounded down to whole sectors, as qemu does', () => {
+    // qemu-img always writes whole sectors; patch the size field of one it made. The data runs
+    // to the last byte so a reader that kept the odd tail, or rounded up, would differ.
+    run('qemu-img', 'create', '-q', '-f', 'qcow2', 'odd.qcow2', '4M');
+    run('qemu-io', '-c', 'write -P 0xab 0 4M', 'odd.qcow2');
+    for (const size of [4 * MiB - 1000, 4 * MiB - 1, 700, 511]) {
+      const bytes = readFileSync(p('odd.qcow2'));
+      bytes.writeBigUInt64BE(BigInt(size), 24);
+      writeFileSync(p('odd-size.qcow2'), bytes);
+      const info = spawnSync('qemu-img', ['info', '--output=json', p('odd-size.qcow2')], { encoding: 'utf8' });
+      assert.equal(JSON.parse(info.stdout)['virtual-size'], size - (size % 512), `qemu-img info for size ${size}`);
+      const ref = qemuRaw('odd-size.qcow2');
+      assert.equal(ref.length, size - (size % 512));
+      const packed = runCli(['pack', '--disk', p('odd-size.qcow2'), '-o', p('odd-size.hxz'), '--force', '--silent']);
+      assert.equal(packed.status, 0, packed.stderr);
+      rmSync(p('odd-size.out'), { force: true });
+      const extracted = runCli(['extract', p('odd-size.hxz'), '-o', p('odd-size.out'), '--silent']);
+      assert.equal(extracted.status, 0, extracted.stderr);
+      assertBytes(readFileSync(p('odd-size.out')), ref, `size ${size}: hexz extract vs qemu-img convert`);
+    }
+  });
+
   describe('corrupt and unsupported images', () => {
     /** A fresh v3 64K-cluster copy of base.raw (optionally compressed) to patch. */
     const fixture = (name: string, extra: string[] = []): { path: string; bytes: Buffer; dv: DataView } => {

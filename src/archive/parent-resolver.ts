@@ -1,9 +1,10 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import { archiveIdentity, type ParentRecord } from '../format/parents.js';
 import { bytesEqual, toHex } from '../format/digest.js';
 import { blake3 } from '../hash/blake3.js';
 import { HexzError, MissingParentError } from '../errors.js';
+import { specialFileKind } from '../store/open-input-file.js';
 
 /** A candidate archive as the resolver sees it: its header bytes and archive id, and a way to close it. */
 export interface ParentCandidate {
@@ -39,7 +40,8 @@ export type ParentLookup<T> =
  * its neutral header) both match the record. Reports instead of throwing, so that callers such
  * as `inspect` can show every slot's state.
  * @returns the matching candidate, left open, and the path it was found at; or the reason none matched.
- *   Never throws for a candidate that fails to open: it is skipped.
+ *   Never throws for a candidate that fails to open: it is skipped. Candidates that are not
+ *   regular files or block devices (a FIFO, a directory) are skipped without being opened.
  */
 export async function locateParent<T extends ParentCandidate>(record: ParentRecord, search: ParentSearch<T>): Promise<ParentLookup<T>> {
   const tried: string[] = [];
@@ -49,6 +51,15 @@ export async function locateParent<T extends ParentCandidate>(record: ParentReco
   const attempt = async (path: string, named: boolean): Promise<T | undefined> => {
     if (tried.includes(path)) return undefined;
     tried.push(path);
+    // A FIFO, directory or device under a parent's name is never opened: opening a FIFO waits
+    // for a writer. Named, it is a mismatch the user should hear about; in the id scan, noise.
+    const st = await stat(path).catch(() => undefined);
+    if (!st) return undefined;
+    const kind = specialFileKind(st);
+    if (kind !== undefined) {
+      if (named) mismatch ??= `${path} is ${kind}, not a regular file or block device`;
+      return undefined;
+    }
     let c: T;
     try {
       c = await search.open(path);

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { AbortedError } from '../errors.js';
 import type { CommandContext } from './context.js';
 import { reportError } from './errors.js';
+import { installShutdown, signalExitCode } from './shutdown.js';
 import { registerAnalyze } from './commands/analyze.js';
 import { registerCat } from './commands/cat.js';
 import { registerDiff } from './commands/diff.js';
@@ -20,17 +21,12 @@ import { registerVerify } from './commands/verify.js';
 const VERSION = HEXZ_VERSION;
 
 /**
- * Runs the CLI on `argv` (as process.argv) and resolves to the exit code. Ctrl-C aborts the
- * running command, which cleans up (no partial output) and exits 130.
+ * Runs the CLI on `argv` (as process.argv) and resolves to the exit code. Ctrl-C (SIGINT) or
+ * SIGTERM aborts the running command, which cleans up (no partial output) and exits 130 or 143;
+ * a command still busy after a short grace period is ended anyway (see installShutdown).
  */
 export async function main(argv: string[]): Promise<number> {
-  const controller = new AbortController();
-  const onSignal = () => {
-    if (controller.signal.aborted) process.exit(130);
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const shutdown = installShutdown();
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     // A closed pipe (`hexz cat ... | head`) is a normal end, not an error.
     if (err.code === 'EPIPE') process.exit(0);
@@ -38,9 +34,12 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const run = async (fn: (ctx: CommandContext) => Promise<number>) => {
     try {
-      exitCode = await fn({ signal: controller.signal });
+      exitCode = await fn({ signal: shutdown.signal });
     } catch (err) {
-      exitCode = reportError(controller.signal.aborted && !(err instanceof AbortedError) ? new AbortedError('cancelled', {}, { cause: err }) : err);
+      const cancelled = shutdown.signal.aborted || err instanceof AbortedError;
+      exitCode = reportError(cancelled && !(err instanceof AbortedError) ? new AbortedError('cancelled', {}, { cause: err }) : err);
+      // A command cancelled by a signal exits with that signal's status (SIGTERM 143, not 130).
+      if (cancelled && shutdown.received) exitCode = signalExitCode(shutdown.received);
     }
   };
   const program = new Command('hexz')
@@ -68,12 +67,11 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
-      return ok ? 0 : 2;
+      exitCode = ok ? 0 : 2;
+    } else {
+      exitCode = reportError(err);
     }
-    return reportError(err);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
   }
+  shutdown.dispose(exitCode);
   return exitCode;
 }

@@ -19,8 +19,26 @@ export const MAX_CLUSTER_BITS = 21;
 /** qemu refuses active L1 tables larger than 32 MiB (QCOW_MAX_L1_SIZE); so do we. */
 export const MAX_L1_BYTES = 32 << 20;
 
+/** qemu refuses refcount tables larger than 8 MiB (QCOW_MAX_REFTABLE_SIZE); so do we. */
+export const MAX_REFCOUNT_TABLE_BYTES = 8 << 20;
+
 /** Longest backing file name qemu accepts (spec: backing_file_size "must not be longer than 1023"). */
 export const MAX_BACKING_NAME = 1023;
+
+/** Largest refcount_order (spec: Header, bytes 96-99: "may not exceed 6", i.e. 64-bit refcounts). */
+export const MAX_REFCOUNT_ORDER = 6;
+
+/** refcount_order of version 2 images, which have no such field (spec: 16-bit refcounts). */
+export const V2_REFCOUNT_ORDER = 4;
+
+/** Most internal snapshots qemu accepts (QCOW_MAX_SNAPSHOTS). */
+export const MAX_SNAPSHOTS = 65536;
+
+/** Bytes of the fixed part of a snapshot table entry (spec: Snapshots, bytes 0-39). */
+export const SNAPSHOT_HEADER_SIZE = 40;
+
+/** Bytes of a guest sector: qemu rounds the virtual size down to whole sectors. */
+export const QCOW2_SECTOR = 512;
 
 /** Incompatible feature bits (spec: Header, bytes 72-79). */
 export const IncompatibleFeature = {
@@ -49,8 +67,13 @@ export interface Qcow2Header {
   version: 2 | 3;
   clusterBits: number;
   clusterSize: number;
-  /** Virtual disk size. */
+  /**
+   * Virtual disk size, rounded down to a multiple of 512 as qemu does (it counts the disk in
+   * whole sectors), so a hand-made size such as 1000 reads as 512 bytes here and in qemu alike.
+   */
   size: number;
+  /** refcount_order: refcounts are 2^order bits wide (4 for version 2). */
+  refcountOrder: number;
   l1Size: number;
   l1TableOffset: number;
   /** Backing file name as stored (may be relative to the image's directory), or undefined. */
@@ -76,8 +99,15 @@ function u64(dv: DataView, at: number, what: string, name: string): number {
 
 /**
  * Decodes and validates the header at the start of an image. `bytes` must hold the first
- * cluster (or the whole file when shorter); `fileSize` bounds the tables.
- * @throws CorruptImageError for bad magic, truncated or inconsistent fields, absurd sizes.
+ * cluster (or the whole file when shorter); `fileSize` (bytes) bounds the tables.
+ *
+ * Every size or offset a reader could be made to allocate or read from is bounded twice: by
+ * what the spec and qemu allow (cluster_bits 9..21, L1 table ≤ 32 MiB, refcount table ≤ 8 MiB,
+ * refcount_order ≤ 6, backing file name ≤ 1023 bytes, ≤ 65536 snapshots, header extensions
+ * inside the first cluster) and by the file itself (tables lie inside it), so a hostile header
+ * costs at most one cluster and one L1 table no larger than the file.
+ * @throws CorruptImageError naming the offending header field (bad magic, truncated or
+ *   inconsistent fields, sizes beyond the spec's limits or the end of the file).
  * @throws UnsupportedError naming the feature for encryption, external data files, extended L2
  *   entries, unknown incompatible feature bits or an unknown compression type.
  */
@@ -92,7 +122,8 @@ export function decodeQcow2Header(bytes: Uint8Array, fileSize: number, name: str
   const clusterBits = dv.getUint32(20);
   if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) throw corrupt(`qcow2 cluster_bits ${clusterBits} is outside ${MIN_CLUSTER_BITS}..${MAX_CLUSTER_BITS}`);
   const clusterSize = 2 ** clusterBits;
-  const size = u64(dv, 24, 'virtual size', name);
+  const headerSize = u64(dv, 24, 'virtual size', name);
+  const size = headerSize - (headerSize % QCOW2_SECTOR);
 
   const cryptMethod = dv.getUint32(32);
   if (cryptMethod === 1) throw unsupported('encryption (AES)');
@@ -101,10 +132,13 @@ export function decodeQcow2Header(bytes: Uint8Array, fileSize: number, name: str
 
   let incompatibleFeatures = 0n;
   let headerLength = QCOW2_V2_HEADER_SIZE;
+  let refcountOrder = V2_REFCOUNT_ORDER;
   let compression: Qcow2Compression = 'zlib';
   if (version === 3) {
     if (bytes.length < QCOW2_V3_MIN_HEADER_SIZE) throw corrupt('qcow2 v3 header is truncated');
     incompatibleFeatures = dv.getBigUint64(72);
+    refcountOrder = dv.getUint32(96);
+    if (refcountOrder > MAX_REFCOUNT_ORDER) throw corrupt(`qcow2 refcount_order ${refcountOrder} is outside 0..${MAX_REFCOUNT_ORDER}`);
     headerLength = dv.getUint32(100);
     if (headerLength < QCOW2_V3_MIN_HEADER_SIZE || headerLength > Math.min(clusterSize, bytes.length)) throw corrupt(`qcow2 header_length ${headerLength} is invalid`);
     // Known bits first, so the error names the feature; then anything left is unknown.
@@ -119,28 +153,48 @@ export function decodeQcow2Header(bytes: Uint8Array, fileSize: number, name: str
     if (compressionType !== 0 && !(incompatibleFeatures & IncompatibleFeature.COMPRESSION_TYPE)) throw corrupt('qcow2 compression_type is set but its incompatible feature bit is not');
   }
 
+  /** A table of `bytes` at `offset` must be cluster aligned and lie inside the file. */
+  const checkTable = (what: string, offset: number, bytes: number, detail: string) => {
+    if (offset % clusterSize !== 0) throw corrupt(`qcow2 ${what} ${offset} is not cluster aligned (${detail})`);
+    if (offset + bytes > fileSize) throw corrupt(`qcow2 ${what} ${offset} puts the table past the end of the file (${detail}, file is ${fileSize} bytes)`);
+  };
+
+  // L1 table (spec: Header, bytes 36-47). One L2 table maps clusterSize/8 clusters; the L1 must
+  // cover the whole virtual size (qemu checks the size as stored, before rounding).
   const l1Size = dv.getUint32(36);
   const l1TableOffset = u64(dv, 40, 'L1 table offset', name);
-  // One L2 table maps clusterSize/8 clusters; the L1 must cover the whole virtual size.
   const bytesPerL1 = clusterSize * (clusterSize / 8);
-  const needL1 = Math.ceil(size / bytesPerL1);
-  if (l1Size * 8 > MAX_L1_BYTES) throw corrupt(`qcow2 L1 table is too large (${l1Size} entries)`);
-  if (l1Size < needL1) throw corrupt(`qcow2 L1 table is too small (${l1Size} entries for ${size} bytes)`);
-  if (l1Size > 0 && (l1TableOffset % clusterSize !== 0 || l1TableOffset + l1Size * 8 > fileSize)) {
-    throw corrupt(`qcow2 L1 table (offset ${l1TableOffset}, ${l1Size} entries) lies outside the file or is misaligned`);
-  }
+  const needL1 = Math.ceil(headerSize / bytesPerL1);
+  if (l1Size * 8 > MAX_L1_BYTES) throw corrupt(`qcow2 L1 table is too large: l1_size ${l1Size} entries exceeds qemu's ${MAX_L1_BYTES / 8}`);
+  if (l1Size < needL1) throw corrupt(`qcow2 L1 table is too small: l1_size ${l1Size} entries for ${headerSize} bytes`);
+  if (l1Size > 0) checkTable('l1_table_offset', l1TableOffset, l1Size * 8, `L1 table of ${l1Size} entries`);
 
+  // Refcount table and snapshot table (spec: Header, bytes 48-71). hexz reads neither, but qemu
+  // refuses images whose tables are out of bounds, and so do we rather than guess.
+  const refcountTableOffset = u64(dv, 48, 'refcount table offset', name);
+  const refcountTableClusters = dv.getUint32(56);
+  if (refcountTableClusters * clusterSize > MAX_REFCOUNT_TABLE_BYTES) {
+    throw corrupt(`qcow2 refcount table is too large: refcount_table_clusters ${refcountTableClusters} exceeds qemu's ${MAX_REFCOUNT_TABLE_BYTES / clusterSize} at ${clusterSize}-byte clusters`);
+  }
+  if (refcountTableClusters > 0) checkTable('refcount_table_offset', refcountTableOffset, refcountTableClusters * clusterSize, `${refcountTableClusters} clusters`);
+  const nbSnapshots = dv.getUint32(60);
+  const snapshotsOffset = u64(dv, 64, 'snapshot table offset', name);
+  if (nbSnapshots > MAX_SNAPSHOTS) throw corrupt(`qcow2 nb_snapshots ${nbSnapshots} exceeds qemu's ${MAX_SNAPSHOTS}`);
+  if (nbSnapshots > 0) checkTable('snapshots_offset', snapshotsOffset, nbSnapshots * SNAPSHOT_HEADER_SIZE, `${nbSnapshots} snapshots`);
+
+  // Backing file name (spec: Header, bytes 8-19): inside the first cluster, at most 1023 bytes.
   let backingFile: string | undefined;
   const backingOffset = u64(dv, 8, 'backing file offset', name);
   const backingSize = dv.getUint32(16);
   if (backingOffset !== 0) {
-    if (backingSize > MAX_BACKING_NAME) throw corrupt(`qcow2 backing file name is too long (${backingSize} bytes)`);
-    if (backingOffset + backingSize > Math.min(clusterSize, bytes.length)) throw corrupt('qcow2 backing file name lies outside the first cluster');
+    if (backingSize > MAX_BACKING_NAME) throw corrupt(`qcow2 backing file name is too long: backing_file_size ${backingSize} bytes exceeds ${MAX_BACKING_NAME}`);
+    if (backingOffset + backingSize > Math.min(clusterSize, bytes.length)) throw corrupt(`qcow2 backing file name lies outside the first cluster (backing_file_offset ${backingOffset}, backing_file_size ${backingSize})`);
     backingFile = new TextDecoder().decode(bytes.subarray(backingOffset, backingOffset + backingSize));
     if (backingFile.length === 0) backingFile = undefined;
   }
 
-  // Header extensions follow the header (spec: Header extensions), each padded to 8 bytes.
+  // Header extensions follow the header (spec: Header extensions), each padded to 8 bytes, all
+  // inside the first cluster and before the backing file name.
   let backingFormat: string | undefined;
   let at = headerLength;
   const limit = backingOffset !== 0 ? Math.min(backingOffset, bytes.length) : Math.min(clusterSize, bytes.length);
@@ -148,7 +202,7 @@ export function decodeQcow2Header(bytes: Uint8Array, fileSize: number, name: str
     const type = dv.getUint32(at);
     const len = dv.getUint32(at + 4);
     if (type === HeaderExtension.END) break;
-    if (at + 8 + len > limit) throw corrupt(`qcow2 header extension 0x${type.toString(16)} overruns the header`);
+    if (at + 8 + len > limit) throw corrupt(`qcow2 header extension 0x${type.toString(16)} length ${len} overruns the header`);
     const data = bytes.subarray(at + 8, at + 8 + len);
     if (type === HeaderExtension.BACKING_FORMAT) backingFormat = new TextDecoder().decode(data);
     else if (type === HeaderExtension.FULL_DISK_ENCRYPTION) throw unsupported('encryption (LUKS header extension)');
@@ -156,5 +210,5 @@ export function decodeQcow2Header(bytes: Uint8Array, fileSize: number, name: str
     at += 8 + Math.ceil(len / 8) * 8;
   }
 
-  return { version, clusterBits, clusterSize, size, l1Size, l1TableOffset, backingFile, backingFormat, compression, incompatibleFeatures, headerLength };
+  return { version, clusterBits, clusterSize, size, refcountOrder, l1Size, l1TableOffset, backingFile, backingFormat, compression, incompatibleFeatures, headerLength };
 }

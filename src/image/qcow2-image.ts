@@ -4,8 +4,9 @@
  * clusters, and reads of unallocated clusters falling through to the backing file.
  * Layout per qemu docs/interop/qcow2.txt ("Cluster mapping").
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { CorruptImageError, StoreError, UsageError, throwIfAborted, wrapIoError } from '../errors.js';
+import { openInputFile } from '../store/open-input-file.js';
 import type { ReadOptions } from '../store/types.js';
 import { ClusterDecodeError, ClusterDecoder } from './cluster-decoder.js';
 import { decodeL1Entry, decodeL2Entry } from './qcow2-entry.js';
@@ -82,8 +83,9 @@ export class Qcow2Image implements DiskImage {
     let fh: FileHandle | undefined;
     let backing: DiskImage | undefined;
     try {
-      fh = await open(path, 'r');
-      const fileSize = (await fh.stat()).size;
+      const opened = await openInputFile(path, 'open image');
+      fh = opened.fh;
+      const fileSize = opened.size;
       let first = await preadAt(fh, path, 0, Math.min(HEADER_PROBE, fileSize));
       const clusterBits = first.length >= 24 ? new DataView(first.buffer).getUint32(20) : 0;
       if (clusterBits > 16 && clusterBits <= 21 && first.length < fileSize) first = await preadAt(fh, path, 0, Math.min(2 ** clusterBits, fileSize));
@@ -182,6 +184,8 @@ export class Qcow2Image implements DiskImage {
           else runs.push({ kind: 'data', offset: pos, length: n, host });
         } else if (m.kind === 'compressed') {
           if (m.hostOffset >= this.fileSize) throw this.corrupt(`compressed cluster at guest offset ${c * clusterSize} points past the end of the file (host offset ${m.hostOffset}, file is ${this.fileSize} bytes)`, pos);
+          // The descriptor's sector count has cluster_bits - 8 bits, so maxLength is at most two
+          // clusters by construction; the end of the file bounds it further.
           runs.push({ kind: 'compressed', offset: pos, length: n, host: m.hostOffset, maxLength: Math.min(m.maxLength, this.fileSize - m.hostOffset), within });
         } else if (last?.kind === m.kind && last.offset + last.length === pos) last.length += n;
         else runs.push({ kind: m.kind, offset: pos, length: n });

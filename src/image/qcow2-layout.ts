@@ -5,7 +5,7 @@
  */
 import { UsageError } from '../errors.js';
 import {
-  IncompatibleFeature, MAX_CLUSTER_BITS, MAX_L1_BYTES, MIN_CLUSTER_BITS, QCOW2_MAGIC,
+  IncompatibleFeature, MAX_CLUSTER_BITS, MAX_L1_BYTES, MIN_CLUSTER_BITS, QCOW2_MAGIC, QCOW2_SECTOR,
   QCOW2_V3_MIN_HEADER_SIZE, type Qcow2Compression,
 } from './qcow2-header.js';
 
@@ -19,7 +19,7 @@ export const WRITE_REFCOUNT_ORDER = 4;
 export const MAX_REFCOUNT = 0xffff;
 
 /** Bytes of one guest or host sector; qcow2 virtual sizes are multiples of it. */
-export const SECTOR = 512;
+export const SECTOR = QCOW2_SECTOR;
 
 const TWO32 = 2 ** 32;
 /** Bit 63 (QCOW_OFLAG_COPIED) in the high u32: the cluster's refcount is exactly 1. */

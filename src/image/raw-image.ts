@@ -20,8 +20,9 @@ export class RawImage implements DiskImage {
    * @throws StoreError when the file cannot be opened.
    */
   static async open(path: string): Promise<RawImage> {
-    const { fh, stat } = await openInputFile(path, 'open image');
-    return new RawImage(path, fh, stat.size, await createHoleFinder(fh.fd, stat.size));
+    const { fh, stat, size } = await openInputFile(path, 'open image');
+    // Block devices have no holes to find; only regular files are asked.
+    return new RawImage(path, fh, size, stat.isFile() ? await createHoleFinder(fh.fd, size) : null);
   }
 
   async extents(offset: number, length: number): Promise<ImageExtent[]> {

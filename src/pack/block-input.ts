@@ -1,4 +1,6 @@
+import { constants, open as openFd } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { StoreError, wrapIoError } from '../errors.js';
 import { openInputFile } from '../store/open-input-file.js';
@@ -28,14 +30,7 @@ export interface BlockInput {
  * @throws StoreError when the file cannot be opened.
  */
 export async function openFileInput(path: string, blockSize: number): Promise<BlockInput> {
-  const { fh, stat } = await openInputFile(path);
-  let size: number;
-  try {
-    size = stat.isBlockDevice() ? await blockDeviceSize(fh) : stat.size;
-  } catch (err) {
-    await fh.close().catch(() => {});
-    throw wrapIoError(err, path, 'open input');
-  }
+  const { fh, size } = await openInputFile(path);
   const holes = await createHoleFinder(fh.fd, size);
   return {
     size,
@@ -47,20 +42,6 @@ export async function openFileInput(path: string, blockSize: number): Promise<Bl
 
 /** Bytes read per input request. */
 const READ_CHUNK = 1 << 20;
-
-async function blockDeviceSize(fh: FileHandle): Promise<number> {
-  // stat reports 0 for block devices; reading the end position is portable enough.
-  const probe = Buffer.alloc(1);
-  let lo = 0;
-  let hi = 2 ** 50;
-  while (lo < hi) {
-    const mid = Math.floor((lo + hi + 1) / 2);
-    const { bytesRead } = await fh.read(probe, 0, 1, mid - 1);
-    if (bytesRead === 1) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}
 
 async function* fileBlocks(fh: FileHandle, path: string, size: number, blockSize: number, holes: HoleFinder | null): AsyncGenerator<InputBlock> {
   const chunkSize = Math.max(blockSize, READ_CHUNK - (READ_CHUNK % blockSize));
@@ -179,6 +160,18 @@ async function* imageBlocks(image: DiskImage, blockSize: number): AsyncGenerator
       else yield { kind: 'data', bytes: await item.bytes };
     }
   }
+}
+
+/**
+ * Opens a named pipe (a FIFO, or /dev/stdin on a pipe) as a stream input. The open is
+ * non-blocking and the pipe is read through the event loop (a net.Socket on the descriptor), so
+ * waiting for a writer never ties up a thread-pool thread and destroying the input (on abort)
+ * ends the wait at once.
+ * @throws StoreError when the pipe cannot be opened.
+ */
+export async function openPipeInput(path: string, blockSize: number): Promise<BlockInput> {
+  const fd = await new Promise<number>((res, rej) => openFd(path, constants.O_RDONLY | constants.O_NONBLOCK, (err, fd) => (err ? rej(wrapIoError(err, path, 'open input')) : res(fd))));
+  return streamInput(new Socket({ fd, readable: true, writable: false }), path, blockSize);
 }
 
 /** Wraps a Node Readable (a pipe, stdin, a network stream) as an input of unknown size. */

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { ArchiveWriter } from '../archive/archive-writer.js';
@@ -6,7 +7,7 @@ import { DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, STREAM_NAMES, type 
 import type { Header } from '../format/header.js';
 import { AbortedError, UsageError, throwIfAborted } from '../errors.js';
 import { parseSize } from '../util/size.js';
-import { openFileInput, imageInput, streamInput, type BlockInput } from './block-input.js';
+import { openFileInput, openPipeInput, imageInput, streamInput, type BlockInput } from './block-input.js';
 import { detectImageFormat, openImage } from '../image/open-image.js';
 import type { ImageFormat } from '../image/types.js';
 import type { CompressResult } from '../workers/block-task.js';
@@ -265,6 +266,9 @@ async function packWith(options: PackOptions, thin: ThinParent | undefined): Pro
       // Detected once here (qcow2 by its magic); the input, sampling and metadata all use it.
       const format: ImageFormat = name === 'disk' && typeof src === 'string' ? (options.diskFormat ?? (await detectImageFormat(src).catch(() => 'raw' as const))) : 'raw';
       let input = typeof src === 'string' ? await openPathInput(src, format, blockSize) : streamInput(src, `${name} stream`, blockSize);
+      // A pipe may stall for ever: abort destroys the input, which ends the wait for its next block.
+      const opened = input;
+      if (opened.size === undefined && signal) signal.addEventListener('abort', () => void opened.close().catch(() => {}), { once: true });
       inputs.push({ name, input, format });
       if (wantDict) {
         const rawFile = typeof src === 'string' && input.size !== undefined && format === 'raw';
@@ -469,9 +473,15 @@ function resolveCdc(option: PackOptions['cdc'], fromProfile: ChunkParams | false
 /**
  * Opens a path input. Raw files keep the direct file path (SEEK_DATA hole skipping, readv into
  * block buffers); qcow2 images go through the image layer. A file whose format could not be
- * detected is tried as raw, so openFileInput reports why it cannot be read.
+ * detected is tried as raw, so openFileInput reports why it cannot be read. A named pipe (a
+ * FIFO, or /dev/stdin on a pipe) is what the user asked to pack: it is read as a stream, like
+ * `-`, since it has no size and no random access.
  */
 async function openPathInput(path: string, format: ImageFormat, blockSize: number): Promise<BlockInput> {
+  if ((await stat(path).catch(() => undefined))?.isFIFO()) {
+    if (format === 'qcow2') throw new UsageError(`${path}: a qcow2 disk cannot be read from a pipe`, { archive: path });
+    return openPipeInput(path, blockSize);
+  }
   if (format === 'raw') return openFileInput(path, blockSize);
   return imageInput(await openImage(path, { format }), blockSize);
 }

@@ -12,12 +12,14 @@ export class FileSource implements ByteSource {
   private constructor(readonly name: string, private readonly fh: FileHandle, private readonly bytes: number) {}
 
   /**
-   * Opens `path` for reading.
-   * @throws StoreError when the file cannot be opened (missing, permission, directory).
+   * Opens `path` for reading. Never blocks on a FIFO: anything but a regular file or block
+   * device is refused before the first read.
+   * @throws StoreError when the file cannot be opened (missing, permission) or is a FIFO,
+   *   directory, character device or socket.
    */
   static async open(path: string): Promise<FileSource> {
-    const { fh, stat } = await openInputFile(path, 'open');
-    return new FileSource(path, fh, stat.size);
+    const { fh, size } = await openInputFile(path, 'open');
+    return new FileSource(path, fh, size);
   }
 
   /**
