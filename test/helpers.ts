@@ -207,16 +207,38 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `node bin/hexz.js ...args` synchronously; `input` is piped to stdin. */
+/** Preload that makes a FileHandle the CLI never closed warn before it exits (see the file). */
+const GC_BEFORE_EXIT = new URL('./setup/gc-before-exit.mjs', import.meta.url).href;
+
+/**
+ * Runs `node bin/hexz.js ...args` synchronously; `input` is piped to stdin. Fails when Node
+ * printed a process warning (an unclosed FileHandle, a listener leak, a deprecation).
+ */
 export function runCli(args: string[], options: { input?: Uint8Array; cwd?: string; env?: Record<string, string | undefined> } = {}): CliResult {
   const env = { ...process.env, ...options.env };
   delete env.HEXZ_DEBUG;
+  env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --import ${GC_BEFORE_EXIT}`.trim();
   const spawnOptions: SpawnSyncOptions = {
     cwd: options.cwd, env, input: options.input, maxBuffer: 512 * 1024 * 1024, timeout: 60_000,
   };
   const r = spawnSync(process.execPath, [HEXZ_BIN, ...args], spawnOptions);
   if (r.error) throw r.error;
-  return { status: r.status, signal: r.signal, stdout: r.stdout as Buffer, stderr: (r.stderr as Buffer).toString('utf8') };
+  const stderr = (r.stderr as Buffer).toString('utf8');
+  assertNoNodeWarning(stderr, `hexz ${args.join(' ')}`);
+  return { status: r.status, signal: r.signal, stdout: r.stdout as Buffer, stderr };
+}
+
+/**
+ * Node prints process warnings on stderr as `(node:PID) Warning: ...`, `(node:PID) [DEP0137]
+ * DeprecationWarning: ...`, `MaxListenersExceededWarning: ...`. The CLI's own messages start
+ * `hexz: ` (lower-case `warning:`), so any of these marks means a leak Node noticed in a CLI run
+ * (test/setup/fail-on-warning.ts does the same for the test processes).
+ */
+export const NODE_WARNING = /\(node:\d+\)|[A-Za-z]*Warning: /;
+
+/** Fails when `stderr` of a spawned `node` holds a Node process warning. */
+export function assertNoNodeWarning(stderr: string, what: string): void {
+  if (NODE_WARNING.test(stderr)) assert.fail(`${what}: Node printed a process warning on stderr:\n${stderr}`);
 }
 
 /** The documented error shape: exactly one line, starting `hexz: `, no stack trace. */

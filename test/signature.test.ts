@@ -26,7 +26,7 @@ import { blake3 } from '../src/hash/blake3.ts';
 import { Blake3Stream } from '../src/hash/blake3-stream.ts';
 import { coveredDigest } from '../src/ops/covered-digest.ts';
 import { changePassword } from '../src/ops/passwd.ts';
-import { HEXZ_BIN, assertOneErrorLine, listDir, mixedData, packSmall, randomData, runCli, tempDir, writeData } from './helpers.ts';
+import { HEXZ_BIN, assertNoNodeWarning, assertOneErrorLine, listDir, mixedData, packSmall, randomData, runCli, tempDir, writeData } from './helpers.ts';
 
 const tmp = tempDir('hexz-sign-');
 after(() => tmp.cleanup());
@@ -523,6 +523,7 @@ describe('encrypted archives', () => {
     delete env.HEXZ_DEBUG;
     const full = spawnSync(process.execPath, [HEXZ_BIN, 'verify', path, '--pubkey', keyA.publicKey], { env, encoding: 'utf8' });
     assert.equal(full.status, 0, full.stderr);
+    assertNoNodeWarning(full.stderr, 'verify');
     assert.match(full.stdout, /: OK \(.*\); signature valid/);
     const r = await verify(path, { publicKey: await loadPublicKey(keyA.publicKey), password: 'correct horse' });
     assert.equal(r.ok, true, JSON.stringify(r.error));

@@ -12,6 +12,7 @@ import { emptyParentsInfo, encodeParentsTable, type ParentRecord } from '../form
 import { ArchiveCipher } from '../crypto/archive-cipher.js';
 import { deriveArchiveKeys } from '../crypto/archive-keys.js';
 import { sealHeaderTag } from '../crypto/header-tag.js';
+import { liveTempFiles } from '../store/live-temp-files.js';
 import { AtomicFile } from '../store/atomic-file.js';
 import { UsageError, wrapIoError } from '../errors.js';
 import { buildTree, LeafBuilder, type NodeSealer } from './index-builder.js';
@@ -130,6 +131,7 @@ export class ArchiveWriter {
     const spoolPath = `${out.tempPath}.index`;
     try {
       const spool = await open(spoolPath, 'w+', 0o600);
+      liveTempFiles.add(spoolPath);
       return new ArchiveWriter(out, spool, spoolPath, options);
     } catch (err) {
       await out.abort();
@@ -334,5 +336,6 @@ export class ArchiveWriter {
   private async closeSpool(): Promise<void> {
     await this.spool.close().catch(() => {});
     await unlink(this.spoolPath).catch(() => {});
+    liveTempFiles.delete(this.spoolPath);
   }
 }

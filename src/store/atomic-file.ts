@@ -3,6 +3,8 @@ import { access, open, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path';
 import { UsageError, wrapIoError } from '../errors.js';
 import { advanceBuffers } from '../util/advance-buffers.js';
+import { liveTempFiles } from './live-temp-files.js';
+import { removeStaleTemps } from './stale-temps.js';
 import { syncDir } from './sync-dir.js';
 import { tempPathFor } from './temp-path.js';
 
@@ -12,7 +14,9 @@ const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
 /**
  * An output file written under a temporary name beside its destination and renamed into place
  * only by {@link commit}, after an fsync. Until then nothing exists at the destination; on
- * {@link abort} (or any error) the temporary file is removed.
+ * {@link abort} (or any error) the temporary file is removed. A process killed outright
+ * (`kill -9`) cannot remove it; the next {@link create} for the same destination does
+ * ({@link removeStaleTemps}).
  */
 export class AtomicFile {
   private closed = false;
@@ -22,7 +26,8 @@ export class AtomicFile {
   private constructor(readonly path: string, readonly tempPath: string, readonly fh: FileHandle) {}
 
   /**
-   * Creates the temporary file for `path`.
+   * Creates the temporary file for `path`, first removing temporary files of `path` that dead
+   * writers left behind.
    * @throws UsageError when `path` exists and `force` is not set.
    * @throws StoreError when the directory is not writable.
    */
@@ -30,9 +35,12 @@ export class AtomicFile {
     if (!options.force && (await exists(path))) {
       throw new UsageError(`${path}: output exists (use --force to overwrite)`, { archive: path });
     }
+    await removeStaleTemps(path);
     const tempPath = tempPathFor(path);
     try {
       const fh = await open(tempPath, 'wx', 0o644);
+      // Registered so a forced exit (the CLI's signal grace period) can still remove it.
+      liveTempFiles.add(tempPath);
       return new AtomicFile(path, tempPath, fh);
     } catch (err) {
       throw wrapIoError(err, path, 'create');
@@ -95,6 +103,7 @@ export class AtomicFile {
       await this.fh.close();
       this.closed = true;
       await rename(this.tempPath, this.path);
+      liveTempFiles.delete(this.tempPath);
       await syncDir(dirname(this.path));
     } catch (err) {
       await this.abort();
@@ -122,6 +131,7 @@ export class AtomicFile {
       await this.fh.close().catch(() => {});
     }
     await unlink(this.tempPath).catch(() => {});
+    liveTempFiles.delete(this.tempPath);
   }
 }
 

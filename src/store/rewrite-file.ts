@@ -2,6 +2,8 @@ import { constants } from 'node:fs';
 import { copyFile, open, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { wrapIoError } from '../errors.js';
+import { liveTempFiles } from './live-temp-files.js';
+import { removeStaleTemps } from './stale-temps.js';
 import { syncDir } from './sync-dir.js';
 import { tempPathFor } from './temp-path.js';
 
@@ -11,6 +13,9 @@ import { tempPathFor } from './temp-path.js';
  * place, fsyncs it and renames it over `path`, then fsyncs the directory. Readers see either
  * the old file or the new one, never a mix; if `patch` or any step throws, the temporary file
  * is removed and `path` is left untouched.
+ *
+ * A process killed outright (`kill -9`) leaves its temporary copy behind (never a partial
+ * `path`); the next `rewriteFile` of the same file removes it ({@link removeStaleTemps}).
  *
  * The new file keeps the old one's permission bits (and, where allowed, its owner). A symbolic
  * link is followed: its target is rewritten and the link stays. Hard links to the old file keep
@@ -31,6 +36,7 @@ export async function rewriteFile(path: string, patch: (fh: FileHandle, size: nu
   } catch (err) {
     throw wrapIoError(err, path, 'open');
   }
+  await removeStaleTemps(target);
   const temp = tempPathFor(target);
   let fh: FileHandle | undefined;
   let stage = 'stat';
@@ -39,6 +45,7 @@ export async function rewriteFile(path: string, patch: (fh: FileHandle, size: nu
     stage = 'copy';
     // EXCL: never clobber a file that happens to have the temporary name.
     await copyFile(target, temp, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
+    liveTempFiles.add(temp);
     stage = 'open copy';
     fh = await open(temp, 'r+');
     const copy = await fh.stat();
@@ -55,9 +62,11 @@ export async function rewriteFile(path: string, patch: (fh: FileHandle, size: nu
     fh = undefined;
     stage = 'rename';
     await rename(temp, target);
+    liveTempFiles.delete(temp);
   } catch (err) {
     await fh?.close().catch(() => {});
     await unlink(temp).catch(() => {});
+    liveTempFiles.delete(temp);
     throw wrapIoError(err, path, stage);
   }
   await syncDir(dirname(target));

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { Command } from 'commander';
 import { Archive } from '../../archive/archive.js';
 import { defaultStream } from '../../ops/extract.js';
@@ -30,10 +31,9 @@ export function registerCat(program: Command, run: (fn: (ctx: CommandContext) =>
         if (offset + length > size) throw new UsageError(`range [${offset}, ${offset + length}) is past the end of stream ${stream} (${size} bytes)`, { archive: file });
         const rs = a.createReadStream(stream, { start: offset, end: offset + length - 1, signal: ctx.signal });
         for await (const chunk of rs) {
-          if (!process.stdout.write(chunk)) await new Promise<void>((res, rej) => {
-            process.stdout.once('drain', res);
-            process.stdout.once('error', rej);
-          });
+          // events.once removes its 'error' listener when 'drain' comes; a listener pair added
+          // by hand per chunk left one 'error' listener behind on every full pipe buffer.
+          if (!process.stdout.write(chunk)) await once(process.stdout, 'drain', { signal: ctx.signal });
         }
       } finally {
         await a.close();
