@@ -10,6 +10,7 @@ import { BlockTaskError, type WorkerPool } from '../workers/worker-pool.js';
 import type { ArchiveCipher } from '../crypto/archive-cipher.js';
 import { SealError } from '../crypto/object-cipher.js';
 import { blockAad } from '../format/seal-aad.js';
+import { raceAbort } from '../util/race-abort.js';
 
 /** A decoded block held in the cache, with the hash it was verified against. */
 interface CachedBlock {
@@ -60,23 +61,25 @@ export class BlockLoader {
       if (hit) promises[i] = hit;
       else missing.push(e);
     });
-    if (missing.length) this.fetch(missing, stream, signal);
-    return Promise.all(entries.map(async (e, i) => {
+    // The fetch is shared with every other reader of these blocks, so it gets no caller's
+    // signal: an abort only stops this caller waiting (raceAbort), never another's read.
+    if (missing.length) this.fetch(missing, stream);
+    return raceAbort(Promise.all(entries.map(async (e, i) => {
       const block = await (promises[i] ?? this.inflight.get(e.storedOffset) ?? this.cache.get(e.storedOffset)!);
       // A duplicate shares stored bytes with its first copy; it must also share the hash.
       if (this.verify && !bytesEqual(block.hash, e.hash)) throw this.corrupt('content hash mismatch', e, stream);
       if (block.data.length !== e.length) throw this.corrupt('stored block has the wrong length', e, stream);
       return block.data;
-    }));
+    })), signal);
   }
 
   /** Starts loading `entries` in the background (read-ahead); errors surface on a real read. */
   prefetch(entries: IndexEntry[], stream: string): void {
     const missing = entries.filter((e) => e.kind !== EntryKind.ZERO && !this.cache.has(e.storedOffset) && !this.inflight.has(e.storedOffset));
-    if (missing.length) this.fetch(missing, stream, undefined, true);
+    if (missing.length) this.fetch(missing, stream, true);
   }
 
-  private fetch(missing: IndexEntry[], stream: string, signal?: AbortSignal, background = false): void {
+  private fetch(missing: IndexEntry[], stream: string, background = false): void {
     // The first entry per stored extent, so damage is reported at the first copy's offset.
     const first = new Map<number, IndexEntry>();
     for (const e of missing) if (!first.has(e.storedOffset)) first.set(e.storedOffset, e);
@@ -84,7 +87,7 @@ export class BlockLoader {
     for (const group of coalesce(unique)) {
       const start = group[0].storedOffset;
       const last = group[group.length - 1];
-      const bytes = this.readRange(start, last.storedOffset + last.storedLength - start, group[0], stream, signal);
+      const bytes = this.readRange(start, last.storedOffset + last.storedLength - start, group[0], stream);
       for (const e of group) {
         const p = bytes.then((buf) => this.decode(buf.subarray(e.storedOffset - start, e.storedOffset - start + e.storedLength), e, stream));
         if (background) p.catch(() => {});
@@ -94,12 +97,12 @@ export class BlockLoader {
     }
   }
 
-  private async readRange(offset: number, length: number, first: IndexEntry, stream: string, signal?: AbortSignal): Promise<Uint8Array> {
+  private async readRange(offset: number, length: number, first: IndexEntry, stream: string): Promise<Uint8Array> {
     const end = this.dataRegion.offset + this.dataRegion.length;
     if (offset < this.dataRegion.offset || offset + length > end) {
       throw this.corrupt(`stored extent [${offset}, ${offset + length}) lies outside the data region`, first, stream);
     }
-    const buf = await this.source.read(offset, length, { signal });
+    const buf = await this.source.read(offset, length);
     if (buf.length !== length) throw this.corrupt('archive is truncated: stored block lies beyond the end of the file', first, stream);
     return buf;
   }

@@ -1,5 +1,6 @@
 import { NODE_MAX_RECORDS, NODE_HEADER_SIZE, SEAL_OVERHEAD, STREAM_NAMES } from '../format/constants.js';
-import { bytesEqual } from '../format/digest.js';
+import { bytesEqual, toHex } from '../format/digest.js';
+import { raceAbort } from '../util/race-abort.js';
 import type { IndexEntry } from '../format/entry.js';
 import type { StreamRecord } from '../format/header.js';
 import { decodeNode, findRecord, leafEntry, nodeSize, type ChildRecord, type IndexNode } from '../format/index-node.js';
@@ -42,6 +43,7 @@ export class IndexTree {
   private readonly rules: LeafRules;
   /** Longest stored node: a full node, plus the seal when encrypted (bounds what a crafted reference makes us read). */
   private readonly maxNodeLength: number;
+  private readonly inflight = new Map<string, Promise<IndexNode>>();
 
   constructor(
     private readonly source: ByteSource,
@@ -114,17 +116,33 @@ export class IndexTree {
     }
   }
 
-  private async load(ref: ChildRecord, place: NodePlace, signal?: AbortSignal): Promise<IndexNode> {
+  /**
+   * The verified node at `ref` for `place`: from the cache, from a load already in flight for
+   * the same place and hash (concurrent readers of one leaf share one read), or read now.
+   */
+  private load(ref: ChildRecord, place: NodePlace, signal?: AbortSignal): Promise<IndexNode> {
     const key = `${place.stream}/${place.level}/${place.first}/${place.end}@${ref.nodeOffset}`;
     const hit = this.cache.get(key);
-    if (hit && bytesEqual(hit.hash, ref.hash)) return hit.node;
+    if (hit && bytesEqual(hit.hash, ref.hash)) return Promise.resolve(hit.node);
+    const flightKey = `${key}#${toHex(ref.hash)}`;
+    let loading = this.inflight.get(flightKey);
+    if (!loading) {
+      // Shared, so it gets no caller's signal (raceAbort stops only this caller waiting).
+      loading = this.read(ref, place, key);
+      this.inflight.set(flightKey, loading);
+      loading.catch(() => {}).finally(() => this.inflight.delete(flightKey));
+    }
+    return raceAbort(loading, signal);
+  }
+
+  private async read(ref: ChildRecord, place: NodePlace, key: NodeCacheKey): Promise<IndexNode> {
     if (ref.nodeLength < NODE_HEADER_SIZE || ref.nodeLength > this.maxNodeLength) {
       throw this.corrupt(`index node at ${ref.nodeOffset} has an impossible length ${ref.nodeLength}`, place.first, ref.nodeOffset);
     }
     if (ref.nodeOffset + ref.nodeLength > this.fileSize) {
       throw this.corrupt(`index node at ${ref.nodeOffset} lies beyond the end of the file (truncated archive?)`, place.first, ref.nodeOffset);
     }
-    const bytes = await this.source.read(ref.nodeOffset, ref.nodeLength, { signal });
+    const bytes = await this.source.read(ref.nodeOffset, ref.nodeLength);
     if (bytes.length !== ref.nodeLength || !bytesEqual(blake3(bytes), ref.hash)) {
       throw this.corrupt(`index node at file offset ${ref.nodeOffset} fails its hash check`, place.first, ref.nodeOffset);
     }
