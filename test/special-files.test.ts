@@ -217,7 +217,8 @@ describe('SIGTERM and SIGINT end every command promptly', () => {
     let sent = 0;
     const r = await hexz(['cat', p('big.hxz')], {
       stalledStdout: true,
-      started: (c) => void setTimeout(() => { sent = performance.now(); c.kill('SIGINT'); }, 1000),
+      // Once cat has written (so it is running, handlers installed) and the pipe has filled.
+      started: (c) => void c.stdout!.once('readable', () => setTimeout(() => { sent = performance.now(); c.kill('SIGINT'); }, 500)),
     });
     assert.equal(r.signal, null, `cat was killed by ${r.signal}`);
     assert.equal(r.status, 130, r.stderr);
