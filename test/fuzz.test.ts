@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { caseSeedOf, formatSeed, parseSeed } from '../scripts/fuzz/rng.ts';
 import { planCase } from '../scripts/fuzz/run-case.ts';
 import { FUZZ_PASSWORD } from '../scripts/fuzz/corpus.ts';
+import { inspect } from '../src/ops/inspect.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = fileURLToPath(new URL('../scripts/fuzz/main.ts', import.meta.url));
@@ -85,5 +86,15 @@ describe('hostile fixtures found by the fuzzer', () => {
     const r = openInChild('kdf-costs-at-limit.hxz', FUZZ_PASSWORD, 10_000);
     assert.equal(r.outcome, 'UnsupportedError:UNSUPPORTED', `open gave ${r.outcome}`);
     assert.ok(r.ms < 5000, `took ${r.ms} ms`);
+  });
+
+  // Fuzz case 7f6a6452 (run seed 1234abcd): a header whose creation time is 2^53 − 1 ms (legal
+  // per §1, but past what a Date holds) made inspect throw RangeError from toISOString. Reading
+  // and inspecting must work; the time is shown as a number.
+  test('created-beyond-date-range.hxz: opens, reads and inspects; the time shown as ms', async () => {
+    const path = HOSTILE + 'created-beyond-date-range.hxz';
+    assert.equal(openInChild('created-beyond-date-range.hxz', undefined, 10_000).outcome, 'ok');
+    const r = await inspect(path);
+    assert.equal(r.created, '9007199254740991 ms after the epoch');
   });
 });

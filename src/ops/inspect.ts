@@ -1,4 +1,5 @@
 import { Archive } from '../archive/archive.js';
+import type { PasswordOption } from '../archive/archive.js';
 import { Chunker, CODEC_NAMES, HEADER_SIZE, PROFILE_NAMES, STREAM_NAMES, type StreamName } from '../format/constants.js';
 import { toHex } from '../format/digest.js';
 import { SIGNATURE_ALGORITHM_NAMES } from '../format/signature.js';
@@ -91,7 +92,7 @@ export interface InspectReport {
 /** Options of {@link inspect}. */
 export interface InspectOptions {
   /** Password of an encrypted archive: only needed to read its metadata. */
-  password?: string;
+  password?: PasswordOption;
   /** Directories to look in for a thin archive's parents (docs/FORMAT.md §15.4; `--parent-dir`, `HEXZ_PATH`). */
   parentDirs?: string[];
 }
@@ -138,7 +139,7 @@ export async function inspectArchive(a: Archive, options: { parentDirs?: string[
   const logicalBytes = streams.reduce((n, s) => n + s.logicalBytes, 0);
   return {
     file: a.name, fileBytes: a.fileSize, version: h.version, archiveId: toHex(h.archiveId),
-    created: new Date(h.createdMs).toISOString(), blockSize: h.blockSize, compression: CODEC_NAMES[h.codec], level: h.level,
+    created: formatTime(h.createdMs), blockSize: h.blockSize, compression: CODEC_NAMES[h.codec], level: h.level,
     chunking: h.chunker === Chunker.FASTCDC ? { kind: 'fastcdc', min: h.chunkMin, avg: h.chunkAvg, max: h.chunkMax } : { kind: 'fixed' },
     profile: PROFILE_NAMES[h.profile] ?? 'custom',
     dictionary: h.dictionary.length > 0 ? {
