@@ -14,6 +14,8 @@ import { deriveArchiveKeys } from '../crypto/archive-keys.js';
 import { sealHeaderTag } from '../crypto/header-tag.js';
 import { liveTempFiles } from '../store/live-temp-files.js';
 import { AtomicFile } from '../store/atomic-file.js';
+import type { ByteSink } from '../store/types.js';
+import type { S3ClientLike } from '../store/s3-client.js';
 import { UsageError, wrapIoError } from '../errors.js';
 import { buildTree, LeafBuilder, type NodeSealer } from './index-builder.js';
 
@@ -21,6 +23,10 @@ import { buildTree, LeafBuilder, type NodeSealer } from './index-builder.js';
 export interface ArchiveWriterOptions {
   /** Overwrite an existing output. */
   force?: boolean;
+  /** The S3 client for an s3:// output (default: from the AWS environment). */
+  s3Client?: S3ClientLike;
+  /** Cancels an s3:// output's requests. */
+  signal?: AbortSignal;
   /** Nominal block size in bytes. */
   blockSize: number;
   /** Default codec and level, recorded in the header. */
@@ -89,7 +95,7 @@ export class ArchiveWriter {
   private readonly metadata: Record<string, unknown> | undefined;
   private readonly parentRecords: ParentRecord[] | undefined;
 
-  private constructor(private readonly out: AtomicFile, private readonly spool: FileHandle, private readonly spoolPath: string, options: ArchiveWriterOptions) {
+  private constructor(private readonly out: ByteSink, private readonly spool: FileHandle, private readonly spoolPath: string, options: ArchiveWriterOptions) {
     const dict = options.dictionary;
     const archiveId = options.archiveId ?? randomBytes(16);
     if (options.encryption && !options.archiveId) throw new UsageError('an encrypted archive needs its archive id up front');
@@ -123,12 +129,21 @@ export class ArchiveWriter {
   }
 
   /**
-   * Creates the temporary output (and an index spool file) beside `path`.
-   * @throws UsageError when `path` exists without `force`; StoreError on I/O failure.
+   * Creates the temporary output (and an index spool file) beside `path`, or, for an
+   * s3://bucket/key `path`, a multipart upload that streams the archive (the header part last;
+   * the spool in the system temp directory).
+   * @throws UsageError when `path` exists without `force`, or is an http(s):// URL; StoreError on I/O failure.
    */
   static async create(path: string, options: ArchiveWriterOptions): Promise<ArchiveWriter> {
-    const out = await AtomicFile.create(path, options);
-    const spoolPath = `${out.tempPath}.index`;
+    let out: ByteSink;
+    if (/^s3:\/\//i.test(path)) {
+      // Loaded only for S3 outputs: local packs never load the AWS SDK.
+      const { S3Output } = await import('../store/s3-output.js');
+      out = await S3Output.create(path, { force: options.force, client: options.s3Client, signal: options.signal });
+    } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
+      throw new UsageError(`${path}: archives can be written to files and s3:// only`);
+    } else out = await AtomicFile.create(path, options);
+    const spoolPath = `${out.scratchPath}.index`;
     try {
       const spool = await open(spoolPath, 'w+', 0o600);
       liveTempFiles.add(spoolPath);
@@ -139,9 +154,9 @@ export class ArchiveWriter {
     }
   }
 
-  /** Path of the temporary file (for tests that check cleanup). */
+  /** Path of the temporary file, or of the local scratch name of a remote output (for tests that check cleanup). */
   get tempPath(): string {
-    return this.out.tempPath;
+    return this.out.scratchPath;
   }
 
   /** Starts a stream; streams may be written in any order but each only once. */

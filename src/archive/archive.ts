@@ -5,6 +5,8 @@ import type { IndexEntry } from '../format/entry.js';
 import { decodeHeader, type Header } from '../format/header.js';
 import { blake3 } from '../hash/blake3.js';
 import { FileSource } from '../store/file-source.js';
+import { openSource, type SourceOptions } from '../store/open-source.js';
+import { parentOf } from '../store/locations.js';
 import { PinnedRangeSource } from '../store/pinned-range-source.js';
 import type { ByteSource } from '../store/types.js';
 import { CorruptArchiveError, HexzError, MissingParentError, UsageError, WrongKeyError } from '../errors.js';
@@ -16,12 +18,17 @@ import type { KdfLimits } from '../crypto/kdf-limits.js';
 import { SealError } from '../crypto/object-cipher.js';
 import { decodeParentsTable, type ParentRecord } from '../format/parents.js';
 import { resolveParent } from './parent-resolver.js';
-import { dirname, resolve as resolvePath } from 'node:path';
 import { LruCache } from '../util/lru.js';
 import { BlockLoader } from './block-loader.js';
 import { ArchiveHandle } from './archive-handle.js';
 import { IndexTree, type CachedNode, type NodeCacheKey } from './index-tree.js';
 import { WorkerPool } from '../workers/worker-pool.js';
+
+/**
+ * A password, or a function asked for it only when the archive turns out to be encrypted (so a
+ * caller need not read the header first to know whether to prompt: one request less remotely).
+ */
+export type PasswordOption = string | (() => Promise<string>);
 
 /** Options for {@link Archive.open}. */
 export interface OpenOptions {
@@ -50,7 +57,7 @@ export interface OpenOptions {
    * block is read: a wrong one is a WrongKeyError. Without it an encrypted archive opens for
    * its header only (`info`, `header`); reading is then a WrongKeyError.
    */
-  password?: string;
+  password?: PasswordOption;
   /**
    * Unlock an encrypted archive with its 32-byte data key instead of a password (no Argon2id);
    * used for the parents of a thin snapshot, which share the child's data key (§15.3).
@@ -68,7 +75,9 @@ export interface OpenOptions {
    * (the CLI passes `--parent-dir` and `HEXZ_PATH` here).
    */
   parentDirs?: string[];
-  /** Directory recorded parent paths are relative to; by default the archive's own (from its path). */
+  /** How http(s):// and s3:// locations (the archive's, its parents', search directories) are reached: fetch, S3 client, retry, cache. */
+  source?: SourceOptions;
+  /** Directory (path or URL) recorded parent paths are relative to; by default the archive's own (from its path or URL). */
   baseDir?: string;
   /**
    * Open the parents of a thin snapshot (default true). Parents themselves are opened with
@@ -143,7 +152,7 @@ export class Archive {
    * @throws WrongKeyError when `password` is not the encrypted archive's.
    */
   static async open(from: string | ByteSource, options: OpenOptions = {}): Promise<Archive> {
-    const source = typeof from === 'string' ? await FileSource.open(from) : from;
+    const source = typeof from === 'string' ? await openSource(from, options.source) : from;
     let archive: Archive | undefined;
     try {
       const size = await source.size();
@@ -162,7 +171,8 @@ export class Archive {
       // The password is checked before anything but the header is read (§12.2).
       let cipher: ArchiveCipher | undefined;
       if (header.encryption && (options.password !== undefined || options.dataKey)) {
-        const dataKey = options.dataKey ?? await unlockEnvelope(header.encryption, options.password!, header.archiveId, options.kdfLimits);
+        const password = typeof options.password === 'function' ? await options.password() : options.password;
+        const dataKey = options.dataKey ?? await unlockEnvelope(header.encryption, password!, header.archiveId, options.kdfLimits);
         cipher = new ArchiveCipher(deriveArchiveKeys(dataKey, header.archiveId, header.version), header.archiveId);
         if (header.version >= HEADER_TAG_VERSION && !headerTagMatches(head, cipher.keys)) {
           throw new CorruptArchiveError('header fails authentication: it was altered after the archive was written (header tag mismatch)', { stage: 'header' });
@@ -178,11 +188,11 @@ export class Archive {
       const dictionary = header.encryption && !cipher ? undefined : await loadDictionary(source, header, cipher);
       archive = new Archive(reader, header, size, options, typeof from === 'string', dictionary, cipher, head.slice(0, HEADER_SIZE));
       if (header.parents.count > 0) {
-        archive.parentRecords = await loadParentsTable(source, header);
+        archive.parentRecords = await loadParentsTable(reader, header);
         if (options.openParents ?? true) {
-          // Recorded parent paths are relative to the archive's directory (a FileSource is named by its path).
-          const path = typeof from === 'string' ? from : from instanceof FileSource ? from.name : undefined;
-          const baseDir = options.baseDir ?? (path === undefined ? undefined : dirname(resolvePath(path)));
+          // Recorded parent paths are relative to the archive's directory or URL (a FileSource is named by its path).
+          const location = typeof from === 'string' ? from : from instanceof FileSource ? from.name : undefined;
+          const baseDir = options.baseDir ?? (location === undefined ? undefined : parentOf(location));
           archive.parents = await openParentArchives(archive, archive.parentRecords, baseDir, options);
         }
       }
@@ -463,13 +473,13 @@ async function openParentArchives(child: Archive, records: ParentRecord[], baseD
   const parentOptions: OpenOptions = {
     verify: options.verify, cacheBytes: Math.min(options.cacheBytes ?? 64 << 20, 32 << 20), readAheadBytes: 0, preloadIndexBytes: 0,
     // Parents decode in the calling thread: a pool per parent would multiply threads by chain depth.
-    decodeWorkers: 0, dataKey, openParents: false,
+    decodeWorkers: 0, dataKey, openParents: false, source: options.source,
   };
   const opened: Archive[] = [];
   try {
     for (const record of records) {
       const { archive } = await resolveParent(record, {
-        baseDir, searchDirs: options.parentDirs ?? [],
+        baseDir, searchDirs: options.parentDirs ?? [], sourceOptions: options.source,
         open: (path) => Archive.open(path, parentOptions),
       }, child.name);
       if (child.encrypted !== archive.encrypted) {

@@ -1,10 +1,9 @@
-import { readdir, stat } from 'node:fs/promises';
-import { basename, isAbsolute, join, resolve } from 'node:path';
 import { archiveIdentity, type ParentRecord } from '../format/parents.js';
 import { bytesEqual, toHex } from '../format/digest.js';
 import { blake3 } from '../hash/blake3.js';
 import { HexzError, MissingParentError } from '../errors.js';
-import { specialFileKind } from '../store/open-input-file.js';
+import { baseName, joinLocation, listArchives, resolveIn, unreadableKind } from '../store/locations.js';
+import type { SourceOptions } from '../store/open-source.js';
 
 /** A candidate archive as the resolver sees it: its header bytes and archive id, and a way to close it. */
 export interface ParentCandidate {
@@ -15,12 +14,14 @@ export interface ParentCandidate {
 
 /** Where and how to look for a parent archive (docs/FORMAT.md §15.4). */
 export interface ParentSearch<T extends ParentCandidate> {
-  /** Directory of the child archive: recorded paths are relative to it (undefined for non-file sources). */
+  /** Directory (path or URL) of the child archive: recorded paths are relative to it (undefined when unknown). */
   baseDir?: string;
-  /** Further directories to look in, in order (`--parent-dir`, then `HEXZ_PATH`). */
+  /** Further directories (paths or URLs) to look in, in order (`--parent-dir`, then `HEXZ_PATH`). */
   searchDirs: string[];
-  /** Opens the archive at `path` (header only suffices); throws when it is not one. */
+  /** Opens the archive at `path` (a path or URL; header only suffices); throws when it is not one. */
   open(path: string): Promise<T>;
+  /** How remote search directories are listed (s3://). */
+  sourceOptions?: SourceOptions;
 }
 
 /** Outcome of {@link locateParent}: the parent, left open, or why there is none. */
@@ -35,7 +36,7 @@ export type ParentLookup<T> =
 
 /**
  * Finds the archive a parents-table record names: at its recorded path (relative to the child),
- * else by base name in each search directory, else as any `*.hxz` in a search directory with
+ * else by base name in the child's own directory and then in each search directory, else as any `*.hxz` in a search directory with
  * the recorded archive id. A candidate counts only when its archive id and identity (BLAKE3 of
  * its neutral header) both match the record. Reports instead of throwing, so that callers such
  * as `inspect` can show every slot's state.
@@ -53,9 +54,7 @@ export async function locateParent<T extends ParentCandidate>(record: ParentReco
     tried.push(path);
     // A FIFO, directory or device under a parent's name is never opened: opening a FIFO waits
     // for a writer. Named, it is a mismatch the user should hear about; in the id scan, noise.
-    const st = await stat(path).catch(() => undefined);
-    if (!st) return undefined;
-    const kind = specialFileKind(st);
+    const kind = await unreadableKind(path);
     if (kind !== undefined) {
       if (named) mismatch ??= `${path} is ${kind}, not a regular file or block device`;
       return undefined;
@@ -78,22 +77,20 @@ export async function locateParent<T extends ParentCandidate>(record: ParentReco
     await c.close();
     return undefined;
   };
-  const recorded = isAbsolute(record.path) || !search.baseDir ? record.path : resolve(search.baseDir, record.path);
-  const candidates = [recorded, ...search.searchDirs.map((d) => join(d, basename(record.path)))];
+  const recorded = search.baseDir ? resolveIn(search.baseDir, record.path) : record.path;
+  // After the recorded path: the same name beside the child (a chain copied flat into one
+  // directory or bucket prefix, as push and pull do), then in each search directory.
+  const dirs = search.baseDir ? [search.baseDir, ...search.searchDirs] : search.searchDirs;
+  const candidates = [recorded, ...dirs.map((d) => joinLocation(d, baseName(record.path)))];
   for (const path of candidates) {
     const c = await attempt(path, true);
     if (c) return { found: true, path, archive: c };
   }
   for (const dir of search.searchDirs) {
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch {
-      continue;
-    }
-    for (const name of names.filter((n) => n.endsWith('.hxz')).sort()) {
-      const c = await attempt(join(dir, name), false);
-      if (c) return { found: true, path: join(dir, name), archive: c };
+    for (const name of await listArchives(dir, search.sourceOptions)) {
+      const path = joinLocation(dir, name);
+      const c = await attempt(path, false);
+      if (c) return { found: true, path, archive: c };
     }
   }
   return mismatch

@@ -1,6 +1,7 @@
 import { readHeader } from '../ops/read-header.js';
-import { FileSource } from '../store/file-source.js';
+import { openSource } from '../store/open-source.js';
 import { requirePassword } from './password.js';
+import type { PasswordOption } from '../archive/archive.js';
 
 /** The `--password-file` flag shared by every command that reads an archive. */
 export const PASSWORD_FILE_FLAG = ['--password-file <file>', 'read the password of an encrypted archive from the first line of FILE (else HEXZ_PASSWORD, else a prompt)'] as const;
@@ -14,13 +15,22 @@ export const PASSWORD_FILE_FLAG = ['--password-file <file>', 'read the password 
  *   included, is left to the real open).
  */
 export async function passwordFor(file: string, flags: { passwordFile?: string }): Promise<string | undefined> {
-  const source = await FileSource.open(file);
+  const source = await openSource(file);
   let encrypted: boolean;
   try {
     encrypted = (await readHeader(source)).header.encryption !== null;
   } finally {
-    await source.close();
+    await source.close?.();
   }
   if (!encrypted) return undefined;
   return requirePassword({ passwordFile: flags.passwordFile, prompt: `Password for ${file}: ` }, `${file} is encrypted`);
+}
+
+/**
+ * The password of `file` as an {@link PasswordOption} for `Archive.open`: asked for (from
+ * --password-file, HEXZ_PASSWORD or a prompt) only if the archive turns out to be encrypted, so
+ * the header is read once, by the open itself.
+ */
+export function lazyPasswordFor(file: string, flags: { passwordFile?: string }): PasswordOption {
+  return () => requirePassword({ passwordFile: flags.passwordFile, prompt: `Password for ${file}: ` }, `${file} is encrypted`);
 }

@@ -15,6 +15,8 @@ import { registerLs } from './commands/ls.js';
 import { registerPack } from './commands/pack.js';
 import { registerSign } from './commands/sign.js';
 import { registerPasswd } from './commands/passwd.js';
+import { registerPull } from './commands/pull.js';
+import { registerPush } from './commands/push.js';
 import { registerRebase } from './commands/rebase.js';
 import { registerVerify } from './commands/verify.js';
 
@@ -61,6 +63,8 @@ export async function main(argv: string[]): Promise<number> {
   registerSign(program, run);
   registerAnalyze(program, run);
   registerPasswd(program, run);
+  registerPush(program, run);
+  registerPull(program, run);
   program.commands.forEach((c) => c.exitOverride());
   try {
     await program.parseAsync(argv);

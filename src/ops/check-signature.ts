@@ -6,7 +6,7 @@ import {
   checkSignatureExtent, decodeSignatureBlock, FIRST_SIGNED_VERSION, isSigned, SIGNATURE_ALGORITHM_NAMES, SIGNATURE_BLOCK_SIZE,
   signatureMessage, type SignatureBlock,
 } from '../format/signature.js';
-import { FileSource } from '../store/file-source.js';
+import { openSource } from '../store/open-source.js';
 import type { ByteSource } from '../store/types.js';
 import { formatTime } from '../util/format-time.js';
 import { CorruptArchiveError, HexzError } from '../errors.js';
@@ -53,7 +53,7 @@ export interface SignatureCheck {
  * if (!s.keyTrusted) throw new Error(s.reason);
  */
 export async function checkSignature(from: string | ByteSource, options: { publicKey?: KeyObject; signal?: AbortSignal } = {}): Promise<SignatureCheck> {
-  const source = typeof from === 'string' ? await FileSource.open(from) : from;
+  const source = typeof from === 'string' ? await openSource(from) : from;
   try {
     const { headerBytes, header, fileSize } = await readHeader(source, options);
     const block = await readSignatureBlock(source, header, fileSize, options);

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import type { PasswordOption } from '../archive/archive.js';
 import { Archive } from '../archive/archive.js';
 import { EntryKind, type StreamName } from '../format/constants.js';
 import { UsageError, throwIfAborted } from '../errors.js';
@@ -26,7 +27,7 @@ export interface ExportQcow2Options {
   workers?: number;
   force?: boolean;
   /** Password of an encrypted archive given as a path (docs/FORMAT.md §12). */
-  password?: string;
+  password?: PasswordOption;
   /**
    * Directories to look in for the parents of a thin archive given as a path, when they are not
    * at their recorded paths (docs/FORMAT.md §15.4; the CLI's `--parent-dir` and `HEXZ_PATH`).

@@ -1,4 +1,4 @@
-import { dirname, resolve } from 'node:path';
+import { parentOf } from '../store/locations.js';
 import { Archive } from '../archive/archive.js';
 import { locateParent, parentLookupMessage } from '../archive/parent-resolver.js';
 import { toHex } from '../format/digest.js';
@@ -51,7 +51,7 @@ export interface InspectThin {
  */
 export async function inspectParents(a: Archive, options: { parentDirs?: string[]; baseDir?: string } = {}): Promise<InspectThin | null> {
   if (a.header.parents.count === 0) return null;
-  const baseDir = options.baseDir ?? dirname(resolve(a.name));
+  const baseDir = options.baseDir ?? parentOf(a.name);
   const parents: InspectParent[] = [];
   for (const record of a.parentRecords) {
     const base = { slot: record.slot, direct: record.slot === 1, archiveId: toHex(record.archiveId), recordedPath: record.path };

@@ -1,5 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { isRemote } from '../store/open-source.js';
+import { parentOf, resolveIn } from '../store/locations.js';
+import { join, resolve, sep } from 'node:path';
 import { Archive } from '../archive/archive.js';
 import { bytesEqual, toHex } from '../format/digest.js';
 import { archiveIdentity, type ParentRecord } from '../format/parents.js';
@@ -131,13 +133,15 @@ interface Scanned {
  * roots.forEach((r) => show(r));
  */
 export async function lineage(dir: string, options: LineageOptions = {}): Promise<LineageReport> {
-  let info;
-  try {
-    info = await stat(dir);
-  } catch (err) {
-    throw wrapIoError(err, dir, 'list');
+  if (!isRemote(dir)) {
+    let info;
+    try {
+      info = await stat(dir);
+    } catch (err) {
+      throw wrapIoError(err, dir, 'list');
+    }
+    if (!info.isDirectory()) throw new UsageError(`${dir} is not a directory`);
   }
-  if (!info.isDirectory()) throw new UsageError(`${dir} is not a directory`);
   const skipped: LineageSkipped[] = [];
   const files = await findArchives(dir, skipped, options.signal);
   const scanned: Scanned[] = [];
@@ -158,6 +162,14 @@ export async function lineage(dir: string, options: LineageOptions = {}): Promis
 
 /** Paths (relative to `root`) of the `*.hxz` files under it; unreadable directories go to `skipped`. */
 async function findArchives(root: string, skipped: LineageSkipped[], signal: AbortSignal | undefined): Promise<string[]> {
+  if (/^s3:\/\//i.test(root)) {
+    // A prefix is a directory tree: every key under it, relative to it.
+    const prefix = `${root.replace(/\/$/, '')}/`;
+    const { listS3 } = await import('../store/s3-source.js');
+    const keyPrefix = prefix.slice(prefix.indexOf('/', 5) + 1);
+    return (await listS3(prefix, undefined, { signal })).map((o) => o.key.slice(keyPrefix.length)).filter((k) => k.endsWith('.hxz')).sort(compareText);
+  }
+  if (isRemote(root)) throw new UsageError(`${root}: an HTTP server cannot be listed; give an s3:// prefix or a directory`);
   const out: string[] = [];
   const walk = async (rel: string) => {
     throwIfAborted(signal, 'ls');
@@ -181,7 +193,7 @@ async function findArchives(root: string, skipped: LineageSkipped[], signal: Abo
 
 /** Reads one archive's header and parents table; a failure is recorded in `skipped` and gives undefined. */
 async function scan(root: string, rel: string, skipped: LineageSkipped[]): Promise<Scanned | undefined> {
-  const absPath = resolve(root, rel);
+  const absPath = isRemote(root) ? resolveIn(root, rel) : resolve(root, rel);
   let a: Archive;
   try {
     a = await Archive.open(absPath, { openParents: false, preloadIndexBytes: 0 });
@@ -227,7 +239,7 @@ async function link(scanned: Scanned[]): Promise<LineageNode[]> {
     const rec = s.direct;
     const parent = s.node.parent;
     if (!rec || !parent) continue;
-    const recorded = isAbsolute(rec.path) ? rec.path : resolve(dirname(s.absPath), rec.path);
+    const recorded = resolveIn(parentOf(s.absPath), rec.path);
     const sameId = (byId.get(parent.archiveId) ?? []).filter((p) => p !== s);
     const atRecorded = (list: Scanned[]) => list.find((p) => p.absPath === recorded) ?? list[0];
     const match = atRecorded(sameId.filter((p) => bytesEqual(p.identity, rec.identity)));

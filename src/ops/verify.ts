@@ -1,10 +1,13 @@
 import type { KeyObject } from 'node:crypto';
+import type { PasswordOption } from '../archive/archive.js';
 import { availableParallelism } from 'node:os';
 import { Archive } from '../archive/archive.js';
 import { fingerprint } from '../crypto/signing.js';
 import { EntryKind } from '../format/constants.js';
 import { isSigned } from '../format/signature.js';
-import { FileSource } from '../store/file-source.js';
+import { openSource } from '../store/open-source.js';
+import { parentOf } from '../store/locations.js';
+import type { ByteSource } from '../store/types.js';
 import { AbortedError, BadSignatureError, HexzError, exitCodeFor } from '../errors.js';
 import { checkSignature } from './check-signature.js';
 import { entryBatches } from './entry-batches.js';
@@ -22,7 +25,7 @@ export interface VerifyOptions {
   /** Check the header and the signature only; read no index node for blocks and no block (`--signature-only`). */
   signatureOnly?: boolean;
   /** Password of an encrypted archive; not needed with `signatureOnly`. */
-  password?: string;
+  password?: PasswordOption;
   /**
    * Directories to look in for the parents of a thin archive (docs/FORMAT.md §15.4). A full
    * verify reads the blocks a thin archive refers to in its parents, so a missing, replaced or
@@ -79,12 +82,12 @@ export async function verify(path: string, options: VerifyOptions = {}): Promise
   const started = Date.now();
   const signatureOnly = options.signatureOnly ?? false;
   const report: VerifyReport = { file: path, ok: true, checks: [], signatureOnly, blocksChecked: 0, bytesChecked: 0, seconds: 0 };
-  let source: FileSource | undefined;
+  let source: ByteSource | undefined;
   let a: Archive | undefined;
   try {
-    source = await FileSource.open(path);
+    source = await openSource(path);
     a = await Archive.open(source, {
-      verify: true, cacheBytes: 0, readAheadBytes: 0,
+      verify: true, cacheBytes: 0, readAheadBytes: 0, baseDir: parentOf(path),
       // The signature needs no key and no block: skip unlocking, workers and the index preload.
       // The signature covers the parents table but not the parents: --signature-only opens none.
       ...(signatureOnly ? { preloadIndexBytes: 0, openParents: false } : { decodeWorkers: availableParallelism(), password: options.password, parentDirs: options.parentDirs }),
@@ -106,7 +109,7 @@ export async function verify(path: string, options: VerifyOptions = {}): Promise
     report.checks.push({ name: e?.location.stage ?? 'open', ok: false, detail: report.error.message });
   } finally {
     await a?.close();
-    await source?.close();
+    await source?.close?.();
   }
   report.seconds = (Date.now() - started) / 1000;
   return report;
@@ -116,7 +119,7 @@ export async function verify(path: string, options: VerifyOptions = {}): Promise
  * Checks the signature and fills `report.signature`.
  * @throws BadSignatureError when it does not vouch for the archive; as {@link checkSignature}.
  */
-async function checkSignatureStep(source: FileSource, report: VerifyReport, options: VerifyOptions): Promise<{ name: string; ok: boolean; detail: string }> {
+async function checkSignatureStep(source: ByteSource, report: VerifyReport, options: VerifyOptions): Promise<{ name: string; ok: boolean; detail: string }> {
   const s = await checkSignature(source, { publicKey: options.publicKey, signal: options.signal });
   report.signature = { signed: s.signed, fingerprint: s.fingerprint, signedAt: s.signedAt, valid: s.valid, trusted: s.keyTrusted };
   const where = { archive: report.file, stage: 'signature' };

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { ArchiveWriter } from '../archive/archive-writer.js';
+import type { S3ClientLike } from '../store/s3-client.js';
 import { defaultLevel, parseCodecName, validateLevel } from '../codec/registry.js';
 import { DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, STREAM_NAMES, type StreamName } from '../format/constants.js';
 import type { Header } from '../format/header.js';
@@ -63,8 +64,14 @@ export interface PackOptions {
   diskFormat?: ImageFormat;
   /** Memory dump: always raw bytes. */
   memory?: PackInput;
-  /** Path of the archive to write. */
+  /**
+   * Path of the archive to write, or s3://bucket/key: the archive then streams into S3 as a
+   * multipart upload while packing (header part last, memory bounded), visible under the key
+   * only once complete.
+   */
   output: string;
+  /** S3 client for an s3:// output or parent (default: from the AWS environment). */
+  s3Client?: S3ClientLike;
   compression?: 'zstd' | 'lz4' | 'none';
   /** Codec level (zstd: -7..22, default 3). */
   level?: number;
@@ -287,7 +294,7 @@ async function packWith(options: PackOptions, thin: ThinParent | undefined): Pro
     const kdfSeconds = (performance.now() - kdfStarted) / 1000;
     throwIfAborted(signal, 'pack');
     writer = await ArchiveWriter.create(options.output, {
-      force: options.force, blockSize, codec, level, cdc: cdc ?? undefined, profile: profile?.name,
+      force: options.force, s3Client: options.s3Client, signal, blockSize, codec, level, cdc: cdc ?? undefined, profile: profile?.name,
       archiveId, createdMs: options.createdMs, dictionary: dictionary ?? undefined, encryption,
       metadata: options.metadata ?? packMetadata(options, inputs), parents: thin?.records,
     });

@@ -1,4 +1,4 @@
-import { dirname, relative, resolve, sep } from 'node:path';
+import { parentOf, relativeLocation } from '../store/locations.js';
 import { Archive } from '../archive/archive.js';
 import { Chunker, CODEC_NAMES, EntryKind } from '../format/constants.js';
 import { archiveIdentity, MAX_PARENTS, type ParentRecord } from '../format/parents.js';
@@ -28,8 +28,8 @@ export async function openThinParent(path: string, output: string, options: { pa
     if (archive.parentRecords.length + 1 > MAX_PARENTS) {
       throw new UsageError(`parent ${path} already refers to ${archive.parentRecords.length} archives; a chain may hold ${MAX_PARENTS}: flatten it first (hexz flatten)`);
     }
-    const outDir = dirname(resolve(output));
-    const rel = (p: string) => relative(outDir, resolve(p)).split(sep).join('/') || '.';
+    const outDir = parentOf(output);
+    const rel = (p: string) => relativeLocation(outDir, p);
     const records: ParentRecord[] = [
       { slot: 1, archiveId: archive.archiveId, identity: archiveIdentity(archive.headerBytes, blake3), path: rel(path) },
       ...archive.parentRecords.map((r, i) => ({ ...r, slot: i + 2, path: rel(archive.parents[i].name) })),

@@ -7,6 +7,7 @@ import { liveTempFiles } from './live-temp-files.js';
 import { removeStaleTemps } from './stale-temps.js';
 import { syncDir } from './sync-dir.js';
 import { tempPathFor } from './temp-path.js';
+import type { ByteSink } from './types.js';
 
 /** Unsynced bytes after which a background fdatasync starts. */
 const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
@@ -18,12 +19,17 @@ const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
  * (`kill -9`) cannot remove it; the next {@link create} for the same destination does
  * ({@link removeStaleTemps}).
  */
-export class AtomicFile {
+export class AtomicFile implements ByteSink {
   private closed = false;
   private unsynced = 0;
   private syncing: Promise<void> | null = null;
 
   private constructor(readonly path: string, readonly tempPath: string, readonly fh: FileHandle) {}
+
+  /** Side files go beside the temporary file (same directory, same stale-file cleanup). */
+  get scratchPath(): string {
+    return this.tempPath;
+  }
 
   /**
    * Creates the temporary file for `path`, first removing temporary files of `path` that dead

@@ -1,5 +1,6 @@
 import { AbortedError, StoreError } from '../errors.js';
 import type { ByteSource, ReadOptions } from './types.js';
+import { raceAbort } from '../util/race-abort.js';
 
 /** Options of {@link HttpSource}. */
 export interface HttpSourceOptions {
@@ -32,6 +33,13 @@ interface ObjectInfo {
  * bytes before the range skipped and the rest cancelled, never held whole in memory.
  * Network errors, 408, 429 and 5xx are transient StoreErrors (a RetryingSource retries them);
  * 401, 403, 404, 410, 412, 416 are permanent.
+ *
+ * Every 206 must say (Content-Range) that it holds the bytes asked for, of an object of the
+ * pinned size, and every answer must be unencoded (fetch would silently decompress a
+ * `Content-Encoding: gzip` body, shifting every offset): anything else is a permanent error,
+ * never bytes from the wrong place. Servers whose validators have one-second resolution
+ * (nginx's ETag is mtime-size) cannot tell an object replaced by one of the same size within
+ * the same second; nothing on the client can.
  */
 export class HttpSource implements ByteSource {
   readonly name: string;
@@ -56,38 +64,62 @@ export class HttpSource implements ByteSource {
     const end = Math.min(offset + length, info.size);
     if (end <= offset) return new Uint8Array(0);
     if (end <= info.head.length) return info.head.subarray(offset, end);
+    const signal = options.signal;
     const pin: Record<string, string> = info.etag ? { 'if-match': info.etag } : info.lastModified ? { 'if-unmodified-since': info.lastModified } : {};
-    const res = await this.request(offset, end - 1, pin, options.signal);
+    const res = await this.request(offset, end - 1, pin, signal);
     if (res.status === 206) {
       this.checkSame(res, info);
-      return this.body(res, end - offset);
+      const range = this.rangeOf(res, info.size);
+      if (range.first > offset || range.last < end - 1) throw this.wrongRange(res, range, offset, end - 1);
+      if (range.first === offset && range.last === end - 1) return this.body(res, end - offset, signal);
+      // More than asked for (allowed): streamed and cut like a 200, never buffered whole.
+      return this.sliceWholeBody(res, offset - range.first, end - offset, signal);
     }
     if (res.status === 200) {
       this.checkSame(res, info);
-      return this.sliceWholeBody(res, offset, end - offset);
+      return this.sliceWholeBody(res, offset, end - offset, signal);
+    }
+    // We only ask for ranges inside the pinned size: "not satisfiable" means the object shrank.
+    if (res.status === 416) {
+      res.body?.cancel().catch(() => {});
+      throw this.changed();
     }
     throw this.statusError(res, `range ${offset}-${end - 1}`);
   }
 
-  /** First contact: a range request for the first bytes, which also gives the size and validator. */
+  /**
+   * First contact: a range request for the first bytes, which also gives the size and
+   * validator. It is shared by every caller, so no one caller's signal ends it: each caller
+   * only stops waiting for it when its own signal aborts.
+   */
   private contact(signal?: AbortSignal): Promise<ObjectInfo> {
-    this.info ??= this.firstContact(signal);
-    // A failed first contact is not remembered: the next read tries again.
-    this.info.catch(() => (this.info = undefined));
-    return this.info;
+    if (!this.info) {
+      const info = this.firstContact();
+      this.info = info;
+      // A failed first contact is not remembered: the next read tries again. Only this very
+      // attempt is forgotten, never a later one that succeeded (two pins could mix versions).
+      info.catch(() => {
+        if (this.info === info) this.info = undefined;
+      });
+    }
+    return raceAbort(this.info, signal);
   }
 
-  private async firstContact(signal?: AbortSignal): Promise<ObjectInfo> {
-    const res = await this.request(0, this.firstBytes - 1, {}, signal);
+  private async firstContact(): Promise<ObjectInfo> {
+    const res = await this.request(0, this.firstBytes - 1, {});
+    this.checkEncoding(res);
     const etag = strongEtag(res.headers.get('etag'));
     const lastModified = res.headers.get('last-modified') ?? undefined;
     if (res.status === 206) {
-      const size = totalOf(res.headers.get('content-range'));
-      if (size === undefined) throw new StoreError(`${this.name}: 206 answer without a valid Content-Range`, { archive: this.name, stage: 'read' });
-      return { size, etag, lastModified, head: await this.body(res, Math.min(this.firstBytes, size)) };
+      const range = this.rangeOf(res);
+      const size = range.total;
+      const want = Math.min(this.firstBytes, size) - 1;
+      if (range.first !== 0 || range.last < want) throw this.wrongRange(res, range, 0, want);
+      const head = range.last === want ? await this.body(res, want + 1) : await this.sliceWholeBody(res, 0, want + 1);
+      return { size, etag, lastModified, head };
     }
     if (res.status === 200) {
-      const size = Number(res.headers.get('content-length'));
+      const size = Number(res.headers.get('content-length') ?? NaN);
       if (!Number.isSafeInteger(size) || size < 0) {
         await res.body?.cancel().catch(() => {});
         throw new StoreError(`${this.name}: the server ignores Range requests and gives no Content-Length; it cannot be read randomly`, { archive: this.name, stage: 'read' });
@@ -95,7 +127,7 @@ export class HttpSource implements ByteSource {
       return { size, etag, lastModified, head: await this.sliceWholeBody(res, 0, Math.min(this.firstBytes, size)) };
     }
     if (res.status === 416) {
-      // An empty object has no byte 0: 416 with `bytes */0`.
+      // An empty object has no byte 0: 416 with `bytes */0` (nginx answers 200 with no body).
       await res.body?.cancel().catch(() => {});
       if (totalOf(res.headers.get('content-range')) === 0) return { size: 0, etag, lastModified, head: new Uint8Array(0) };
     }
@@ -111,15 +143,47 @@ export class HttpSource implements ByteSource {
     }
   }
 
-  /** The validator and size of an answer must be the pinned ones. */
+  /** The validator and size of an answer must be the pinned ones, and its body unencoded. */
   private checkSame(res: Response, info: ObjectInfo): void {
+    this.checkEncoding(res);
     const etag = strongEtag(res.headers.get('etag'));
-    const total = res.status === 206 ? totalOf(res.headers.get('content-range')) : Number(res.headers.get('content-length'));
     const lastModified = res.headers.get('last-modified') ?? undefined;
-    if ((info.etag && etag !== info.etag) || (!info.etag && info.lastModified && lastModified !== info.lastModified) || total !== info.size) {
+    // A 206's total is checked with its Content-Range (rangeOf); a 200's body is the whole object.
+    const sizeDiffers = res.status === 200 && Number(res.headers.get('content-length') ?? NaN) !== info.size;
+    if ((info.etag && etag !== info.etag) || (!info.etag && info.lastModified && lastModified !== info.lastModified) || sizeDiffers) {
       res.body?.cancel().catch(() => {});
       throw this.changed();
     }
+  }
+
+  /**
+   * fetch decodes a compressed body by itself, so its bytes would not be the object's bytes at
+   * the offsets asked for. fetch sends `Accept-Encoding: identity` with every Range request;
+   * a server that compresses anyway cannot be read randomly.
+   */
+  private checkEncoding(res: Response): void {
+    const encoding = res.headers.get('content-encoding');
+    if (encoding && encoding.trim().toLowerCase() !== 'identity') {
+      res.body?.cancel().catch(() => {});
+      throw new StoreError(`${this.name}: the server sent the object with Content-Encoding: ${encoding}; serve it unencoded`, { archive: this.name, stage: 'read' });
+    }
+  }
+
+  /** The `first-last/total` of a 206 answer; a missing or malformed one is a permanent error. */
+  private rangeOf(res: Response, size?: number): ContentRange {
+    const range = parseContentRange(res.headers.get('content-range'));
+    if (!range || (size !== undefined && range.total !== size)) {
+      res.body?.cancel().catch(() => {});
+      // A 206 without one (e.g. multipart/byteranges) cannot be placed; a wrong total is a changed object.
+      if (range) throw this.changed();
+      throw new StoreError(`${this.name}: 206 answer without a valid Content-Range`, { archive: this.name, stage: 'read' });
+    }
+    return range;
+  }
+
+  private wrongRange(res: Response, got: ContentRange, first: number, last: number): StoreError {
+    res.body?.cancel().catch(() => {});
+    return new StoreError(`${this.name}: asked for bytes ${first}-${last}, the server answered ${got.first}-${got.last}`, { archive: this.name, stage: 'read' });
   }
 
   private changed(): StoreError {
@@ -127,11 +191,17 @@ export class HttpSource implements ByteSource {
   }
 
   /** Reads exactly `expect` bytes of a body; fewer is a transient error (the connection was cut). */
-  private async body(res: Response, expect: number): Promise<Uint8Array> {
+  private async body(res: Response, expect: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const declared = res.headers.get('content-length');
+    if (declared !== null && Number(declared) !== expect) {
+      res.body?.cancel().catch(() => {});
+      throw new StoreError(`${this.name}: the answer declares ${declared} bytes, its Content-Range ${expect}`, { archive: this.name, stage: 'read' });
+    }
     let bytes: Uint8Array;
     try {
       bytes = new Uint8Array(await res.arrayBuffer());
     } catch (err) {
+      if (signal?.aborted) throw new AbortedError('read cancelled', { archive: this.name }, { cause: err });
       throw new StoreError(`${this.name}: reading the answer failed: ${describe(err)}`, { archive: this.name, stage: 'read' }, { cause: err, transient: true });
     }
     if (bytes.length !== expect) {
@@ -140,9 +210,16 @@ export class HttpSource implements ByteSource {
     return bytes;
   }
 
-  /** From a 200 answer (Range ignored): skips `offset` bytes of the streamed body, keeps `length`, cancels the rest. */
-  private async sliceWholeBody(res: Response, offset: number, length: number): Promise<Uint8Array> {
+  /**
+   * From an answer holding more than asked for (a 200 that ignored Range, or a wider 206): skips
+   * `offset` bytes of the streamed body, keeps `length`, cancels the rest.
+   */
+  private async sliceWholeBody(res: Response, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     const out = new Uint8Array(length);
+    if (length === 0) {
+      res.body?.cancel().catch(() => {});
+      return out;
+    }
     if (!res.body) throw new StoreError(`${this.name}: empty answer`, { archive: this.name, stage: 'read' }, { transient: true });
     const reader = res.body.getReader();
     let pos = 0;
@@ -160,6 +237,7 @@ export class HttpSource implements ByteSource {
         pos += value.length;
       }
     } catch (err) {
+      if (signal?.aborted) throw new AbortedError('read cancelled', { archive: this.name }, { cause: err });
       throw new StoreError(`${this.name}: reading the answer failed: ${describe(err)}`, { archive: this.name, stage: 'read' }, { cause: err, transient: true });
     } finally {
       reader.cancel().catch(() => {});
@@ -176,6 +254,22 @@ export class HttpSource implements ByteSource {
     const reason = s === 404 ? 'not found' : s === 403 ? 'forbidden' : s === 401 ? 'unauthorized' : s === 416 ? 'range not satisfiable' : `HTTP ${s}`;
     return new StoreError(`${this.name}: ${what}: ${reason} (${s} ${res.statusText})`.replace(/ \(\d+ \)$/, ` (${s})`), { archive: this.name, stage: 'read' }, { transient });
   }
+}
+
+/** The parts of a `Content-Range: bytes first-last/total` header. */
+interface ContentRange {
+  first: number;
+  last: number;
+  total: number;
+}
+
+/** Parses `bytes first-last/total`; undefined for anything else (an unknown total `/*` included). */
+function parseContentRange(header: string | null): ContentRange | undefined {
+  const m = header ? /^bytes (\d+)-(\d+)\/(\d+)$/i.exec(header.trim()) : null;
+  if (!m) return undefined;
+  const [first, last, total] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (![first, last, total].every(Number.isSafeInteger) || first > last || last >= total) return undefined;
+  return { first, last, total };
 }
 
 /** The total size in a `Content-Range: bytes a-b/total` header (or its unsatisfied-range form, star then the total). */

@@ -1,9 +1,11 @@
+import { AbortedError } from '../errors.js';
 import { SourceWrapper } from './source-wrapper.js';
 import type { ByteSource, ReadOptions } from './types.js';
 
 /**
- * Lets at most `limit` reads reach the wrapped source at once; the rest wait in order. Keeps a
- * remote server (and our memory) from being flooded by a burst of reads.
+ * Lets at most `limit` reads reach the wrapped source at once; the rest wait in order (a waiter
+ * whose signal aborts leaves the queue at once). Keeps a remote server (and our memory) from
+ * being flooded by a burst of reads.
  */
 export class LimitedSource extends SourceWrapper {
   private active = 0;
@@ -17,7 +19,7 @@ export class LimitedSource extends SourceWrapper {
   override async read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
     // A finished read hands its slot straight to the next waiter, so the limit is never exceeded.
     if (this.active < this.limit) this.active++;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else await this.slot(options?.signal);
     try {
       return await this.inner.read(offset, length, options);
     } finally {
@@ -25,6 +27,23 @@ export class LimitedSource extends SourceWrapper {
       if (next) next();
       else this.active--;
     }
+  }
+
+  /** Waits for a finished read to hand over its slot; an abort leaves the queue at once. */
+  private slot(signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) return Promise.reject(new AbortedError('read cancelled'));
+    return new Promise<void>((resolve, reject) => {
+      const grant = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.waiting.splice(this.waiting.indexOf(grant), 1);
+        reject(new AbortedError('read cancelled'));
+      };
+      this.waiting.push(grant);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** Reads running now (for tests). */

@@ -1,4 +1,5 @@
 import { LruCache } from '../util/lru.js';
+import { raceAbort } from '../util/race-abort.js';
 import { SourceWrapper } from './source-wrapper.js';
 import type { ByteSource, ReadOptions } from './types.js';
 
@@ -49,7 +50,9 @@ export class RangeCacheSource extends SourceWrapper {
       } else if (runStart < 0) runStart = p;
     }
     flushRun(last + 1);
-    const got = await Promise.all(parts);
+    // The fetches are shared with other readers and get no signal; an abort only stops this
+    // caller waiting (without it, the outermost wrapper of openSource would ignore aborts).
+    const got = await raceAbort(Promise.all(parts), options?.signal);
     const out = new Uint8Array(length);
     let n = 0;
     for (let i = 0; i < got.length; i++) {

@@ -23,3 +23,21 @@ export interface ByteSource {
   /** Releases the backend's resources. Optional. */
   close?(): Promise<void>;
 }
+
+/**
+ * Where a writer puts a file written front to back, except for bytes it patches at the start
+ * last (an archive's header): nothing is visible at `path` until {@link commit}; {@link abort}
+ * leaves nothing. A local file ({@link AtomicFile}) and an S3 multipart upload implement it.
+ */
+export interface ByteSink {
+  /** The destination (a path or URL), for messages. */
+  readonly path: string;
+  /** A local path beside which the writer may keep side files (a spool), removed by the writer. */
+  readonly scratchPath: string;
+  /** Writes `bytes` at `position`. Sinks other than files may require sequential positions. */
+  writeAt(bytes: Uint8Array, position: number): Promise<void>;
+  /** Makes the file visible at `path`, complete. */
+  commit(): Promise<void>;
+  /** Removes everything written; never throws. */
+  abort(): Promise<void>;
+}

@@ -7,7 +7,7 @@ import { UsageError } from '../../errors.js';
 import { parseSize } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
 import { parseStream } from './stream-option.js';
-import { passwordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
+import { lazyPasswordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
 import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
 
 /** `hexz cat`: registers the command on `program`. */
@@ -22,7 +22,7 @@ export function registerCat(program: Command, run: (fn: (ctx: CommandContext) =>
     .option(...PASSWORD_FILE_FLAG)
     .option(...PARENT_DIR_FLAG)
     .action((file: string, flags: { stream?: StreamName; offset: string; length?: string; passwordFile?: string; parentDir?: string[] }) => run(async (ctx) => {
-      const a = await Archive.open(file, { password: await passwordFor(file, flags), parentDirs: parentDirsFrom(flags) });
+      const a = await Archive.open(file, { password: lazyPasswordFor(file, flags), parentDirs: parentDirsFrom(flags) });
       try {
         const stream = flags.stream ?? defaultStream(a);
         const size = a.size(stream);

@@ -9,7 +9,7 @@ export function registerLs(program: Command, run: (fn: (ctx: CommandContext) => 
   program
     .command('ls')
     .description('list the archives under a directory as lineage trees: each thin archive beneath its parent, with sizes and missing or modified parents flagged')
-    .argument('<dir>', 'directory to scan for *.hxz (recursively)')
+    .argument('<dir>', 'directory (or s3://bucket/prefix/) to scan for *.hxz, recursively')
     .option('--json', 'print the trees as JSON (all sizes in bytes; unreadable files in "skipped")')
     .addHelpText('after', `
 Reads only headers and parents tables: fast, and no password is needed.
