@@ -35,6 +35,21 @@ class Flaky extends SourceWrapper {
 
 const noSleep = async () => {};
 
+/** Holds every read until `open()`; records the offsets that reached it. */
+class Gate extends SourceWrapper {
+  readonly offsets: number[] = [];
+  private release!: () => void;
+  private readonly opened = new Promise<void>((r) => (this.release = r));
+  open(): void {
+    this.release();
+  }
+  override async read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
+    this.offsets.push(offset);
+    await this.opened;
+    return super.read(offset, length, options);
+  }
+}
+
 describe('RetryingSource', () => {
   test('retries a transient failure and returns the right bytes', async () => {
     const flaky = new Flaky(() => new StoreError('503', {}, { transient: true }), 3);
@@ -86,6 +101,22 @@ describe('LimitedSource', () => {
     got.forEach((b, i) => assertBytes(b, data.subarray(i * 100, i * 100 + 100), `read ${i}`));
     assert.equal(most, 3);
   });
+
+  test('a waiter whose signal aborts leaves the queue at once; the others still run in order', async () => {
+    const gate = new Gate(new MemorySource(data));
+    const s = new LimitedSource(gate, 1);
+    const first = s.read(0, 10);
+    const controller = new AbortController();
+    const aborted = s.read(10, 10, { signal: controller.signal });
+    const third = s.read(20, 10);
+    controller.abort();
+    await assert.rejects(aborted, AbortedError);
+    gate.open();
+    assertBytes(await first, data.subarray(0, 10));
+    assertBytes(await third, data.subarray(20, 30));
+    assert.deepEqual(gate.offsets, [0, 20], 'the aborted read never reached the source');
+    assert.equal(s.inFlight, 0);
+  });
 });
 
 describe('CoalescingSource', () => {
@@ -126,5 +157,18 @@ describe('RangeCacheSource', () => {
     await Promise.all([s.read(40_000, 10), s.read(40_010, 10)]);
     assert.equal(counted.requests, 3);
     assert.equal((await s.read(data.length - 5, 100)).length, 5, 'short at the end');
+  });
+
+  test('an abort ends only that caller\'s wait for a shared page fetch', async () => {
+    const gate = new Gate(new MemorySource(data));
+    const s = new RangeCacheSource(gate, { pageSize: 4096 });
+    const controller = new AbortController();
+    const aborted = s.read(100, 10, { signal: controller.signal });
+    const other = s.read(200, 10);
+    controller.abort();
+    await assert.rejects(aborted, AbortedError);
+    gate.open();
+    assertBytes(await other, data.subarray(200, 210));
+    assert.deepEqual(gate.offsets, [0], 'one fetch, shared and not cancelled');
   });
 });
