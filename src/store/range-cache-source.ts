@@ -7,8 +7,13 @@ import type { ByteSource, ReadOptions } from './types.js';
 export interface RangeCacheOptions {
   /** Most bytes held (default 16 MiB; 0 turns the cache off). */
   budgetBytes?: number;
-  /** Caching unit in bytes: reads are widened to whole pages (default 64 KiB, a power of two). */
+  /** Caching unit in bytes: reads are widened to whole pages (default 16 KiB, a power of two). */
   pageSize?: number;
+  /**
+   * Reads of at least this many bytes bypass the cache (default 4 pages): large reads (blocks of
+   * a sequential read, a whole index) are not worth widening or keeping.
+   */
+  bypassBytes?: number;
 }
 
 /**
@@ -21,16 +26,18 @@ export class RangeCacheSource extends SourceWrapper {
   private readonly pages: LruCache<number, Uint8Array>;
   private readonly inflight = new Map<number, Promise<Uint8Array>>();
   private readonly page: number;
+  private readonly bypass: number;
 
   constructor(inner: ByteSource, options: RangeCacheOptions = {}) {
     super(inner);
-    this.page = options.pageSize ?? 64 << 10;
+    this.page = options.pageSize ?? 16 << 10;
+    this.bypass = options.bypassBytes ?? 4 * this.page;
     if (this.page <= 0 || (this.page & (this.page - 1)) !== 0) throw new RangeError(`page size must be a power of two, got ${this.page}`);
     this.pages = new LruCache(options.budgetBytes ?? 16 << 20);
   }
 
   override async read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
-    if (length === 0 || this.pages.budget === 0) return this.inner.read(offset, length, options);
+    if (length === 0 || length >= this.bypass || this.pages.budget === 0) return this.inner.read(offset, length, options);
     const first = Math.floor(offset / this.page);
     const last = Math.floor((offset + length - 1) / this.page);
     const parts: (Uint8Array | Promise<Uint8Array>)[] = [];
