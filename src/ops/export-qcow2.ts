@@ -1,6 +1,5 @@
 import { availableParallelism } from 'node:os';
-import type { PasswordOption } from '../archive/archive.js';
-import { Archive } from '../archive/archive.js';
+import { Archive, type PasswordOption } from '../archive/archive.js';
 import { EntryKind, type StreamName } from '../format/constants.js';
 import { UsageError, throwIfAborted } from '../errors.js';
 import { isAllZero, QCOW2_DEFAULT_LEVEL } from '../image/cluster-encoder.js';

@@ -1,6 +1,5 @@
 import { availableParallelism } from 'node:os';
-import type { PasswordOption } from '../archive/archive.js';
-import { Archive } from '../archive/archive.js';
+import { Archive, type PasswordOption } from '../archive/archive.js';
 import { EntryKind, type StreamName } from '../format/constants.js';
 import { AtomicFile } from '../store/atomic-file.js';
 import { throwIfAborted } from '../errors.js';

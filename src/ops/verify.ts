@@ -1,7 +1,6 @@
 import type { KeyObject } from 'node:crypto';
-import type { PasswordOption } from '../archive/archive.js';
 import { availableParallelism } from 'node:os';
-import { Archive } from '../archive/archive.js';
+import { Archive, type PasswordOption } from '../archive/archive.js';
 import { fingerprint } from '../crypto/signing.js';
 import { EntryKind } from '../format/constants.js';
 import { isSigned } from '../format/signature.js';
