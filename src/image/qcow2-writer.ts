@@ -16,7 +16,7 @@
  */
 import { UsageError } from '../errors.js';
 import { AtomicFile } from '../store/atomic-file.js';
-import { ClusterEncoder, QCOW2_DEFAULT_LEVEL } from './cluster-encoder.js';
+import { ClusterEncoder, QCOW2_DEFAULT_LEVEL } from '../codec/cluster-codec.js';
 import type { Qcow2Compression } from './qcow2-header.js';
 import {
   MAX_REFCOUNT, SECTOR, clusterBitsOf, encodeQcow2Header, l1EntriesFor, l2EntriesPerTable,

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Archive, type PasswordOption } from '../archive/archive.js';
 import { EntryKind, type StreamName } from '../format/constants.js';
 import { UsageError, throwIfAborted } from '../errors.js';
-import { isAllZero, QCOW2_DEFAULT_LEVEL } from '../image/cluster-encoder.js';
+import { isAllZero, QCOW2_DEFAULT_LEVEL } from '../codec/cluster-codec.js';
 import type { Qcow2Compression } from '../image/qcow2-header.js';
 import { SECTOR, clusterBitsOf } from '../image/qcow2-layout.js';
 import { Qcow2Writer } from '../image/qcow2-writer.js';

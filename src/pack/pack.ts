@@ -28,7 +28,7 @@ import { deriveArchiveKeys } from '../crypto/archive-keys.js';
 import type { KdfParams } from '../format/encryption-params.js';
 import { HEXZ_VERSION } from '../version.js';
 import { openThinParent, parentSettings, seedFromParent, type ThinParent } from './parent-chain.js';
-import { KnownHashes } from './known-hashes.js';
+import { KnownHashes } from '../hash/known-hashes.js';
 
 /** A packing input: a file path, or a Node Readable (a pipe, stdin). */
 export type PackInput = string | Readable;

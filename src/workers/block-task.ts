@@ -50,7 +50,7 @@ export interface CompressResult {
   known?: boolean;
 }
 
-/** What a worker returns for a qcow2-compress task (see EncodedClusters in image/cluster-encoder.ts). */
+/** What a worker returns for a qcow2-compress task (see EncodedClusters in codec/cluster-codec.ts). */
 export interface Qcow2CompressResult {
   id: number;
   /** Stored bytes of the non-zero clusters, back to back. */

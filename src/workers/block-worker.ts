@@ -1,15 +1,17 @@
 /**
  * Worker-thread entry of the block pool: hashes and compresses blocks for packing, and decodes
- * and verifies blocks for extraction. Buffers are transferred both ways, not copied.
+ * and verifies blocks for extraction, and compresses qcow2 clusters for export
+ * (codec/cluster-codec.ts). Imports only lower layers (codec, crypto, format, hash), never
+ * pack/ or image/. Buffers are transferred both ways, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { CodecSet } from '../codec/registry.js';
 import { bytesEqual } from '../format/digest.js';
 import { blake3 } from '../hash/blake3.js';
-import { ClusterEncoder, encodeClusters } from '../image/cluster-encoder.js';
+import { ClusterEncoder, encodeClusters } from '../codec/cluster-codec.js';
 import { keyedBlake3 } from '../crypto/content-hash.js';
 import { openSealed } from '../crypto/object-cipher.js';
-import { KnownHashes } from '../pack/known-hashes.js';
+import { KnownHashes } from '../hash/known-hashes.js';
 import type { BlockTask, BlockWorkerData, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
 
 // The archive's zstd dictionary and keys arrive once, with the worker's creation data (not per task).

@@ -73,7 +73,7 @@ export class WorkerPool {
 
   /**
    * Zero-checks and compresses whole qcow2 clusters (`bytes` is transferred when it owns its
-   * buffer, else copied); see EncodedClusters in image/cluster-encoder.ts for the result.
+   * buffer, else copied); see EncodedClusters in codec/cluster-codec.ts for the result.
    * @throws BlockTaskError (kind 'internal') when encoding fails.
    */
   async qcow2Compress(bytes: Uint8Array, clusterSize: number, codec: 'zlib' | 'zstd', level: number): Promise<{ stored: Uint8Array; lengths: Uint32Array }> {

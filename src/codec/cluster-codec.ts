@@ -1,14 +1,18 @@
 /**
  * Encoding of qcow2 compressed clusters (qemu docs/interop/qcow2.txt, "Compressed Clusters
- * Descriptor" and compression_type), the counterpart of cluster-decoder.ts. CPU only, no I/O:
- * runs on the main thread or in a block worker.
+ * Descriptor" and compression_type), the counterpart of image/cluster-decoder.ts. Pure
+ * compression, CPU only, no I/O and no image/ imports: it lives in codec/ so that both
+ * image/qcow2-writer.ts (main thread) and the block worker (workers/) can use it with imports
+ * pointing down only.
  */
 import { deflateRawSync } from 'node:zlib';
 import binding from 'zstd-napi/binding.js';
-import type { Qcow2Compression } from './qcow2-header.js';
+
+/** Cluster compression types (qcow2 compression_type 0 and 1; same as image's Qcow2Compression). */
+export type ClusterCompression = 'zlib' | 'zstd';
 
 /** Default levels: what qemu uses (zlib Z_DEFAULT_COMPRESSION, zstd's default). */
-export const QCOW2_DEFAULT_LEVEL: Record<Qcow2Compression, number> = { zlib: 6, zstd: 3 };
+export const QCOW2_DEFAULT_LEVEL: Record<ClusterCompression, number> = { zlib: 6, zstd: 3 };
 
 /**
  * One codec context for encoding clusters. zlib (type 0): raw DEFLATE with a 4 KiB window
@@ -19,7 +23,7 @@ export class ClusterEncoder {
   private cctx: InstanceType<typeof binding.CCtx> | undefined;
   private scratch = new Uint8Array(0);
 
-  constructor(readonly kind: Qcow2Compression, readonly level = QCOW2_DEFAULT_LEVEL[kind]) {}
+  constructor(readonly kind: ClusterCompression, readonly level = QCOW2_DEFAULT_LEVEL[kind]) {}
 
   /**
    * Compresses one cluster; returns the payload only when it is strictly smaller than the

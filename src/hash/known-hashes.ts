@@ -2,7 +2,8 @@
  * A read-only set of 32-byte content hashes in a SharedArrayBuffer, built once on the main
  * thread and handed to every pack worker: a worker that finds a block's hash in it skips
  * compressing the block, because the main thread will store it as a reference (a thin pack's
- * blocks that are already in the parent chain, which are most of them).
+ * blocks that are already in the parent chain, which are most of them). It lives in hash/, below
+ * both pack/ (which builds it) and workers/ (which reads it), so imports point down only.
  */
 export class KnownHashes {
   private readonly hashes: Uint8Array;
