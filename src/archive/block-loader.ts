@@ -5,7 +5,7 @@ import type { IndexEntry } from '../format/entry.js';
 import { CodecSet } from '../codec/registry.js';
 import type { ByteSource } from '../store/types.js';
 import { CorruptArchiveError } from '../errors.js';
-import { LruCache } from '../util/lru.js';
+import type { LruCache } from '../util/lru.js';
 import { BlockTaskError, type WorkerPool } from '../workers/worker-pool.js';
 import type { ArchiveCipher } from '../crypto/archive-cipher.js';
 import { SealError } from '../crypto/object-cipher.js';
@@ -13,9 +13,29 @@ import { blockAad } from '../format/seal-aad.js';
 import { raceAbort } from '../util/race-abort.js';
 
 /** A decoded block held in the cache, with the hash it was verified against. */
-interface CachedBlock {
+export interface CachedBlock {
   data: Uint8Array;
   hash: Uint8Array;
+}
+
+/** What a {@link BlockLoader} reads from and how it decodes and checks what it reads. */
+export interface BlockLoaderOptions {
+  /** The storage the archive is read from. */
+  source: ByteSource;
+  /** The archive's data region: every stored extent must lie inside it. */
+  region: Extent;
+  /** Decoded blocks, keyed by stored offset. */
+  cache: LruCache<number, CachedBlock>;
+  /** The content hash: BLAKE3-256, keyed in encrypted archives. */
+  digest: Digest32;
+  /** Check every block's content hash against its entry. */
+  verify: boolean;
+  /** When given, blocks are decoded and verified on these worker threads. */
+  pool?: WorkerPool;
+  /** The archive's verified zstd dictionary, when it has one. */
+  dictionary?: Uint8Array;
+  /** Opens sealed blocks of an encrypted archive (the pool's workers hold the same key). */
+  cipher?: ArchiveCipher;
 }
 
 /** What a block whose seal does not open is reported as. */
@@ -33,23 +53,26 @@ const MAX_GAP = 64 * 1024;
 export class BlockLoader {
   private readonly codecs: CodecSet;
   private readonly inflight = new Map<number, Promise<CachedBlock>>();
+  private readonly source: ByteSource;
+  private readonly dataRegion: Extent;
+  private readonly cache: LruCache<number, CachedBlock>;
+  /** The content hash: BLAKE3-256, keyed in encrypted archives. */
+  private readonly digest: Digest32;
+  private readonly verify: boolean;
+  /** When given, blocks are decoded and verified on these worker threads. */
+  private readonly pool: WorkerPool | undefined;
+  /** Opens sealed blocks of an encrypted archive (the pool's workers hold the same key). */
+  private readonly cipher: ArchiveCipher | undefined;
 
-
-  constructor(
-    private readonly source: ByteSource,
-    private readonly dataRegion: Extent,
-    private readonly cache: LruCache<number, CachedBlock>,
-    /** The content hash: BLAKE3-256, keyed in encrypted archives. */
-    private readonly digest: Digest32,
-    private readonly verify: boolean,
-    /** When given, blocks are decoded and verified on these worker threads. */
-    private readonly pool?: WorkerPool,
-    /** The archive's verified zstd dictionary, when it has one. */
-    dictionary?: Uint8Array,
-    /** Opens sealed blocks of an encrypted archive (the pool's workers hold the same key). */
-    private readonly cipher?: ArchiveCipher,
-  ) {
-    this.codecs = new CodecSet(dictionary);
+  constructor(options: BlockLoaderOptions) {
+    this.source = options.source;
+    this.dataRegion = options.region;
+    this.cache = options.cache;
+    this.digest = options.digest;
+    this.verify = options.verify;
+    this.pool = options.pool;
+    this.cipher = options.cipher;
+    this.codecs = new CodecSet(options.dictionary);
   }
 
   /** Returns the decoded bytes of every entry (ZERO entries must not be passed), in order. */

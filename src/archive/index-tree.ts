@@ -25,6 +25,24 @@ export interface CachedNode {
  */
 export type NodeCacheKey = string;
 
+/** Where an {@link IndexTree} reads its stream's index from. */
+export interface IndexTreeOptions {
+  /** The storage the archive is read from. */
+  source: ByteSource;
+  /** The stream's index in the header's stream table (0 disk, 1 memory). */
+  streamIndex: number;
+  /** The stream's record in the header: root node, entry count, logical size. */
+  record: StreamRecord;
+  /** Size of the archive in bytes: no node may lie beyond it. */
+  fileSize: number;
+  /** Verified nodes, shared by the archive's trees. */
+  cache: LruCache<NodeCacheKey, CachedNode>;
+  /** Opens sealed nodes of an encrypted archive (§12.4). */
+  cipher?: ArchiveCipher;
+  /** Parent slots a DEDUP entry may name (§15.3): the parents table's count; 0 (the default) when not thin. */
+  parentCount?: number;
+}
+
 /** A leaf and the position of one entry in it. */
 export interface LeafPosition {
   leaf: IndexNode;
@@ -44,23 +62,27 @@ export class IndexTree {
   /** Longest stored node: a full node, plus the seal when encrypted (bounds what a crafted reference makes us read). */
   private readonly maxNodeLength: number;
   private readonly inflight = new Map<string, Promise<IndexNode>>();
+  private readonly source: ByteSource;
+  private readonly streamIndex: number;
+  private readonly record: StreamRecord;
+  private readonly fileSize: number;
+  private readonly cache: LruCache<NodeCacheKey, CachedNode>;
+  /** Opens sealed nodes of an encrypted archive (§12.4). */
+  private readonly cipher: ArchiveCipher | undefined;
 
-  constructor(
-    private readonly source: ByteSource,
-    private readonly streamIndex: number,
-    private readonly record: StreamRecord,
-    private readonly fileSize: number,
-    private readonly cache: LruCache<NodeCacheKey, CachedNode>,
-    /** Opens sealed nodes of an encrypted archive (§12.4). */
-    private readonly cipher?: ArchiveCipher,
-    /** Parent slots a DEDUP entry may name (§15.3): the parents table's count; 0 when not thin. */
-    parentCount = 0,
-  ) {
+  constructor(options: IndexTreeOptions) {
+    const { record, cipher, parentCount = 0 } = options;
+    this.source = options.source;
+    this.streamIndex = options.streamIndex;
+    this.record = record;
+    this.fileSize = options.fileSize;
+    this.cache = options.cache;
+    this.cipher = cipher;
     this.root = {
       firstOffset: 0, nodeOffset: record.rootOffset, nodeLength: record.rootLength,
       entryCount: record.entryCount, hash: record.rootHash,
     };
-    this.rootPlace = { stream: streamIndex, level: record.rootLevel, first: 0, end: record.logicalSize };
+    this.rootPlace = { stream: this.streamIndex, level: record.rootLevel, first: 0, end: record.logicalSize };
     this.rules = { sealOverhead: cipher ? SEAL_OVERHEAD : 0, parentCount };
     this.maxNodeLength = nodeSize(NODE_MAX_RECORDS) + this.rules.sealOverhead;
   }

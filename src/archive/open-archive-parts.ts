@@ -1,0 +1,86 @@
+import { HEADER_SIZE, HEADER_TAG_VERSION, MAGIC } from '../format/constants.js';
+import { bytesEqual } from '../format/digest.js';
+import { decodeHeader, type Header } from '../format/header.js';
+import { blake3 } from '../hash/blake3.js';
+import { PinnedRangeSource } from '../store/pinned-range-source.js';
+import type { ByteSource } from '../store/types.js';
+import { CorruptArchiveError } from '../errors.js';
+import { ArchiveCipher } from '../crypto/archive-cipher.js';
+import { deriveArchiveKeys } from '../crypto/archive-keys.js';
+import { unlockEnvelope } from '../crypto/key-envelope.js';
+import { headerTagMatches } from '../crypto/header-tag.js';
+import type { OpenOptions } from './open-options.js';
+
+/** Default of {@link OpenOptions.preloadIndexBytes}: 4 MiB of index, ~64 GiB of data in 64 KiB blocks. */
+export const DEFAULT_PRELOAD_INDEX = 4 << 20;
+
+/** The header of an archive as read by {@link readArchiveHeader}. */
+export interface ArchiveHead {
+  /** Size of the archive in bytes. */
+  size: number;
+  /** The first 4096 bytes as read (shorter only when the source is). */
+  head: Uint8Array;
+  /** The decoded, checksum-verified header. */
+  header: Header;
+}
+
+/**
+ * The first step of `Archive.open`: reads the 4 KiB header, decodes it, and checks that the data
+ * region, dictionary, metadata, signature, parents table and root nodes lie inside the file (§8.1).
+ * @throws NotAnArchiveError when the bytes are not a hexz archive.
+ * @throws UnsupportedError for a newer version or unknown required features.
+ * @throws CorruptArchiveError when the header is damaged or the file is truncated.
+ */
+export async function readArchiveHeader(source: ByteSource): Promise<ArchiveHead> {
+  const size = await source.size();
+  const head = await source.read(0, HEADER_SIZE);
+  if (head.length < HEADER_SIZE && bytesEqual(head.subarray(0, 4), MAGIC)) {
+    throw new CorruptArchiveError(`archive is truncated: ${size} bytes, shorter than its ${HEADER_SIZE}-byte header`, { stage: 'header' });
+  }
+  const header = decodeHeader(head, blake3);
+  const extentEnd = (e: { offset: number; length: number }) => (e.length > 0 ? e.offset + e.length : 0);
+  const ends = [
+    header.data.offset + header.data.length, extentEnd(header.dictionary), extentEnd(header.metadata), extentEnd(header.signature), extentEnd(header.parents.table),
+    ...header.streams.map((s) => (s.present ? s.rootOffset + s.rootLength : 0)),
+  ];
+  const need = Math.max(...ends);
+  if (need > size) throw new CorruptArchiveError(`archive is truncated: ${size} bytes, its index ends at ${need}`, { stage: 'header' });
+  return { size, head, header };
+}
+
+/**
+ * Unlocks an encrypted archive with `options.password` or `options.dataKey` (§12.2), checking
+ * the header tag from version {@link HEADER_TAG_VERSION} on. Undefined when the archive is not
+ * encrypted or neither was given (the archive then opens locked).
+ * @throws WrongKeyError when `password` is not the encrypted archive's.
+ * @throws UnsupportedError when the password derivation would exceed `options.kdfLimits`.
+ * @throws CorruptArchiveError when the header fails authentication.
+ */
+export async function unlockArchive(header: Header, head: Uint8Array, options: OpenOptions): Promise<ArchiveCipher | undefined> {
+  let cipher: ArchiveCipher | undefined;
+  if (header.encryption && (options.password !== undefined || options.dataKey)) {
+    const password = typeof options.password === 'function' ? await options.password() : options.password;
+    const dataKey = options.dataKey ?? await unlockEnvelope(header.encryption, password!, header.archiveId, options.kdfLimits);
+    cipher = new ArchiveCipher(deriveArchiveKeys(dataKey, header.archiveId, header.version), header.archiveId);
+    if (header.version >= HEADER_TAG_VERSION && !headerTagMatches(head, cipher.keys)) {
+      throw new CorruptArchiveError('header fails authentication: it was altered after the archive was written (header tag mismatch)', { stage: 'header' });
+    }
+  }
+  return cipher;
+}
+
+/**
+ * The source index nodes are read through: `source` itself, or, when the index is at most
+ * `preloadIndexBytes` (default {@link DEFAULT_PRELOAD_INDEX}) and readable (not locked), a
+ * {@link PinnedRangeSource} holding all of it, read with one request.
+ * @throws StoreError when the index cannot be read.
+ */
+export async function preloadIndex(source: ByteSource, header: Header, size: number, cipher: ArchiveCipher | undefined, preloadIndexBytes: number | undefined): Promise<ByteSource> {
+  // The writer puts the index after the data region; if it is small, pin it in memory with
+  // one request (every node is still verified against its hash when it is decoded).
+  const indexStart = header.data.offset + header.data.length;
+  const preload = preloadIndexBytes ?? DEFAULT_PRELOAD_INDEX;
+  return size > indexStart && size - indexStart <= preload && !(header.encryption && !cipher)
+    ? new PinnedRangeSource(source, indexStart, await source.read(indexStart, size - indexStart))
+    : source;
+}

@@ -1,0 +1,64 @@
+import type { KdfLimits } from '../crypto/kdf-limits.js';
+import type { SourceOptions } from '../store/open-source.js';
+
+/**
+ * A password, or a function asked for it only when the archive turns out to be encrypted (so a
+ * caller need not read the header first to know whether to prompt: one request less remotely).
+ */
+export type PasswordOption = string | (() => Promise<string>);
+
+/** Options for {@link Archive.open}. */
+export interface OpenOptions {
+  /** Check every block's BLAKE3 against the index when it is read (default true). */
+  verify?: boolean;
+  /** Byte budget of the decoded-block LRU cache (default 64 MiB; 0 disables it). */
+  cacheBytes?: number;
+  /** Byte budget of the index-node cache (default 16 MiB). */
+  indexCacheBytes?: number;
+  /** How far to read ahead, in bytes, once reads are sequential (default 1 MiB; 0 disables). */
+  readAheadBytes?: number;
+  /**
+   * Decode and verify blocks on this many worker threads (default 0: in the calling thread).
+   * Worth it for whole-stream work (extract, verify, long sequential reads), not for small
+   * random reads, where the hand-off costs more than it saves.
+   */
+  decodeWorkers?: number;
+  /**
+   * Load the whole index at open, in one request, when it is at most this many bytes
+   * (default 4 MiB: about 64 GiB of data in 64 KiB blocks); larger indexes are paged in node by
+   * node as reads need them. 0 disables it.
+   */
+  preloadIndexBytes?: number;
+  /**
+   * Password of an encrypted archive (docs/FORMAT.md §12). Checked at open, before any node or
+   * block is read: a wrong one is a WrongKeyError. Without it an encrypted archive opens for
+   * its header only (`info`, `header`); reading is then a WrongKeyError.
+   */
+  password?: PasswordOption;
+  /**
+   * Unlock an encrypted archive with its 32-byte data key instead of a password (no Argon2id);
+   * used for the parents of a thin snapshot, which share the child's data key (§15.3).
+   */
+  dataKey?: Uint8Array;
+  /**
+   * The most the password derivation (Argon2id) may cost before the password is checked; the
+   * header sets the cost, so a crafted one could otherwise exhaust memory or hang the open.
+   * Default: 1 GiB of memory and 4 GiB of work, or `HEXZ_KDF_MAX_MEMORY` / `HEXZ_KDF_MAX_WORK`.
+   * Beyond it, open fails with UnsupportedError.
+   */
+  kdfLimits?: KdfLimits;
+  /**
+   * Thin snapshots (§15.4): directories to look in for parents not found at their recorded path
+   * (the CLI passes `--parent-dir` and `HEXZ_PATH` here).
+   */
+  parentDirs?: string[];
+  /** How http(s):// and s3:// locations (the archive's, its parents', search directories) are reached: fetch, S3 client, retry, cache. */
+  source?: SourceOptions;
+  /** Directory (path or URL) recorded parent paths are relative to; by default the archive's own (from its path or URL). */
+  baseDir?: string;
+  /**
+   * Open the parents of a thin snapshot (default true). Parents themselves are opened with
+   * false: the child's table names every archive it reads from, so chains are never walked.
+   */
+  openParents?: boolean;
+}
