@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { CreateBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Archive } from '../src/index.ts';
 import { createS3Client } from '../src/store/s3-client.ts';
+import { S3Source } from '../src/store/s3-source.ts';
+import { CountingSource } from '../src/store/counting-source.ts';
+import { wrapRemote } from '../src/store/open-source.ts';
 import { push } from '../src/ops/push.ts';
 import { pack } from '../src/pack/pack.ts';
 import { AbortedError } from '../src/errors.ts';
@@ -59,6 +62,23 @@ describe('archives in S3 (radosgw)', { skip: cephSkip() }, () => {
       } finally {
         await a.close();
       }
+    }
+  });
+
+  test('open + first 4 KiB read of a never-seen archive in S3: at most 3 requests', async () => {
+    const disk = mixedData(24 << 20, { unit: 65536, seed: 17 });
+    const path = tmp.path('medium.hxz');
+    await packSmall({ disk: writeData(tmp.path('medium.raw'), disk), output: path });
+    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'counted/medium.hxz', Body: readFileSync(path) }));
+    const counted = new CountingSource(new S3Source({ bucket: BUCKET, key: 'counted/medium.hxz', client }));
+    const a = await Archive.open(wrapRemote(counted));
+    try {
+      const at = 5 << 20;
+      assertBytes(await a.readAt('disk', at, 4096), disk.subarray(at, at + 4096), 'first read');
+      assert.ok(counted.requests <= 3, `${counted.requests} requests`);
+      console.log(`# S3 open + first 4 KiB read: ${counted.requests} requests, ${counted.bytesRead} bytes (object ${a.fileSize} bytes)`);
+    } finally {
+      await a.close();
     }
   });
 
