@@ -14,7 +14,7 @@ export interface PushOptions {
   parentDirs?: string[];
   /** S3 client (default: from the AWS environment). */
   client?: S3ClientLike;
-  /** Parts uploaded at once per archive (default 4). */
+  /** Parts uploaded at once per archive (default 8: on loopback radosgw, 4 gave 0.88x of `aws s3 cp`, 8 gave 1.0x; memory about 9 × 8 MiB). */
   concurrency?: number;
   /** Bytes per part (default 8 MiB). */
   partSize?: number;
@@ -94,7 +94,7 @@ export async function push(archive: string, destination: string, options: PushOp
     if (p.status !== 'uploaded') continue;
     const { bucket, key } = parseS3Url(p.url);
     const file = await FileSource.open(p.source);
-    const upload = await S3Upload.create({ bucket, key, client, concurrency: options.concurrency, partSize: options.partSize, signal: options.signal });
+    const upload = await S3Upload.create({ bucket, key, client, concurrency: options.concurrency ?? 8, partSize: options.partSize, signal: options.signal });
     try {
       const size = await file.size();
       if (size !== p.bytes) throw new UsageError(`${p.source} changed while pushing (${size} bytes, was ${p.bytes})`, { archive: p.source });
