@@ -4,6 +4,7 @@ import { archiveIdentity } from '../format/parents.js';
 import { toHex } from '../format/digest.js';
 import { blake3 } from '../hash/blake3.js';
 import { parentOf } from '../store/locations.js';
+import { throwIfAborted } from '../errors.js';
 import type { SourceOptions } from '../store/open-source.js';
 
 /** One archive of a thin chain, found and identity-checked. */
@@ -24,12 +25,14 @@ export interface ChainMember {
  * directories) and checked by id and identity. Parents come before their children, so copying
  * in this order never leaves a child whose parent is not there yet. Only headers and parents
  * tables are read: no password is needed.
+ * @throws AbortedError when `signal` aborts (checked before each archive is visited).
  * @throws MissingParentError when a parent cannot be found; the errors of Archive.open.
  */
 export async function archiveChain(location: string, options: { parentDirs?: string[]; source?: SourceOptions; signal?: AbortSignal } = {}): Promise<ChainMember[]> {
   const seen = new Map<string, ChainMember>();
   const order: ChainMember[] = [];
   const visit = async (loc: string, a: Archive): Promise<void> => {
+    throwIfAborted(options.signal, 'chain lookup');
     const member: ChainMember = { location: loc, id: toHex(a.archiveId), identity: toHex(archiveIdentity(a.headerBytes, blake3)), bytes: a.fileSize };
     const key = `${member.id}/${member.identity}`;
     if (seen.has(key)) return;

@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Archive } from '../archive/archive.js';
 import { archiveIdentity } from '../format/parents.js';
 import { decodeHeader } from '../format/header.js';
@@ -143,7 +143,7 @@ async function check(tempPath: string, identity: string, p: PulledArchive, optio
     await file.close?.();
   }
   const password = typeof options.password === 'function' ? await options.password() : options.password;
-  const r = await verify(tempPath, { password, parentDirs: [p.path.slice(0, p.path.length - baseName(p.path).length) || '.'] });
+  const r = await verify(tempPath, { password, parentDirs: [dirname(p.path)] });
   if (!r.ok) throw new CorruptArchiveError(`${p.url}: the download does not verify: ${r.error?.message ?? 'damaged'}`, { archive: p.url });
   return 'blocks';
 }

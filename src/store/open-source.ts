@@ -45,7 +45,9 @@ export async function openSource(location: string, options: SourceOptions = {}):
   else if (/^s3:\/\//i.test(location)) {
     // Loaded only when used: local users never pay for the AWS SDK.
     const { S3Source, parseS3Url } = await import('./s3-source.js');
-    backend = new S3Source({ ...parseS3Url(location), client: options.s3Client });
+    // RetryingSource below retries transient failures; the SDK's own retries would multiply them.
+    const client = options.s3Client ?? (await (await import('./s3-client.js')).createS3Client({ maxAttempts: 1 }));
+    backend = new S3Source({ ...parseS3Url(location), client });
   } else throw new UsageError(`${location}: unsupported URL scheme (use a path, http://, https:// or s3://)`);
   return wrapRemote(backend, options);
 }
