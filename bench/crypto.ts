@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pack } from '../src/pack/pack.js';
-import { Archive } from '../src/archive/archive.js';
+import { Archive } from '../src/node/archive.js';
 import { createEnvelope, DEFAULT_KDF } from '../src/crypto/key-envelope.js';
 import { coldStoredReads, fillPseudoText, randomStoredReads, type ReadStats } from './random-reads.js';
 

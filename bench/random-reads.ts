@@ -5,7 +5,7 @@
  * chunking, so two archives can be compared read for read.
  */
 import { spawnSync } from 'node:child_process';
-import { Archive } from '../src/archive/archive.js';
+import { Archive } from '../src/node/archive.js';
 import { EntryKind } from '../src/format/constants.js';
 
 /** Latencies in µs, and the share of reads whose block lives in a parent archive (slot > 0). */

@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pack } from '../src/pack/pack.js';
-import { Archive } from '../src/archive/archive.js';
+import { Archive } from '../src/node/archive.js';
 import { coldStoredReads, fillPseudoText, randomStoredReads, type ReadStats } from './random-reads.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -2,7 +2,7 @@
  * Regenerates the golden vectors in test/vectors/: for each spec, NAME.hxz plus the expected
  * stream contents NAME.disk.bin / NAME.memory.bin and a manifest (vectors.json) with SHA-256s.
  * Run after an intentional format change: `npm run vectors`, then review and commit. Vectors of
- * older versions live in subdirectories (test/vectors/v1/ to v5/) and are never regenerated: they pin
+ * older versions live in subdirectories (test/vectors/v1/ to v6/) and are never regenerated: they pin
  * what this build must still read.
  */
 import { createHash } from 'node:crypto';
@@ -25,6 +25,8 @@ export async function packVector(spec: VectorSpec, path: string): Promise<void> 
   const input = (b?: Uint8Array) => (b ? Readable.from([Buffer.from(b)]) : undefined);
   await pack({
     ...spec.options, disk: input(spec.streams.disk), memory: input(spec.streams.memory), output: path,
+    // Known sizes: the front index area (§7) is sized to the index, not to its largest.
+    inputSizes: { disk: spec.streams.disk?.length, memory: spec.streams.memory?.length },
     // A thin vector needs its own id: its parent's would give both the same object key (§12.1).
     force: true, workers: 1, archiveId: spec.parent === undefined ? VECTOR_ID : vectorRandom(`${spec.name} id`)(16), createdMs: VECTOR_CREATED_MS, metadata: VECTOR_METADATA,
     encrypt: spec.password === undefined ? undefined : { password: spec.password, kdf: VECTOR_KDF, random: vectorRandom(spec.name) },

@@ -2,9 +2,9 @@
  * hexz — library entry. Pack disk images and memory dumps into .hxz archives and read any
  * byte range back without unpacking the rest.
  */
-export { Archive, type ArchiveInfo, type OpenOptions } from './archive/archive.js';
+export { Archive, type ArchiveInfo, type OpenOptions } from './node/archive.js';
 export { ArchiveHandle, type Whence } from './archive/archive-handle.js';
-export { ArchiveWriter, type ArchiveWriterOptions, type StoredRef } from './archive/archive-writer.js';
+export { ArchiveWriter, type ArchiveWriterOptions, type StoredRef } from './pack/archive-writer.js';
 export { pack, type PackInput, type PackOptions, type PackProgress, type PackResult, type PackStreamSummary } from './pack/pack.js';
 export { openImage, detectImageFormat } from './image/open-image.js';
 export type { DiskImage, ImageExtent, ImageFormat, OpenImageOptions } from './image/types.js';

@@ -125,7 +125,9 @@ describe('pack --cdc', () => {
   test('the archive does not depend on the worker count or on read sizes', async () => {
     const data = mixedData(3 << 20, { unit: 4096, seed: 91 });
     const file = writeData(tmp.path('det.raw'), data);
-    const fixedId = { archiveId: new Uint8Array(16), createdMs: 0, metadata: {} }; // metadata names the input (file vs pipe)
+    // The metadata names the input (file vs pipe); the pipe's size is given as the file's is known,
+    // since it sizes the front index area (FORMAT.md §7).
+    const fixedId = { archiveId: new Uint8Array(16), createdMs: 0, metadata: {}, inputSizes: { disk: data.length } };
     const outs = [] as Buffer[];
     for (const [i, input] of [[1, file], [4, file], [3, readableOf(data, 11)]] as const) {
       const out = tmp.path(`det-${i}-${outs.length}.hxz`);

@@ -9,11 +9,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { CreateBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Archive } from '../src/index.ts';
 import { createS3Client } from '../src/store/s3-client.ts';
 import { S3Source } from '../src/store/s3-source.ts';
 import { CountingSource } from '../src/store/counting-source.ts';
+import { FIRST_CONTACT_BYTES } from '../src/store/first-contact.ts';
+import type { S3ClientLike } from '../src/store/s3-client.ts';
 import { wrapRemote } from '../src/store/open-source.ts';
 import { push } from '../src/ops/push.ts';
 import { pack } from '../src/pack/pack.ts';
@@ -65,21 +68,52 @@ describe('archives in S3 (radosgw)', { skip: cephSkip() }, () => {
     }
   });
 
-  test('open + first 4 KiB read of a never-seen archive in S3: at most 3 requests', async () => {
+  /** Opens `key` fresh and reads 4 KiB at `at`; the GetObject ranges it took. */
+  async function openAndRead(key: string, at: number, expected: Uint8Array): Promise<string[]> {
+    const ranges: string[] = [];
+    const counting: S3ClientLike = {
+      send: (command, options) => {
+        ranges.push(command.input.Range ?? command.constructor.name);
+        return client.send(command, options);
+      },
+    };
+    const counted = new CountingSource(new S3Source({ bucket: BUCKET, key, client: counting }));
+    const a = await Archive.open(wrapRemote(counted));
+    try {
+      assertBytes(await a.readAt('disk', at, 4096), expected, `${key}: first read`);
+      console.log(`# S3 ${key}: open + first 4 KiB read: ${ranges.length} requests (${ranges.join(', ')}), object ${a.fileSize} bytes, index ${a.header.streams[0].stats.indexBytes} bytes`);
+      return ranges;
+    } finally {
+      await a.close();
+    }
+  }
+
+  test('open + first 4 KiB read of a never-seen archive in S3: 2 requests (the whole index in the front area)', async () => {
     const disk = mixedData(24 << 20, { unit: 65536, seed: 17 });
     const path = tmp.path('medium.hxz');
     await packSmall({ disk: writeData(tmp.path('medium.raw'), disk), output: path });
     await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'counted/medium.hxz', Body: readFileSync(path) }));
-    const counted = new CountingSource(new S3Source({ bucket: BUCKET, key: 'counted/medium.hxz', client }));
-    const a = await Archive.open(wrapRemote(counted));
-    try {
-      const at = 5 << 20;
-      assertBytes(await a.readAt('disk', at, 4096), disk.subarray(at, at + 4096), 'first read');
-      assert.ok(counted.requests <= 3, `${counted.requests} requests`);
-      console.log(`# S3 open + first 4 KiB read: ${counted.requests} requests, ${counted.bytesRead} bytes (object ${a.fileSize} bytes)`);
-    } finally {
-      await a.close();
-    }
+    const at = 5 << 20;
+    const ranges = await openAndRead('counted/medium.hxz', at, disk.subarray(at, at + 4096));
+    // The first 256 KiB (header and whole index), then the block.
+    assert.equal(ranges.length, 2, ranges.join(', '));
+    assert.equal(ranges[0], `bytes=0-${FIRST_CONTACT_BYTES - 1}`);
+  });
+
+  test('packed straight into S3 with an index above 4 MiB: open + first 4 KiB read is 3 requests', async () => {
+    // 100,000 entries of 4 KiB (6.4 MB of index, too big to preload), from a pipe: the writer
+    // reserves the largest front area, held back in part 1 of the upload with the header.
+    const blocks = 100_000;
+    const far = randomData(4096, 91);
+    const same = new Uint8Array(4096).fill(0x5a);
+    const input = Readable.from((function* () {
+      for (let i = 0; i < blocks; i += 256) yield Buffer.concat(Array.from({ length: Math.min(256, blocks - i) }, (_, k) => (i + k === 90_000 ? far : same)));
+    })());
+    await packSmall({ disk: input, output: `s3://${BUCKET}/counted/big.hxz`, s3Client: client, blockSize: 4096, workers: 2 });
+    const ranges = await openAndRead('counted/big.hxz', 90_000 * 4096, far);
+    // The first 256 KiB (header and root), one leaf, the block.
+    assert.equal(ranges.length, 3, ranges.join(', '));
+    assert.equal(ranges[0], `bytes=0-${FIRST_CONTACT_BYTES - 1}`);
   });
 
   describe('push, ls and pull of a 3-deep chain', () => {

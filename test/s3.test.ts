@@ -17,6 +17,7 @@ import {
 import { AbortedError, StoreError } from '../src/errors.ts';
 import { createS3Client, type S3ClientLike } from '../src/store/s3-client.ts';
 import { S3Source, listS3, parseS3Url } from '../src/store/s3-source.ts';
+import { FIRST_CONTACT_BYTES } from '../src/store/first-contact.ts';
 import { S3Upload } from '../src/store/s3-upload.ts';
 import { cephSkip, startCeph, type CephServer } from './servers/ceph.ts';
 import { Rng, assertBytes, randomData } from './helpers.ts';
@@ -67,20 +68,21 @@ describe('S3 against radosgw', { skip: cephSkip() }, () => {
   const get = async (key: string) => new Uint8Array(await (await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToByteArray());
   const source = (key: string, c: S3ClientLike = client) => new S3Source({ bucket: BUCKET, key, client: c });
 
-  test('ranged reads equal the object bytes: random ranges, across the first 64 KiB, past the end', async () => {
-    const data = randomData(300_001, 11);
+  test('ranged reads equal the object bytes: random ranges, across the first 256 KiB, past the end', async () => {
+    const data = randomData(600_001, 11);
     await put('dir/obj.bin', data);
     const c = counting(client);
     const s = source('dir/obj.bin', c);
     assert.equal(s.name, `s3://${BUCKET}/dir/obj.bin`);
     assert.equal(await s.size(), data.length);
     assert.deepEqual(c.calls, ['GetObject'], 'size comes from the first ranged GET');
-    // Inside the first 64 KiB: served from what the first request brought.
+    // Inside the first 256 KiB: served from what the first request brought.
+    const first = FIRST_CONTACT_BYTES;
     assertBytes(await s.read(0, 4096), data.subarray(0, 4096), 'header');
-    assertBytes(await s.read(60_000, 5536), data.subarray(60_000, 65_536), 'up to the boundary');
-    assert.equal(c.calls.length, 1, 'reads inside the first 64 KiB cost no request');
+    assertBytes(await s.read(first - 5536, 5536), data.subarray(first - 5536, first), 'up to the boundary');
+    assert.equal(c.calls.length, 1, 'reads inside the first 256 KiB cost no request');
     // Crossing the boundary: only the part past it is fetched.
-    assertBytes(await s.read(65_000, 10_000), data.subarray(65_000, 75_000), 'across the boundary');
+    assertBytes(await s.read(first - 1000, 10_000), data.subarray(first - 1000, first + 9000), 'across the boundary');
     assert.equal(c.calls.length, 2);
     const rng = new Rng(7);
     for (let i = 0; i < 40; i++) {
@@ -117,14 +119,15 @@ describe('S3 against radosgw', { skip: cephSkip() }, () => {
   });
 
   test('an object overwritten while open: the next read is "changed while open", never mixed bytes', async () => {
-    const v1 = randomData(200_000, 13);
-    const v2 = randomData(200_000, 14); // same size: only the ETag tells them apart
+    const v1 = randomData(500_000, 13);
+    const v2 = randomData(500_000, 14); // same size: only the ETag tells them apart
     await put('changing.bin', v1);
     const s = source('changing.bin');
-    assertBytes(await s.read(100_000, 1000), v1.subarray(100_000, 101_000));
+    assertBytes(await s.read(400_000, 1000), v1.subarray(400_000, 401_000));
     await put('changing.bin', v2);
     assertBytes(await s.read(0, 100), v1.subarray(0, 100), 'the kept first bytes are still the open version');
-    for (const [offset, length] of [[100_000, 1000], [60_000, 20_000]]) {
+    // Past the kept first 256 KiB, and across its end.
+    for (const [offset, length] of [[400_000, 1000], [250_000, 20_000]]) {
       await assert.rejects(s.read(offset, length), (err: unknown) => {
         assert.ok(err instanceof StoreError, String(err));
         assert.equal(err.transient, false);
@@ -133,15 +136,15 @@ describe('S3 against radosgw', { skip: cephSkip() }, () => {
       });
     }
     // Reopened, it reads the new version.
-    assertBytes(await source('changing.bin').read(100_000, 1000), v2.subarray(100_000, 101_000));
+    assertBytes(await source('changing.bin').read(400_000, 1000), v2.subarray(400_000, 401_000));
   });
 
   test('an aborted read is an AbortedError', async () => {
-    await put('abort.bin', randomData(100_000, 15));
+    await put('abort.bin', randomData(400_000, 15));
     const s = source('abort.bin');
     await assert.rejects(s.read(0, 10, { signal: AbortSignal.abort() }), AbortedError);
     await s.size();
-    await assert.rejects(s.read(70_000, 10, { signal: AbortSignal.abort() }), AbortedError);
+    await assert.rejects(s.read(300_000, 10, { signal: AbortSignal.abort() }), AbortedError);
   });
 
   test('listS3: everything under a prefix, over several pages', async () => {

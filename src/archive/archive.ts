@@ -1,29 +1,23 @@
-import type { Readable } from 'node:stream';
 import { CODEC_NAMES, EntryKind, HEADER_SIZE, STREAM_NAMES, type StreamName } from '../format/constants.js';
 import { toHex } from '../format/digest.js';
 import type { IndexEntry } from '../format/entry.js';
 import type { Header } from '../format/header.js';
-import { FileSource } from '../store/file-source.js';
-import { openSource } from '../store/open-source.js';
-import { parentOf } from '../store/locations.js';
 import type { ByteSource } from '../store/types.js';
 import { CorruptArchiveError, HexzError, MissingParentError, UsageError, WrongKeyError } from '../errors.js';
-import type { ArchiveCipher } from '../crypto/archive-cipher.js';
-import { contentHasher } from '../crypto/archive-keys.js';
 import type { ParentRecord } from '../format/parents.js';
 import { LruCache } from '../util/lru.js';
 import { BlockLoader } from './block-loader.js';
 import { ArchiveHandle } from './archive-handle.js';
 import { IndexTree, type CachedNode, type NodeCacheKey } from './index-tree.js';
-import { WorkerPool } from '../workers/worker-pool.js';
-import type { OpenOptions } from './open-options.js';
+import type { BlockDecoder } from './block-decoder.js';
+import type { OpenOptions, PlatformOpenOptions } from './open-options.js';
+import type { ArchiveOpener, ReaderPlatform } from './reader-platform.js';
 import { preloadIndex, readArchiveHeader, unlockArchive } from './open-archive-parts.js';
 import { loadParentsTable, openParentArchives } from './parent-archives.js';
 import { loadDictionary } from './load-dictionary.js';
 import { loadMetadata } from './load-metadata.js';
-import { createReadStream, type ReadStreamOptions } from './create-read-stream.js';
 
-export type { OpenOptions, PasswordOption } from './open-options.js';
+export type { OpenOptions, PasswordOption, PlatformOpenOptions } from './open-options.js';
 
 /** Summary of an archive's header, in friendly units. */
 export interface ArchiveInfo {
@@ -42,12 +36,36 @@ export interface ArchiveInfo {
   streams: { name: StreamName; size: number }[];
 }
 
+/** What an {@link Archive} is made of once its header is read and unlocked (see `Archive.open`). */
+export interface ArchiveParts {
+  /** The storage the archive is read from (index preload included). */
+  source: ByteSource;
+  /** The decoded, checksum-verified header. */
+  header: Header;
+  /** The header exactly as stored (first 4096 bytes). */
+  headerBytes: Uint8Array;
+  /** Size of the archive in bytes. */
+  fileSize: number;
+  /** True when the archive opened the source itself and closes it. */
+  ownsSource: boolean;
+  /** The verified zstd dictionary, when the archive has one. */
+  dictionary: Uint8Array | undefined;
+  /** Opens sealed objects of an encrypted archive opened with its key; undefined otherwise. */
+  cipher: ArchiveOpener | undefined;
+  /** The platform: hashes, codecs, crypto, decoders, sources, parent lookup. */
+  platform: ReaderPlatform;
+  /** The caller's options. */
+  options: OpenOptions;
+}
+
 /**
- * A readable .hxz archive. Opening reads only the 4 KiB header; index nodes and blocks are
- * loaded on demand, verified by hash and cached.
+ * A readable .hxz archive: the portable reader core. Opening reads only the header (and, when
+ * small, the index, in one request); index nodes and blocks are loaded on demand, verified by
+ * hash and cached. Everything platform-specific comes in through a {@link ReaderPlatform}:
+ * Node code uses `Archive` from `node/archive.ts`, which supplies Node's.
  *
  * @example
- * const a = await Archive.open('disk.hxz');
+ * const a = await Archive.open('disk.hxz', { platform });
  * const bytes = await a.readAt('disk', 1 << 20, 4096);
  * await a.close();
  */
@@ -56,62 +74,77 @@ export class Archive {
   private readonly blocks: BlockLoader;
   private readonly lastEnd = [-1, -1];
   private readonly readAhead: number;
-  private readonly pool: WorkerPool | undefined;
+  private readonly decoder: BlockDecoder | undefined;
+  /** The storage the archive is read from. */
+  readonly source: ByteSource;
+  /** The decoded, checksum-verified header. */
+  readonly header: Header;
+  /** Size of the archive in bytes. */
+  readonly fileSize: number;
+  /** The verified zstd dictionary (feature DICTIONARY), loaded once at open; undefined when absent. */
+  readonly dictionary: Uint8Array | undefined;
+  /** The header exactly as stored (first 4096 bytes): its identity (§15.2) is computed from it. */
+  readonly headerBytes: Uint8Array;
+  /** The platform this archive reads with. */
+  readonly platform: ReaderPlatform;
+  private readonly ownsSource: boolean;
+  /** Opens sealed objects of an encrypted archive opened with its password; undefined otherwise. */
+  private readonly cipher: ArchiveOpener | undefined;
 
-  private constructor(
-    /** The storage the archive is read from. */
-    readonly source: ByteSource,
-    /** The decoded, checksum-verified header. */
-    readonly header: Header,
-    /** Size of the archive in bytes. */
-    readonly fileSize: number,
-    options: OpenOptions,
-    private readonly ownsSource: boolean,
-    /** The verified zstd dictionary (feature DICTIONARY), loaded once at open; undefined when absent. */
-    readonly dictionary: Uint8Array | undefined,
-    /** Seals and keys of an encrypted archive opened with its password; undefined otherwise. */
-    private readonly cipher: ArchiveCipher | undefined,
-    /** The header exactly as stored (first 4096 bytes): its identity (§15.2) is computed from it. */
-    readonly headerBytes: Uint8Array,
-  ) {
+  protected constructor(parts: ArchiveParts) {
+    const { source, header, fileSize, options, dictionary, cipher, platform } = parts;
+    this.source = source;
+    this.header = header;
+    this.fileSize = fileSize;
+    this.dictionary = dictionary;
+    this.headerBytes = parts.headerBytes;
+    this.platform = platform;
+    this.ownsSource = parts.ownsSource;
+    this.cipher = cipher;
     const nodeCache = new LruCache<NodeCacheKey, CachedNode>(options.indexCacheBytes ?? 16 << 20);
     this.trees = header.streams.map((s, i) => (s.present && s.entryCount > 0
-      ? new IndexTree({ source, streamIndex: i, record: s, fileSize, cache: nodeCache, cipher, parentCount: header.parents.count })
+      ? new IndexTree({ source, streamIndex: i, record: s, fileSize, cache: nodeCache, cipher, parentCount: header.parents.count, blake3: platform.blake3 })
       : null));
     const keys = cipher?.keys;
-    this.pool = options.decodeWorkers && !this.locked ? new WorkerPool(options.decodeWorkers, { dictionary, hashKey: keys?.hashKey, objectKey: keys?.objectKey }) : undefined;
+    this.decoder = options.decodeWorkers && !this.locked && platform.decoder ? platform.decoder({ workers: options.decodeWorkers, dictionary, keys }) : undefined;
     this.blocks = new BlockLoader({
-      source, region: header.data, cache: new LruCache(options.cacheBytes ?? 64 << 20), digest: contentHasher(keys),
-      verify: options.verify ?? true, pool: this.pool, dictionary, cipher,
+      source, region: header.data, cache: new LruCache(options.cacheBytes ?? 64 << 20),
+      digest: keys ? platform.crypto!.keyedHash(keys.hashKey) : platform.blake3,
+      verify: options.verify ?? true, decoder: this.decoder, codecs: platform.codecs(dictionary), cipher,
     });
     this.readAhead = options.readAheadBytes ?? 1 << 20;
   }
 
   /**
-   * Opens an archive from a path or any {@link ByteSource}.
+   * Opens an archive from a location (a path or URL, opened with `options.platform`) or any
+   * {@link ByteSource}. Called on a subclass, it makes an instance of that subclass.
    * @throws NotAnArchiveError when the bytes are not a hexz archive.
    * @throws UnsupportedError for a newer version or unknown required features.
    * @throws CorruptArchiveError when the header is damaged or the file is truncated.
    * @throws StoreError when the file cannot be read.
    * @throws WrongKeyError when `password` is not the encrypted archive's.
    */
-  static async open(from: string | ByteSource, options: OpenOptions = {}): Promise<Archive> {
-    const source = typeof from === 'string' ? await openSource(from, options.source) : from;
+  static async open(from: string | ByteSource, options: PlatformOpenOptions): Promise<Archive> {
+    const { platform } = options;
+    const source = typeof from === 'string' ? await platform.openSource(from, options.source) : from;
     let archive: Archive | undefined;
     try {
-      const { size, head, header } = await readArchiveHeader(source);
+      const { size, head, header } = await readArchiveHeader(source, platform.blake3);
       // The password is checked before anything but the header is read (§12.2).
-      const cipher = await unlockArchive(header, head, options);
+      const cipher = await unlockArchive(header, head, options, platform.crypto);
       const reader = await preloadIndex(source, header, size, cipher, options.preloadIndexBytes);
-      const dictionary = header.encryption && !cipher ? undefined : await loadDictionary(source, header, cipher);
-      archive = new Archive(reader, header, size, options, typeof from === 'string', dictionary, cipher, head.slice(0, HEADER_SIZE));
+      const dictionary = header.encryption && !cipher ? undefined : await loadDictionary(source, header, cipher, platform.blake3);
+      archive = new this({
+        source: reader, header, headerBytes: head.slice(0, HEADER_SIZE), fileSize: size, ownsSource: typeof from === 'string',
+        dictionary, cipher, platform, options,
+      });
       if (header.parents.count > 0) {
-        archive.parentRecords = await loadParentsTable(reader, header);
+        archive.parentRecords = await loadParentsTable(reader, header, platform.blake3);
         if (options.openParents ?? true) {
-          // Recorded parent paths are relative to the archive's directory or URL (a FileSource is named by its path).
-          const location = typeof from === 'string' ? from : from instanceof FileSource ? from.name : undefined;
-          const baseDir = options.baseDir ?? (location === undefined ? undefined : parentOf(location));
-          archive.parents = await openParentArchives(archive, archive.parentRecords, baseDir, options, (path, o) => Archive.open(path, o));
+          // Recorded parent paths are relative to the archive's directory or URL.
+          const location = typeof from === 'string' ? from : from.location;
+          const baseDir = options.baseDir ?? (location === undefined ? undefined : platform.parentOf(location));
+          archive.parents = await openParentArchives(archive, archive.parentRecords, baseDir, options, platform, (path, o) => this.open(path, { ...o, platform }));
         }
       }
       // Loading the roots now makes the first random read cost one leaf and one block. A damaged
@@ -161,7 +194,7 @@ export class Archive {
     const { length } = this.header.metadata;
     if (length === 0) return null;
     this.requireKey();
-    return loadMetadata(this.source, this.header, this.cipher, this.name);
+    return loadMetadata(this.source, this.header, this.cipher, this.name, this.platform.blake3);
   }
 
   /** Human-readable name of the source (its path). */
@@ -225,14 +258,6 @@ export class Archive {
     return out;
   }
 
-  /**
-   * A Node Readable over `stream`, from byte `start` to byte `end` INCLUSIVE (like
-   * fs.createReadStream); defaults to the whole stream.
-   */
-  createReadStream(stream: StreamName, options: ReadStreamOptions = {}): Readable {
-    return createReadStream(this, stream, options);
-  }
-
   /** A file-like handle over `stream` with read, seek and tell. */
   openHandle(stream: StreamName): ArchiveHandle {
     return new ArchiveHandle(this, stream);
@@ -258,10 +283,60 @@ export class Archive {
     return this.loadBlocks(entries, stream, signal);
   }
 
+  /**
+   * The index entries of `stream` overlapping [from, to), in order, a leaf at a time (the next
+   * leaf loads while the caller works on this one), checked to tile the range. For readers that
+   * plan their own block reads (readSequential).
+   * @throws CorruptArchiveError when the index is damaged.
+   */
+  async *entryLeaves(stream: StreamName, from: number, to: number, signal?: AbortSignal): AsyncGenerator<IndexEntry[]> {
+    this.record(stream);
+    this.requireKey();
+    const tree = this.trees[streamIndex(stream)];
+    if (!tree || from >= to) return;
+    let pos = from;
+    let loading: ReturnType<IndexTree['find']> | undefined = tree.find(pos, signal);
+    try {
+      while (loading) {
+        const { leaf, index } = await loading;
+        loading = undefined;
+        const out: IndexEntry[] = [];
+        for (let i = index; i < leaf.count && pos < to; i++) {
+          const e = tree.entry(leaf, i);
+          if (e.offset !== pos && (out.length > 0 || pos !== from)) throw new CorruptArchiveError(`index entries do not tile the stream at offset ${pos}`, { archive: this.name, stream, offset: pos, stage: 'index' });
+          out.push(e);
+          pos = e.offset + e.length;
+        }
+        if (pos < to) {
+          loading = tree.find(pos, signal);
+          loading.catch(() => {});
+        }
+        yield out;
+      }
+    } finally {
+      await loading?.catch(() => {});
+    }
+  }
+
+  /**
+   * Where each slot's stored blocks are and how they are opened, decoded and checked: 0 this
+   * archive, k its parent k (§15.3; undefined when parents were not opened). For readers that
+   * plan their own block reads (readSequential).
+   * @throws WrongKeyError when the archive is encrypted and was opened without its password.
+   */
+  blockStores(): (import('./run-decoder.js').BlockStore | undefined)[] {
+    this.requireKey();
+    const own = {
+      name: this.name, source: this.source, region: this.header.data, ...this.blocks.checks,
+      codecs: this.platform.codecs(this.dictionary), dictionary: this.dictionary, cipher: this.cipher,
+    };
+    return [own, ...Array.from({ length: this.header.parents.count }, (_, k) => this.parents[k]?.blockStores()[0])];
+  }
+
   /** Stops decode workers and closes the underlying source (and parents) if this archive opened them. */
   async close(): Promise<void> {
     await Promise.all(this.parents.map((p) => p.close()));
-    await this.pool?.close();
+    await this.decoder?.close();
     if (this.ownsSource) await this.source.close?.();
   }
 

@@ -2,13 +2,12 @@ import { EntryKind } from '../format/constants.js';
 import { bytesEqual, type Digest32 } from '../format/digest.js';
 import type { Extent } from '../format/header.js';
 import type { IndexEntry } from '../format/entry.js';
-import { CodecSet } from '../codec/registry.js';
 import type { ByteSource } from '../store/types.js';
 import { CorruptArchiveError } from '../errors.js';
 import type { LruCache } from '../util/lru.js';
-import { BlockTaskError, type WorkerPool } from '../workers/worker-pool.js';
-import type { ArchiveCipher } from '../crypto/archive-cipher.js';
-import { SealError } from '../crypto/object-cipher.js';
+import { BlockDecodeError, type BlockDecoder } from './block-decoder.js';
+import type { ArchiveOpener, BlockCodecs } from './reader-platform.js';
+import { SealError } from '../crypto/seal-error.js';
 import { blockAad } from '../format/seal-aad.js';
 import { raceAbort } from '../util/race-abort.js';
 
@@ -30,12 +29,12 @@ export interface BlockLoaderOptions {
   digest: Digest32;
   /** Check every block's content hash against its entry. */
   verify: boolean;
-  /** When given, blocks are decoded and verified on these worker threads. */
-  pool?: WorkerPool;
-  /** The archive's verified zstd dictionary, when it has one. */
-  dictionary?: Uint8Array;
-  /** Opens sealed blocks of an encrypted archive (the pool's workers hold the same key). */
-  cipher?: ArchiveCipher;
+  /** When given, blocks are decoded and verified off the calling thread (the worker pool, in Node). */
+  decoder?: BlockDecoder;
+  /** In-thread decompressors, the archive's zstd dictionary bound in. */
+  codecs: BlockCodecs;
+  /** Opens sealed blocks of an encrypted archive (the decoder holds the same key). */
+  cipher?: ArchiveOpener;
 }
 
 /** What a block whose seal does not open is reported as. */
@@ -51,7 +50,7 @@ const MAX_GAP = 64 * 1024;
  * adjacent stored extents are fetched together), which matters for remote sources.
  */
 export class BlockLoader {
-  private readonly codecs: CodecSet;
+  private readonly codecs: BlockCodecs;
   private readonly inflight = new Map<number, Promise<CachedBlock>>();
   private readonly source: ByteSource;
   private readonly dataRegion: Extent;
@@ -59,10 +58,10 @@ export class BlockLoader {
   /** The content hash: BLAKE3-256, keyed in encrypted archives. */
   private readonly digest: Digest32;
   private readonly verify: boolean;
-  /** When given, blocks are decoded and verified on these worker threads. */
-  private readonly pool: WorkerPool | undefined;
-  /** Opens sealed blocks of an encrypted archive (the pool's workers hold the same key). */
-  private readonly cipher: ArchiveCipher | undefined;
+  /** When given, blocks are decoded and verified off the calling thread. */
+  private readonly decoder: BlockDecoder | undefined;
+  /** Opens sealed blocks of an encrypted archive (the decoder holds the same key). */
+  private readonly cipher: ArchiveOpener | undefined;
 
   constructor(options: BlockLoaderOptions) {
     this.source = options.source;
@@ -70,9 +69,9 @@ export class BlockLoader {
     this.cache = options.cache;
     this.digest = options.digest;
     this.verify = options.verify;
-    this.pool = options.pool;
+    this.decoder = options.decoder;
     this.cipher = options.cipher;
-    this.codecs = new CodecSet(options.dictionary);
+    this.codecs = options.codecs;
   }
 
   /** Returns the decoded bytes of every entry (ZERO entries must not be passed), in order. */
@@ -94,6 +93,11 @@ export class BlockLoader {
       if (block.data.length !== e.length) throw this.corrupt('stored block has the wrong length', e, stream);
       return block.data;
     })), signal);
+  }
+
+  /** Whether blocks are hash-checked and with which hash: for readers that decode blocks themselves (readSequential). */
+  get checks(): { verify: boolean; digest: Digest32 } {
+    return { verify: this.verify, digest: this.digest };
   }
 
   /** Starts loading `entries` in the background (read-ahead); errors surface on a real read. */
@@ -131,12 +135,12 @@ export class BlockLoader {
   }
 
   private async decode(stored: Uint8Array, e: IndexEntry, stream: string): Promise<CachedBlock> {
-    if (this.pool) {
+    if (this.decoder) {
       const aad = this.cipher ? blockAad(this.cipher.archiveId, e.storedOffset, e.length, e.encoding, e.hash) : undefined;
       try {
-        return { data: await this.pool.decode(stored, e.encoding, e.length, this.verify ? e.hash : undefined, aad), hash: e.hash };
+        return { data: await this.decoder.decode({ stored, encoding: e.encoding, length: e.length, hash: this.verify ? e.hash : undefined, aad }), hash: e.hash };
       } catch (err) {
-        if (!(err instanceof BlockTaskError)) throw err;
+        if (!(err instanceof BlockDecodeError)) throw err;
         const what = err.kind === 'hash' ? 'content hash mismatch' : err.kind === 'auth' ? AUTH_FAILED : `block does not decode: ${err.message}`;
         throw this.corrupt(what, e, stream, err);
       }
@@ -144,7 +148,7 @@ export class BlockLoader {
     let encoded = stored;
     if (this.cipher) {
       try {
-        encoded = this.cipher.openBlock(stored, e.storedOffset, e.length, e.encoding, e.hash);
+        encoded = await this.cipher.openBlock(stored, e.storedOffset, e.length, e.encoding, e.hash);
       } catch (err) {
         if (err instanceof SealError) throw this.corrupt(AUTH_FAILED, e, stream, err);
         throw err;

@@ -1,16 +1,15 @@
 import { NODE_MAX_RECORDS, NODE_HEADER_SIZE, SEAL_OVERHEAD, STREAM_NAMES } from '../format/constants.js';
-import { bytesEqual, toHex } from '../format/digest.js';
+import { bytesEqual, toHex, type Digest32 } from '../format/digest.js';
 import { raceAbort } from '../util/race-abort.js';
 import type { IndexEntry } from '../format/entry.js';
 import type { StreamRecord } from '../format/header.js';
 import { decodeNode, findRecord, leafEntry, nodeSize, type ChildRecord, type IndexNode } from '../format/index-node.js';
 import { checkNodePlace, childAt, type LeafRules, type NodePlace } from '../format/node-place.js';
-import { blake3 } from '../hash/blake3.js';
 import type { ByteSource } from '../store/types.js';
 import { CorruptArchiveError, HexzError } from '../errors.js';
 import type { LruCache } from '../util/lru.js';
-import type { ArchiveCipher } from '../crypto/archive-cipher.js';
-import { SealError } from '../crypto/object-cipher.js';
+import type { ArchiveOpener } from './reader-platform.js';
+import { SealError } from '../crypto/seal-error.js';
 
 /** A verified node in the cache, with the hash it was verified against. */
 export interface CachedNode {
@@ -38,7 +37,9 @@ export interface IndexTreeOptions {
   /** Verified nodes, shared by the archive's trees. */
   cache: LruCache<NodeCacheKey, CachedNode>;
   /** Opens sealed nodes of an encrypted archive (§12.4). */
-  cipher?: ArchiveCipher;
+  cipher?: ArchiveOpener;
+  /** BLAKE3-256, which every node's hash is checked with. */
+  blake3: Digest32;
   /** Parent slots a DEDUP entry may name (§15.3): the parents table's count; 0 (the default) when not thin. */
   parentCount?: number;
 }
@@ -68,7 +69,8 @@ export class IndexTree {
   private readonly fileSize: number;
   private readonly cache: LruCache<NodeCacheKey, CachedNode>;
   /** Opens sealed nodes of an encrypted archive (§12.4). */
-  private readonly cipher: ArchiveCipher | undefined;
+  private readonly cipher: ArchiveOpener | undefined;
+  private readonly blake3: Digest32;
 
   constructor(options: IndexTreeOptions) {
     const { record, cipher, parentCount = 0 } = options;
@@ -78,6 +80,7 @@ export class IndexTree {
     this.fileSize = options.fileSize;
     this.cache = options.cache;
     this.cipher = cipher;
+    this.blake3 = options.blake3;
     this.root = {
       firstOffset: 0, nodeOffset: record.rootOffset, nodeLength: record.rootLength,
       entryCount: record.entryCount, hash: record.rootHash,
@@ -165,13 +168,13 @@ export class IndexTree {
       throw this.corrupt(`index node at ${ref.nodeOffset} lies beyond the end of the file (truncated archive?)`, place.first, ref.nodeOffset);
     }
     const bytes = await this.source.read(ref.nodeOffset, ref.nodeLength);
-    if (bytes.length !== ref.nodeLength || !bytesEqual(blake3(bytes), ref.hash)) {
+    if (bytes.length !== ref.nodeLength || !bytesEqual(this.blake3(bytes), ref.hash)) {
       throw this.corrupt(`index node at file offset ${ref.nodeOffset} fails its hash check`, place.first, ref.nodeOffset);
     }
     let plain = bytes;
     if (this.cipher) {
       try {
-        plain = this.cipher.openNode(bytes, this.streamIndex, place.level, place.first);
+        plain = await this.cipher.openNode(bytes, this.streamIndex, place.level, place.first);
       } catch (err) {
         if (!(err instanceof SealError)) throw err;
         throw this.corrupt(`index node at file offset ${ref.nodeOffset} fails authentication (AES-GCM tag mismatch)`, place.first, ref.nodeOffset);

@@ -1,17 +1,16 @@
-import { bytesEqual } from '../format/digest.js';
+import { bytesEqual, type Digest32 } from '../format/digest.js';
 import type { Header } from '../format/header.js';
-import { blake3 } from '../hash/blake3.js';
 import type { ByteSource } from '../store/types.js';
 import { CorruptArchiveError } from '../errors.js';
-import type { ArchiveCipher } from '../crypto/archive-cipher.js';
+import type { ArchiveOpener } from './reader-platform.js';
 
 /**
  * Reads, hash-checks, unseals (when `cipher` is given) and parses the archive's metadata object
  * (§13); the header must record one (`header.metadata.length > 0`). `archive` names the archive
- * in errors.
+ * in errors; `blake3` is BLAKE3-256.
  * @throws CorruptArchiveError when the metadata fails its hash, its seal, or is not a JSON object.
  */
-export async function loadMetadata(source: ByteSource, header: Header, cipher: ArchiveCipher | undefined, archive: string): Promise<Record<string, unknown>> {
+export async function loadMetadata(source: ByteSource, header: Header, cipher: ArchiveOpener | undefined, archive: string, blake3: Digest32): Promise<Record<string, unknown>> {
   const { offset, length } = header.metadata;
   const stored = await source.read(offset, length);
   const corrupt = (what: string, cause?: unknown) => new CorruptArchiveError(`metadata ${what}`, { archive, stage: 'metadata', fileOffset: offset }, { cause });
@@ -19,7 +18,7 @@ export async function loadMetadata(source: ByteSource, header: Header, cipher: A
   let plain = stored;
   if (cipher) {
     try {
-      plain = cipher.openMetadata(stored);
+      plain = await cipher.openMetadata(stored);
     } catch (err) {
       throw corrupt('fails authentication (AES-GCM tag mismatch)', err);
     }

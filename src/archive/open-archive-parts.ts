@@ -1,17 +1,13 @@
 import { HEADER_SIZE, HEADER_TAG_VERSION, MAGIC } from '../format/constants.js';
-import { bytesEqual } from '../format/digest.js';
+import { bytesEqual, type Digest32 } from '../format/digest.js';
 import { decodeHeader, type Header } from '../format/header.js';
-import { blake3 } from '../hash/blake3.js';
 import { PinnedRangeSource } from '../store/pinned-range-source.js';
 import type { ByteSource } from '../store/types.js';
-import { CorruptArchiveError } from '../errors.js';
-import { ArchiveCipher } from '../crypto/archive-cipher.js';
-import { deriveArchiveKeys } from '../crypto/archive-keys.js';
-import { unlockEnvelope } from '../crypto/key-envelope.js';
-import { headerTagMatches } from '../crypto/header-tag.js';
+import { CorruptArchiveError, UnsupportedError } from '../errors.js';
 import type { OpenOptions } from './open-options.js';
+import type { ArchiveOpener, ReaderCrypto } from './reader-platform.js';
 
-/** Default of {@link OpenOptions.preloadIndexBytes}: 4 MiB of index, ~64 GiB of data in 64 KiB blocks. */
+/** Default of {@link OpenOptions.preloadIndexBytes}: 4 MiB of index, 64K entries (4 GiB of data in 64 KiB blocks). */
 export const DEFAULT_PRELOAD_INDEX = 4 << 20;
 
 /** The header of an archive as read by {@link readArchiveHeader}. */
@@ -27,11 +23,12 @@ export interface ArchiveHead {
 /**
  * The first step of `Archive.open`: reads the 4 KiB header, decodes it, and checks that the data
  * region, dictionary, metadata, signature, parents table and root nodes lie inside the file (§8.1).
+ * `blake3` is BLAKE3-256, for the header checksum.
  * @throws NotAnArchiveError when the bytes are not a hexz archive.
  * @throws UnsupportedError for a newer version or unknown required features.
  * @throws CorruptArchiveError when the header is damaged or the file is truncated.
  */
-export async function readArchiveHeader(source: ByteSource): Promise<ArchiveHead> {
+export async function readArchiveHeader(source: ByteSource, blake3: Digest32): Promise<ArchiveHead> {
   const size = await source.size();
   const head = await source.read(0, HEADER_SIZE);
   if (head.length < HEADER_SIZE && bytesEqual(head.subarray(0, 4), MAGIC)) {
@@ -51,18 +48,20 @@ export async function readArchiveHeader(source: ByteSource): Promise<ArchiveHead
 /**
  * Unlocks an encrypted archive with `options.password` or `options.dataKey` (§12.2), checking
  * the header tag from version {@link HEADER_TAG_VERSION} on. Undefined when the archive is not
- * encrypted or neither was given (the archive then opens locked).
+ * encrypted or neither was given (the archive then opens locked). `crypto` is the platform's
+ * encryption support (none: an encrypted archive with a password is UnsupportedError).
  * @throws WrongKeyError when `password` is not the encrypted archive's.
  * @throws UnsupportedError when the password derivation would exceed `options.kdfLimits`.
  * @throws CorruptArchiveError when the header fails authentication.
  */
-export async function unlockArchive(header: Header, head: Uint8Array, options: OpenOptions): Promise<ArchiveCipher | undefined> {
-  let cipher: ArchiveCipher | undefined;
+export async function unlockArchive(header: Header, head: Uint8Array, options: OpenOptions, crypto: ReaderCrypto | undefined): Promise<ArchiveOpener | undefined> {
+  let cipher: ArchiveOpener | undefined;
   if (header.encryption && (options.password !== undefined || options.dataKey)) {
+    if (!crypto) throw new UnsupportedError('archive is encrypted and this platform has no encryption support', { stage: 'key' });
     const password = typeof options.password === 'function' ? await options.password() : options.password;
-    const dataKey = options.dataKey ?? await unlockEnvelope(header.encryption, password!, header.archiveId, options.kdfLimits);
-    cipher = new ArchiveCipher(deriveArchiveKeys(dataKey, header.archiveId, header.version), header.archiveId);
-    if (header.version >= HEADER_TAG_VERSION && !headerTagMatches(head, cipher.keys)) {
+    const dataKey = options.dataKey ?? await crypto.unlock(header, password!, options.kdfLimits);
+    cipher = await crypto.opener(dataKey, header);
+    if (header.version >= HEADER_TAG_VERSION && !(await crypto.headerTagMatches(head, cipher.keys))) {
       throw new CorruptArchiveError('header fails authentication: it was altered after the archive was written (header tag mismatch)', { stage: 'header' });
     }
   }
@@ -70,17 +69,23 @@ export async function unlockArchive(header: Header, head: Uint8Array, options: O
 }
 
 /**
- * The source index nodes are read through: `source` itself, or, when the index is at most
- * `preloadIndexBytes` (default {@link DEFAULT_PRELOAD_INDEX}) and readable (not locked), a
- * {@link PinnedRangeSource} holding all of it, read with one request.
+ * The source index nodes are read through: `source` itself, or, when the index nodes after the
+ * data region are at most `preloadIndexBytes` (default {@link DEFAULT_PRELOAD_INDEX}) with what
+ * follows them, and readable (not locked), a {@link PinnedRangeSource} holding all of that,
+ * read with one request.
  * @throws StoreError when the index cannot be read.
  */
-export async function preloadIndex(source: ByteSource, header: Header, size: number, cipher: ArchiveCipher | undefined, preloadIndexBytes: number | undefined): Promise<ByteSource> {
-  // The writer puts the index after the data region; if it is small, pin it in memory with
-  // one request (every node is still verified against its hash when it is decoded).
+export async function preloadIndex(source: ByteSource, header: Header, size: number, cipher: ArchiveOpener | undefined, preloadIndexBytes: number | undefined): Promise<ByteSource> {
+  // The writer puts the index, or (version 7) what of it is not in the front index area, after
+  // the data region, followed by the metadata, the parents table and the signature (§7). If
+  // that tail is small, pin it in memory with one request (every node is still verified against
+  // its hash when it is decoded). A tail that starts with the metadata holds no node: the whole
+  // index is in the front area, which a remote source's first request already brought.
   const indexStart = header.data.offset + header.data.length;
+  const nodesEnd = Math.min(size, ...[header.metadata, header.parents.table, header.signature]
+    .filter((e) => e.length > 0 && e.offset >= indexStart).map((e) => e.offset));
   const preload = preloadIndexBytes ?? DEFAULT_PRELOAD_INDEX;
-  return size > indexStart && size - indexStart <= preload && !(header.encryption && !cipher)
+  return nodesEnd > indexStart && size - indexStart <= preload && !(header.encryption && !cipher)
     ? new PinnedRangeSource(source, indexStart, await source.read(indexStart, size - indexStart))
     : source;
 }

@@ -1,5 +1,6 @@
 import type { KdfLimits } from '../crypto/kdf-limits.js';
 import type { SourceOptions } from '../store/open-source.js';
+import type { ReaderPlatform } from './reader-platform.js';
 
 /**
  * A password, or a function asked for it only when the archive turns out to be encrypted (so a
@@ -25,7 +26,7 @@ export interface OpenOptions {
   decodeWorkers?: number;
   /**
    * Load the whole index at open, in one request, when it is at most this many bytes
-   * (default 4 MiB: about 64 GiB of data in 64 KiB blocks); larger indexes are paged in node by
+   * (default 4 MiB: 64K entries, 4 GiB of data in 64 KiB blocks); larger indexes are paged in node by
    * node as reads need them. 0 disables it.
    */
   preloadIndexBytes?: number;
@@ -61,4 +62,12 @@ export interface OpenOptions {
    * false: the child's table names every archive it reads from, so chains are never walked.
    */
   openParents?: boolean;
+}
+
+/**
+ * {@link OpenOptions} plus the platform the portable reader core runs on. The Node entry
+ * (`node/archive.ts`) supplies its own; a browser entry supplies another.
+ */
+export interface PlatformOpenOptions extends OpenOptions {
+  platform: ReaderPlatform;
 }

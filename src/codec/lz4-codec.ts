@@ -23,8 +23,12 @@ export class Lz4Codec implements BlockCodec {
     // Exactly sized (and not from Buffer's shared pool): a block that would expand to more is
     // rejected by LZ4's bounds checks, and the output can be transferred without a copy.
     const out = new Uint8Array(outputLength);
-    const n = lz4.decodeBlock(Buffer.from(input.buffer, input.byteOffset, input.byteLength), Buffer.from(out.buffer));
-    if (n !== outputLength) throw new Error(n < 0 ? `lz4 block is malformed at byte ${-n}` : `lz4 block decoded to ${n} bytes, expected ${outputLength}`);
+    this.decompressInto(input, out);
     return out;
+  }
+
+  decompressInto(input: Uint8Array, output: Uint8Array): void {
+    const n = lz4.decodeBlock(Buffer.from(input.buffer, input.byteOffset, input.byteLength), Buffer.from(output.buffer, output.byteOffset, output.byteLength));
+    if (n !== output.length) throw new Error(n < 0 ? `lz4 block is malformed at byte ${-n}` : `lz4 block decoded to ${n} bytes, expected ${output.length}`);
   }
 }

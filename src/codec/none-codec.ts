@@ -14,4 +14,9 @@ export class NoneCodec implements BlockCodec {
     if (input.length !== outputLength) throw new Error(`raw block is ${input.length} bytes, expected ${outputLength}`);
     return input;
   }
+
+  decompressInto(input: Uint8Array, output: Uint8Array): void {
+    if (input.length !== output.length) throw new Error(`raw block is ${input.length} bytes, expected ${output.length}`);
+    output.set(input);
+  }
 }

@@ -18,4 +18,10 @@ export interface BlockCodec {
    *   as CorruptArchiveError with the block's location.
    */
   decompress(input: Uint8Array, outputLength: number): Uint8Array;
+  /**
+   * Decompresses one block straight into `output`, which it must fill exactly (a sequential
+   * reader decodes into its chunk buffer, saving an allocation and a copy per block).
+   * @throws Error as {@link decompress}.
+   */
+  decompressInto(input: Uint8Array, output: Uint8Array): void;
 }

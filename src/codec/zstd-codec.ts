@@ -39,15 +39,19 @@ export class ZstdCodec implements BlockCodec {
     // Exactly sized: a frame that would expand to more fails with "destination buffer is too
     // small", so the output owns its whole buffer and can be transferred without a copy.
     const out = new Uint8Array(outputLength);
+    this.decompressInto(input, out);
+    return out;
+  }
+
+  decompressInto(input: Uint8Array, output: Uint8Array): void {
     let n: number;
     if (this.dictionary) {
       this.ddict ??= new binding.DDict(this.dictionary);
-      n = this.dctx.decompressUsingDDict(out, input, this.ddict);
+      n = this.dctx.decompressUsingDDict(output, input, this.ddict);
     } else {
-      n = this.dctx.decompress(out, input);
+      n = this.dctx.decompress(output, input);
     }
-    if (n !== outputLength) throw new Error(`zstd frame decoded to ${n} bytes, expected ${outputLength}`);
-    return out;
+    if (n !== output.length) throw new Error(`zstd frame decoded to ${n} bytes, expected ${output.length}`);
   }
 }
 

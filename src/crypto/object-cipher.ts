@@ -5,12 +5,12 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { SEAL_OVERHEAD } from '../format/constants.js';
 import type { NonceClassId } from '../format/seal-aad.js';
+import { SealError } from './seal-error.js';
 
 const NONCE = 12;
 const TAG = 16;
 
-/** Thrown by {@link openSealed} when the tag does not verify (wrong key, altered bytes or wrong AAD). */
-export class SealError extends Error {}
+export { SealError };
 
 /**
  * Seals `plaintext` with `key` (32 bytes) under `nonce` (12 bytes) and `aad`.

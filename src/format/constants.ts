@@ -7,11 +7,17 @@
 /** §1 Magic bytes at offset 0: ASCII "HEXZ". */
 export const MAGIC = Uint8Array.of(0x48, 0x45, 0x58, 0x5a);
 /** §1 The format version this build writes. */
-export const FORMAT_VERSION = 6;
+export const FORMAT_VERSION = 7;
 /** §1 Every version this build reads (§11.1: version 1 archives stay readable). */
-export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4, 5, 6];
+export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4, 5, 6, 7];
 /** §1 The header occupies bytes [0, 4096) of every archive. */
 export const HEADER_SIZE = 4096;
+/**
+ * §7 (version 7) Bytes a remote reader asks for with its first request: the header, the
+ * dictionary and the front index area, which the writer sizes so that it ends by here. Part of
+ * the reading contract: the writer lays the top of the index out for a first read of this size.
+ */
+export const FIRST_CONTACT_BYTES = 256 << 10;
 /** §1 The header checksum (BLAKE3-256 of bytes [0, 4064)) is stored at [4064, 4096). */
 export const HEADER_CHECKSUM_OFFSET = HEADER_SIZE - 32;
 

@@ -8,9 +8,14 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** Two lowercase hex digits per byte value (portable: no Buffer). */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 /** Lower-case hex of `bytes`. */
 export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+  let out = '';
+  for (const b of bytes) out += HEX[b];
+  return out;
 }
 
 /** A copy of `bytes[from, to)` that owns its memory (a Buffer's own `slice` would be a view). */

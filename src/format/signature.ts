@@ -134,8 +134,9 @@ export function isSigned(header: Header): boolean {
 
 /**
  * Where everything the header points at ends: the data region, the dictionary, the metadata
- * and each stream's root node (the writer puts roots last, §7). A signature block must not
- * start before this, or it would overlap covered bytes.
+ * and each stream's root node (wherever the writer put it: after the data region, or in the
+ * front index area, §7). A signature block must not start before this, or it would overlap
+ * covered bytes.
  */
 export function contentEnd(header: Header): number {
   const end = (e: Extent) => (e.length > 0 ? e.offset + e.length : 0); // length 0 = absent, whatever the offset

@@ -1,5 +1,5 @@
-import { Archive } from '../archive/archive.js';
-import { resolveParent } from '../archive/parent-resolver.js';
+import { Archive } from '../node/archive.js';
+import { resolveParent } from '../node/parent-resolver.js';
 import { archiveIdentity } from '../format/parents.js';
 import { toHex } from '../format/digest.js';
 import { blake3 } from '../hash/blake3.js';

@@ -1,4 +1,4 @@
-import { Archive } from '../archive/archive.js';
+import { Archive, type PasswordOption } from '../node/archive.js';
 import { bytesEqual, toHex } from '../format/digest.js';
 import { EntryKind, STREAM_NAMES, type StreamName } from '../format/constants.js';
 import type { IndexEntry } from '../format/entry.js';
@@ -8,10 +8,10 @@ import { DigestTally } from '../util/digest-tally.js';
 
 /** Options for {@link diffArchives}. */
 export interface DiffOptions {
-  /** Password of A when it is encrypted (docs/FORMAT.md §12). */
-  passwordA?: string;
-  /** Password of B when it is encrypted. */
-  passwordB?: string;
+  /** Password of A when it is encrypted (docs/FORMAT.md §12); a function is called only then. */
+  passwordA?: PasswordOption;
+  /** Password of B when it is encrypted; a function is called only then. */
+  passwordB?: PasswordOption;
   /** Where to look for the parents of thin archives not found at their recorded paths (§15.4). */
   parentDirs?: string[];
   signal?: AbortSignal;
@@ -94,7 +94,7 @@ export interface DiffReport {
  */
 export async function diffArchives(a: string | Archive, b: string | Archive, options: DiffOptions = {}): Promise<DiffReport> {
   // The default index preload suits a diff: the whole index is walked, so one request beats many.
-  const open = (from: string | Archive, password: string | undefined) =>
+  const open = (from: string | Archive, password: PasswordOption | undefined) =>
     typeof from === 'string' ? Archive.open(from, { password, parentDirs: options.parentDirs }) : Promise.resolve(from);
   const archiveA = await open(a, options.passwordA);
   let archiveB: Archive | undefined;

@@ -1,6 +1,7 @@
-import type { Archive } from '../archive/archive.js';
+import type { Archive } from '../node/archive.js';
 import { EntryKind, type StreamName } from '../format/constants.js';
 import type { IndexEntry } from '../format/entry.js';
+import { sequentialChunks } from '../node/sequential-chunks.js';
 
 /** A run of consecutive entries and, for the stored ones, their decoded bytes. */
 export interface EntryBatch {
@@ -9,32 +10,17 @@ export interface EntryBatch {
   data: Uint8Array[];
 }
 
-/** Logical bytes of stored blocks per batch: large enough to coalesce reads, small enough for flat memory. */
-const BATCH_BYTES = 8 << 20;
-
 /**
  * Walks a whole stream in order, yielding batches of entries with their blocks decoded and
- * verified. Used by extract and verify.
- * @throws CorruptArchiveError at the first damaged node or block.
+ * verified: one batch per chunk of {@link sequentialChunks} (about 1 MiB, or one long zero run),
+ * read and decoded ahead on worker threads. Used by extract, verify and qcow2 export.
+ * @throws CorruptArchiveError at the first damaged node or block, after every earlier batch.
  */
 export async function* entryBatches(a: Archive, stream: StreamName, signal?: AbortSignal): AsyncGenerator<EntryBatch> {
-  let entries: IndexEntry[] = [];
-  let stored: IndexEntry[] = [];
-  let bytes = 0;
-  const flush = async (): Promise<EntryBatch> => {
-    const batch = { entries, data: stored.length ? await a.readEntries(stream, stored, signal) : [] };
-    entries = [];
-    stored = [];
-    bytes = 0;
-    return batch;
-  };
-  for await (const e of a.entries(stream, signal)) {
-    entries.push(e);
-    if (e.kind !== EntryKind.ZERO) {
-      stored.push(e);
-      bytes += e.length;
-    }
-    if (bytes >= BATCH_BYTES || entries.length >= 4096) yield await flush();
+  for await (const c of sequentialChunks(a, stream, { signal })) {
+    const data: Uint8Array[] = [];
+    // The whole stream: chunks start and end at entry boundaries, so every block is whole.
+    if (c.data) for (const e of c.entries) if (e.kind !== EntryKind.ZERO) data.push(c.data.subarray(e.offset - c.offset, e.offset - c.offset + e.length));
+    yield { entries: c.entries, data };
   }
-  if (entries.length) yield await flush();
 }

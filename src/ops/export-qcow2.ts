@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Archive, type PasswordOption } from '../archive/archive.js';
+import { Archive, type PasswordOption } from '../node/archive.js';
 import { EntryKind, type StreamName } from '../format/constants.js';
 import { UsageError, throwIfAborted } from '../errors.js';
 import { isAllZero, QCOW2_DEFAULT_LEVEL } from '../codec/cluster-codec.js';
@@ -79,7 +79,7 @@ export async function exportQcow2(from: string | Archive, options: ExportQcow2Op
   if (options.compress !== undefined && options.compress !== 'zlib' && options.compress !== 'zstd') {
     throw new UsageError(`unknown qcow2 compression '${String(options.compress)}' (zlib or zstd)`);
   }
-  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, decodeWorkers: availableParallelism(), password: options.password, parentDirs: options.parentDirs }) : from;
+  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, cacheBytes: 0, password: options.password, parentDirs: options.parentDirs }) : from;
   let writer: Qcow2Writer | undefined;
   let pool: WorkerPool | undefined;
   try {

@@ -1,5 +1,4 @@
-import { availableParallelism } from 'node:os';
-import { Archive, type PasswordOption } from '../archive/archive.js';
+import { Archive, type PasswordOption } from '../node/archive.js';
 import { EntryKind, type StreamName } from '../format/constants.js';
 import { AtomicFile } from '../store/atomic-file.js';
 import { throwIfAborted } from '../errors.js';
@@ -44,7 +43,7 @@ export interface ExtractResult {
  */
 export async function extract(from: string | Archive, options: ExtractOptions): Promise<ExtractResult> {
   const started = Date.now();
-  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, decodeWorkers: availableParallelism(), password: options.password, parentDirs: options.parentDirs }) : from;
+  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, cacheBytes: 0, password: options.password, parentDirs: options.parentDirs }) : from;
   let out: AtomicFile | undefined;
   try {
     const stream = options.stream ?? defaultStream(a);

@@ -1,4 +1,4 @@
-import { Archive } from '../archive/archive.js';
+import { Archive } from '../node/archive.js';
 import { repackArchive, refuseExistingOutput, type RepackOptions, type RepackResult } from './repack-archive.js';
 
 /** Options of {@link flatten}. */

@@ -1,6 +1,6 @@
 import { parentOf } from '../store/locations.js';
-import { Archive } from '../archive/archive.js';
-import { locateParent, parentLookupMessage } from '../archive/parent-resolver.js';
+import { Archive } from '../node/archive.js';
+import { locateParent, parentLookupMessage } from '../node/parent-resolver.js';
 import { toHex } from '../format/digest.js';
 
 /**

@@ -1,4 +1,4 @@
-import { Archive, type PasswordOption } from '../archive/archive.js';
+import { Archive, type PasswordOption } from '../node/archive.js';
 import { Chunker, CODEC_NAMES, HEADER_SIZE, PROFILE_NAMES, STREAM_NAMES, type StreamName } from '../format/constants.js';
 import { toHex } from '../format/digest.js';
 import { SIGNATURE_ALGORITHM_NAMES } from '../format/signature.js';

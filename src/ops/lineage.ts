@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { isRemote } from '../store/open-source.js';
 import { parentOf, resolveIn } from '../store/locations.js';
 import { join, resolve, sep } from 'node:path';
-import { Archive } from '../archive/archive.js';
+import { Archive } from '../node/archive.js';
 import { bytesEqual, toHex } from '../format/digest.js';
 import { archiveIdentity, type ParentRecord } from '../format/parents.js';
 import { blake3 } from '../hash/blake3.js';

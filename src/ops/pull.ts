@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Archive } from '../archive/archive.js';
+import { Archive } from '../node/archive.js';
 import { archiveIdentity } from '../format/parents.js';
 import { decodeHeader } from '../format/header.js';
 import { toHex } from '../format/digest.js';
@@ -12,7 +12,7 @@ import { baseName } from '../store/locations.js';
 import { openSource, type SourceOptions } from '../store/open-source.js';
 import { archiveChain } from './archive-chain.js';
 import { verify } from './verify.js';
-import type { PasswordOption } from '../archive/archive.js';
+import type { PasswordOption } from '../node/archive.js';
 
 /** Options of {@link pull}. */
 export interface PullOptions {

@@ -1,4 +1,4 @@
-import { Archive } from '../archive/archive.js';
+import { Archive } from '../node/archive.js';
 import { archiveIdentity } from '../format/parents.js';
 import { toHex } from '../format/digest.js';
 import { blake3 } from '../hash/blake3.js';

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { Archive } from '../archive/archive.js';
+import { Archive } from '../node/archive.js';
 import { UsageError } from '../errors.js';
 import { repackArchive, refuseExistingOutput, type RepackOptions, type RepackResult } from './repack-archive.js';
 

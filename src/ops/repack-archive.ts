@@ -1,5 +1,5 @@
 import { access } from 'node:fs/promises';
-import type { Archive } from '../archive/archive.js';
+import type { Archive } from '../node/archive.js';
 import { PROFILE_NAMES } from '../format/constants.js';
 import { toHex } from '../format/digest.js';
 import type { KdfParams } from '../format/encryption-params.js';
@@ -77,6 +77,8 @@ export async function repackArchive(source: Archive, options: RepackOptions, thi
   const memory = read('memory');
   const packOptions: PackOptions = {
     disk, memory, output: options.output, force: options.force,
+    // The streams' sizes are known: they size the new archive's front index area (§7).
+    inputSizes: Object.fromEntries(source.streams.map((name) => [name, source.size(name)])),
     compression: s.compression, level: s.level,
     // The source's chunking exactly: fixed blocks of its size, or CDC with its bounds.
     ...(s.cdc ? { cdc: s.cdc } : { cdc: false, blockSize: s.blockSize }),

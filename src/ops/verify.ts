@@ -1,6 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { availableParallelism } from 'node:os';
-import { Archive, type PasswordOption } from '../archive/archive.js';
+import { Archive, type PasswordOption } from '../node/archive.js';
 import { fingerprint } from '../crypto/signing.js';
 import { EntryKind } from '../format/constants.js';
 import { isSigned } from '../format/signature.js';
@@ -23,7 +22,10 @@ export interface VerifyOptions {
   publicKey?: KeyObject;
   /** Check the header and the signature only; read no index node for blocks and no block (`--signature-only`). */
   signatureOnly?: boolean;
-  /** Password of an encrypted archive; not needed with `signatureOnly`. */
+  /**
+   * Password of an encrypted archive; not needed with `signatureOnly`. A function is called
+   * only when the archive is encrypted; what it throws is thrown by verify (not reported).
+   */
   password?: PasswordOption;
   /**
    * Directories to look in for the parents of a thin archive (docs/FORMAT.md §15.4). A full
@@ -69,10 +71,13 @@ export interface VerifyReport {
  * archive is signed or `publicKey` or `signatureOnly` is given (docs/FORMAT.md §14); then,
  * unless `signatureOnly`, every index node's hash, that the index tiles each stream exactly,
  * and every block's decoding and content hash. Stops at the first failure and reports where it
- * is; never throws for damage (only for cancellation). A bad signature is reported as a
- * BadSignatureError (exit 10): it does not verify, it was made by another key than
- * `publicKey`, or the archive is unsigned although `publicKey` or `signatureOnly` asked for one.
+ * is; never throws for damage (only for cancellation, or when a `password` function fails). A
+ * bad signature is reported as a BadSignatureError (exit 10): it does not verify, it was made
+ * by another key than `publicKey`, or the archive is unsigned although `publicKey` or
+ * `signatureOnly` asked for one.
  * @throws AbortedError when `signal` aborts.
+ * @throws whatever a `password` function throws (no password available, Ctrl-C at a prompt):
+ *   a failure to get the password says nothing about the archive.
  * @example
  * const r = await verify('vm.hxz', { publicKey: await loadPublicKey('release.pub') });
  * if (!r.ok) console.error(r.error);
@@ -83,13 +88,19 @@ export async function verify(path: string, options: VerifyOptions = {}): Promise
   const report: VerifyReport = { file: path, ok: true, checks: [], signatureOnly, blocksChecked: 0, bytesChecked: 0, seconds: 0 };
   let source: ByteSource | undefined;
   let a: Archive | undefined;
+  let passwordError: { err: unknown } | undefined;
+  const ask = options.password;
+  const password: PasswordOption | undefined = typeof ask !== 'function' ? ask : () => ask().catch((err: unknown) => {
+    passwordError = { err };
+    throw err;
+  });
   try {
     source = await openSource(path);
     a = await Archive.open(source, {
       verify: true, cacheBytes: 0, readAheadBytes: 0, baseDir: parentOf(path),
       // The signature needs no key and no block: skip unlocking, workers and the index preload.
       // The signature covers the parents table but not the parents: --signature-only opens none.
-      ...(signatureOnly ? { preloadIndexBytes: 0, openParents: false } : { decodeWorkers: availableParallelism(), password: options.password, parentDirs: options.parentDirs }),
+      ...(signatureOnly ? { preloadIndexBytes: 0, openParents: false } : { password, parentDirs: options.parentDirs }),
     });
     report.checks.push({ name: 'header', ok: true, detail: 'magic, version, features and checksum' });
     report.signature = { signed: isSigned(a.header), valid: false, trusted: false };
@@ -98,7 +109,7 @@ export async function verify(path: string, options: VerifyOptions = {}): Promise
     }
     if (!signatureOnly) await checkStreams(a, report, options);
   } catch (err) {
-    if (err instanceof AbortedError) throw err;
+    if (err instanceof AbortedError || (passwordError && err === passwordError.err)) throw err;
     const e = err instanceof HexzError ? err : undefined;
     report.ok = false;
     report.error = {

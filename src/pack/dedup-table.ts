@@ -1,5 +1,5 @@
 import type { CodecId } from '../format/constants.js';
-import type { StoredRef } from '../archive/archive-writer.js';
+import type { StoredRef } from './archive-writer.js';
 
 /**
  * Content hash -> where the first copy is stored. Kept in flat typed arrays with open

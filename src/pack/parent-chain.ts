@@ -1,5 +1,5 @@
 import { parentOf, relativeLocation } from '../store/locations.js';
-import { Archive } from '../archive/archive.js';
+import { Archive } from '../node/archive.js';
 import { Chunker, CODEC_NAMES, EntryKind } from '../format/constants.js';
 import { archiveIdentity, MAX_PARENTS, type ParentRecord } from '../format/parents.js';
 import { blake3 } from '../hash/blake3.js';
@@ -14,15 +14,17 @@ export interface ThinParent {
 }
 
 /**
- * Opens the parent of a thin pack (with its own parents, each identity-checked) and builds the
+ * Opens the parent of a thin pack (with its own parents, each identity-checked; or takes one
+ * already open, which stays the caller's to close) and builds the
  * child's parents table: the parent as slot 1, then every archive of the parent's table, with
  * paths made relative to the child's directory.
  * @throws MissingParentError when the parent or one of its parents cannot be found.
  * @throws WrongKeyError when the parent is encrypted and `password` is wrong or missing.
  * @throws UsageError when the chain would need more than 255 slots (flatten it first).
  */
-export async function openThinParent(path: string, output: string, options: { password?: string; parentDirs?: string[] }): Promise<ThinParent> {
-  const archive = await Archive.open(path, { password: options.password, parentDirs: options.parentDirs, verify: true });
+export async function openThinParent(from: string | Archive, output: string, options: { password?: string; parentDirs?: string[] }): Promise<ThinParent> {
+  const archive = typeof from === 'string' ? await Archive.open(from, { password: options.password, parentDirs: options.parentDirs, verify: true }) : from;
+  const path = archive.name;
   try {
     if (archive.locked) throw new UsageError(`parent ${path} is encrypted: the child must be packed with --encrypt and the parent's password`);
     if (archive.parentRecords.length + 1 > MAX_PARENTS) {
@@ -36,7 +38,7 @@ export async function openThinParent(path: string, output: string, options: { pa
     ];
     return { archive, records };
   } catch (err) {
-    await archive.close();
+    if (typeof from === 'string') await archive.close();
     throw err;
   }
 }
@@ -69,8 +71,16 @@ export async function seedFromParent(parent: Archive, table: DedupTable, signal?
   return seeded;
 }
 
+/** The codec, level and chunking a thin child inherits from its parent unless told otherwise. */
+export interface ParentSettings {
+  compression: 'zstd' | 'lz4' | 'none';
+  level: number;
+  blockSize: number;
+  cdc: { min: number; avg: number; max: number } | false;
+}
+
 /** The parent's codec, level and chunking, which a thin child reuses unless told otherwise. */
-export function parentSettings(parent: Archive): { compression: 'zstd' | 'lz4' | 'none'; level: number; blockSize: number; cdc: { min: number; avg: number; max: number } | false } {
+export function parentSettings(parent: Archive): ParentSettings {
   const h = parent.header;
   return {
     compression: CODEC_NAMES[h.codec], level: h.level, blockSize: h.blockSize,

@@ -11,6 +11,11 @@ const SYNC_READ_MAX = 256 * 1024;
 export class FileSource implements ByteSource {
   private constructor(readonly name: string, private readonly fh: FileHandle, private readonly bytes: number) {}
 
+  /** The file's path (its name): a thin archive's parents are looked up beside it. */
+  get location(): string {
+    return this.name;
+  }
+
   /**
    * Opens `path` for reading. Never blocks on a FIFO: anything but a regular file or block
    * device is refused before the first read.

@@ -1,31 +1,46 @@
 import { AbortedError, StoreError } from '../errors.js';
 import type { ByteSource, ReadOptions } from './types.js';
-import { raceAbort } from '../util/race-abort.js';
+import { FIRST_CONTACT_BYTES, FirstContact, type ObjectHead } from './first-contact.js';
+
+/**
+ * The part of a fetch `Response` an {@link HttpSource} uses: a real `Response` is one, and so is
+ * what a lighter transport (node/http-fetch.ts) returns.
+ */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: { get(name: string): string | null };
+  /** The body as a stream (read for answers holding more than asked for), or null without one. */
+  readonly body: ReadableStream<Uint8Array> | null;
+  /** The whole body. */
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
+/** The fetch an {@link HttpSource} calls: the global `fetch` is one. */
+export type HttpFetch = (url: string, init: { headers: Record<string, string>; signal?: AbortSignal }) => Promise<HttpAnswer>;
 
 /** Options of {@link HttpSource}. */
 export interface HttpSourceOptions {
-  /** The fetch to use (default: the global one); injectable for tests and custom agents. */
-  fetch?: typeof fetch;
+  /** The fetch to use (default: the global one); injectable for tests, custom agents and faster transports. */
+  fetch?: HttpFetch;
   /** Extra request headers (authorization, …), sent with every request. */
   headers?: Record<string, string>;
-  /** Bytes asked for on first contact, which also tells the size and validator (default 64 KiB). */
+  /** Bytes asked for on first contact, which also tells the size and validator (default {@link FIRST_CONTACT_BYTES}, 256 KiB). */
   firstReadBytes?: number;
 }
 
-/** What the first response told about the object, pinned for the source's lifetime. */
-interface ObjectInfo {
-  size: number;
+/** What the first response told about the object (size, first bytes, validator), pinned for the source's lifetime. */
+interface ObjectInfo extends ObjectHead {
   /** Strong ETag, if the server gave one. */
   etag?: string;
   lastModified?: string;
-  /** The first bytes of the object, kept so the reads at open (header, …) cost nothing more. */
-  head: Uint8Array;
 }
 
 /**
  * A {@link ByteSource} over an HTTP(S) URL with `Range: bytes=a-b` requests (built-in fetch).
  *
- * The first request (a range of the first `firstReadBytes`) learns the size and a validator
+ * The first request (a range of the first `firstReadBytes`, kept: reads inside it cost nothing
+ * more, see {@link FirstContact}) learns the size and a validator
  * (strong ETag, else Last-Modified); every later request is pinned to it (`If-Match` /
  * `If-Unmodified-Since`) and its answer checked against it, so an object replaced while open is
  * a clear permanent StoreError ("changed while open"), never a mix of two archives. A server
@@ -43,8 +58,8 @@ interface ObjectInfo {
  */
 export class HttpSource implements ByteSource {
   readonly name: string;
-  private info: Promise<ObjectInfo> | undefined;
-  private readonly fetchFn: typeof fetch;
+  private readonly first: FirstContact<ObjectInfo>;
+  private readonly fetchFn: HttpFetch;
   private readonly headers: Record<string, string>;
   private readonly firstBytes: number;
 
@@ -52,19 +67,20 @@ export class HttpSource implements ByteSource {
     this.name = displayUrl(url);
     this.fetchFn = options.fetch ?? globalThis.fetch;
     this.headers = options.headers ?? {};
-    this.firstBytes = options.firstReadBytes ?? 64 << 10;
+    this.firstBytes = options.firstReadBytes ?? FIRST_CONTACT_BYTES;
+    this.first = new FirstContact(() => this.firstContact());
   }
 
   async size(): Promise<number> {
-    return (await this.contact()).size;
+    return (await this.first.get()).size;
   }
 
   async read(offset: number, length: number, options: ReadOptions = {}): Promise<Uint8Array> {
-    const info = await this.contact(options.signal);
-    const end = Math.min(offset + length, info.size);
-    if (end <= offset) return new Uint8Array(0);
-    if (end <= info.head.length) return info.head.subarray(offset, end);
-    const signal = options.signal;
+    return this.first.read(offset, length, options.signal, (info, from, end, signal) => this.fetchRange(info, from, end, signal));
+  }
+
+  /** GET of bytes [offset, end), pinned to the validator and checked against the pinned size. */
+  private async fetchRange(info: ObjectInfo, offset: number, end: number, signal?: AbortSignal): Promise<Uint8Array> {
     const pin: Record<string, string> = info.etag ? { 'if-match': info.etag } : info.lastModified ? { 'if-unmodified-since': info.lastModified } : {};
     const res = await this.request(offset, end - 1, pin, signal);
     if (res.status === 206) {
@@ -87,24 +103,7 @@ export class HttpSource implements ByteSource {
     throw this.statusError(res, `range ${offset}-${end - 1}`);
   }
 
-  /**
-   * First contact: a range request for the first bytes, which also gives the size and
-   * validator. It is shared by every caller, so no one caller's signal ends it: each caller
-   * only stops waiting for it when its own signal aborts.
-   */
-  private contact(signal?: AbortSignal): Promise<ObjectInfo> {
-    if (!this.info) {
-      const info = this.firstContact();
-      this.info = info;
-      // A failed first contact is not remembered: the next read tries again. Only this very
-      // attempt is forgotten, never a later one that succeeded (two pins could mix versions).
-      info.catch(() => {
-        if (this.info === info) this.info = undefined;
-      });
-    }
-    return raceAbort(this.info, signal);
-  }
-
+  /** First contact: a range request for the first bytes, which also gives the size and validator (shared, see {@link FirstContact}). */
   private async firstContact(): Promise<ObjectInfo> {
     const res = await this.request(0, this.firstBytes - 1, {});
     this.checkEncoding(res);
@@ -134,7 +133,7 @@ export class HttpSource implements ByteSource {
     throw this.statusError(res, 'first request');
   }
 
-  private async request(first: number, last: number, extra: Record<string, string>, signal?: AbortSignal): Promise<Response> {
+  private async request(first: number, last: number, extra: Record<string, string>, signal?: AbortSignal): Promise<HttpAnswer> {
     try {
       return await this.fetchFn(this.url, { headers: { ...this.headers, ...extra, range: `bytes=${first}-${last}` }, signal });
     } catch (err) {
@@ -144,7 +143,7 @@ export class HttpSource implements ByteSource {
   }
 
   /** The validator and size of an answer must be the pinned ones, and its body unencoded. */
-  private checkSame(res: Response, info: ObjectInfo): void {
+  private checkSame(res: HttpAnswer, info: ObjectInfo): void {
     this.checkEncoding(res);
     const etag = strongEtag(res.headers.get('etag'));
     const lastModified = res.headers.get('last-modified') ?? undefined;
@@ -161,7 +160,7 @@ export class HttpSource implements ByteSource {
    * the offsets asked for. fetch sends `Accept-Encoding: identity` with every Range request;
    * a server that compresses anyway cannot be read randomly.
    */
-  private checkEncoding(res: Response): void {
+  private checkEncoding(res: HttpAnswer): void {
     const encoding = res.headers.get('content-encoding');
     if (encoding && encoding.trim().toLowerCase() !== 'identity') {
       res.body?.cancel().catch(() => {});
@@ -170,7 +169,7 @@ export class HttpSource implements ByteSource {
   }
 
   /** The `first-last/total` of a 206 answer; a missing or malformed one is a permanent error. */
-  private rangeOf(res: Response, size?: number): ContentRange {
+  private rangeOf(res: HttpAnswer, size?: number): ContentRange {
     const range = parseContentRange(res.headers.get('content-range'));
     if (!range || (size !== undefined && range.total !== size)) {
       res.body?.cancel().catch(() => {});
@@ -181,7 +180,7 @@ export class HttpSource implements ByteSource {
     return range;
   }
 
-  private wrongRange(res: Response, got: ContentRange, first: number, last: number): StoreError {
+  private wrongRange(res: HttpAnswer, got: ContentRange, first: number, last: number): StoreError {
     res.body?.cancel().catch(() => {});
     return new StoreError(`${this.name}: asked for bytes ${first}-${last}, the server answered ${got.first}-${got.last}`, { archive: this.name, stage: 'read' });
   }
@@ -191,7 +190,7 @@ export class HttpSource implements ByteSource {
   }
 
   /** Reads exactly `expect` bytes of a body; fewer is a transient error (the connection was cut). */
-  private async body(res: Response, expect: number, signal?: AbortSignal): Promise<Uint8Array> {
+  private async body(res: HttpAnswer, expect: number, signal?: AbortSignal): Promise<Uint8Array> {
     const declared = res.headers.get('content-length');
     if (declared !== null && Number(declared) !== expect) {
       res.body?.cancel().catch(() => {});
@@ -214,7 +213,7 @@ export class HttpSource implements ByteSource {
    * From an answer holding more than asked for (a 200 that ignored Range, or a wider 206): skips
    * `offset` bytes of the streamed body, keeps `length`, cancels the rest.
    */
-  private async sliceWholeBody(res: Response, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+  private async sliceWholeBody(res: HttpAnswer, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     const out = new Uint8Array(length);
     if (length === 0) {
       res.body?.cancel().catch(() => {});
@@ -246,7 +245,7 @@ export class HttpSource implements ByteSource {
     return out;
   }
 
-  private statusError(res: Response, what: string): StoreError {
+  private statusError(res: HttpAnswer, what: string): StoreError {
     res.body?.cancel().catch(() => {});
     const s = res.status;
     if (s === 412) return this.changed();

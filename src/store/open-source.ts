@@ -1,6 +1,7 @@
 import { CoalescingSource } from './coalescing-source.js';
 import { FileSource } from './file-source.js';
-import { HttpSource } from './http-source.js';
+import { HttpSource, type HttpFetch } from './http-source.js';
+import { nodeHttpFetch } from './node-http-fetch.js';
 import { LimitedSource } from './limited-source.js';
 import { RangeCacheSource } from './range-cache-source.js';
 import { RetryingSource, type RetryOptions } from './retrying-source.js';
@@ -11,8 +12,8 @@ import { UsageError } from '../errors.js';
 
 /** How {@link openSource} reaches a location and which wrappers it composes. */
 export interface SourceOptions {
-  /** fetch for http(s):// locations (default: the global one). */
-  fetch?: typeof fetch;
+  /** fetch for http(s):// locations (default: {@link nodeHttpFetch}, node:http(s) with keep-alive). */
+  fetch?: HttpFetch;
   /** Extra HTTP request headers. */
   headers?: Record<string, string>;
   /** An `@aws-sdk/client-s3` S3Client for s3:// locations (default: one built from the AWS environment). */
@@ -41,7 +42,7 @@ export function isRemote(location: string): boolean {
 export async function openSource(location: string, options: SourceOptions = {}): Promise<ByteSource> {
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) return FileSource.open(location);
   let backend: ByteSource;
-  if (/^https?:\/\//i.test(location)) backend = new HttpSource(location, { fetch: options.fetch, headers: options.headers });
+  if (/^https?:\/\//i.test(location)) backend = new HttpSource(location, { fetch: options.fetch ?? nodeHttpFetch, headers: options.headers });
   else if (/^s3:\/\//i.test(location)) {
     // Loaded only when used: local users never pay for the AWS SDK.
     const { S3Source, parseS3Url } = await import('./s3-source.js');

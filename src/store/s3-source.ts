@@ -3,6 +3,7 @@ import { StoreError } from '../errors.js';
 import { createS3Client, type S3ClientLike } from './s3-client.js';
 import { changedWhileOpen, s3Error } from './s3-errors.js';
 import { formatS3Url } from './s3-url.js';
+import { FIRST_CONTACT_BYTES, FirstContact, type ObjectHead } from './first-contact.js';
 import type { ByteSource, ReadOptions } from './types.js';
 
 // Callers import everything S3 from this one module, lazily (`await import('./s3-source.js')`).
@@ -16,23 +17,21 @@ export interface S3SourceOptions {
   key: string;
   /** The S3 client (default: {@link createS3Client} from the AWS environment, made on first read). */
   client?: S3ClientLike;
-  /** Bytes asked for on first contact, which also tells the size and ETag (default 64 KiB). */
+  /** Bytes asked for on first contact, which also tells the size and ETag (default {@link FIRST_CONTACT_BYTES}, 256 KiB). */
   firstReadBytes?: number;
 }
 
-/** What the first answer told about the object, pinned for the source's lifetime. */
-interface ObjectInfo {
-  size: number;
+/** What the first answer told about the object (size, first bytes, ETag), pinned for the source's lifetime. */
+interface ObjectInfo extends ObjectHead {
   /** The object's ETag (quoted, as S3 gives it). */
   etag?: string;
-  /** The first bytes of the object, kept so the reads at open (header, …) cost nothing more. */
-  head: Uint8Array;
 }
 
 /**
  * A {@link ByteSource} over one S3 object, read with ranged GetObject requests.
  *
- * The first request (the first `firstReadBytes`) learns the size (from Content-Range) and the
+ * The first request (the first `firstReadBytes`, kept: reads inside it cost nothing more, see
+ * {@link FirstContact}) learns the size (from Content-Range) and the
  * ETag; every later one carries `If-Match: etag` and its answer's ETag and total size are
  * checked, so an object replaced while open is a permanent StoreError ("changed while open"),
  * never a mix of two versions. 404, 403, 416 and 412 are permanent StoreErrors; network errors,
@@ -46,7 +45,7 @@ export class S3Source implements ByteSource {
   readonly name: string;
   readonly bucket: string;
   readonly key: string;
-  private info: Promise<ObjectInfo> | undefined;
+  private readonly first: FirstContact<ObjectInfo>;
   private clientPromise: Promise<S3ClientLike> | undefined;
   private readonly firstBytes: number;
 
@@ -54,13 +53,14 @@ export class S3Source implements ByteSource {
     this.bucket = options.bucket;
     this.key = options.key;
     this.name = formatS3Url(options);
-    this.firstBytes = options.firstReadBytes ?? 64 << 10;
+    this.firstBytes = options.firstReadBytes ?? FIRST_CONTACT_BYTES;
+    this.first = new FirstContact(() => this.firstContact());
     if (options.client) this.clientPromise = Promise.resolve(options.client);
   }
 
   /** @throws StoreError when the object cannot be reached (see the class). */
   async size(): Promise<number> {
-    return (await this.contact()).size;
+    return (await this.first.get()).size;
   }
 
   /**
@@ -68,18 +68,7 @@ export class S3Source implements ByteSource {
    * @throws StoreError (transient or permanent, see the class); AbortedError when `signal` aborts.
    */
   async read(offset: number, length: number, options: ReadOptions = {}): Promise<Uint8Array> {
-    const info = await this.contact(options.signal);
-    const end = Math.min(offset + length, info.size);
-    if (end <= offset) return new Uint8Array(0);
-    if (end <= info.head.length) return info.head.subarray(offset, end);
-    // Only the part past the kept head is fetched; the pin makes the two parts one version.
-    const from = Math.max(offset, info.head.length);
-    const tail = await this.fetchRange(info, from, end, options.signal);
-    if (from === offset) return tail;
-    const out = new Uint8Array(end - offset);
-    out.set(info.head.subarray(offset));
-    out.set(tail, from - offset);
-    return out;
+    return this.first.read(offset, length, options.signal, (info, from, end, signal) => this.fetchRange(info, from, end, signal));
   }
 
   private client(): Promise<S3ClientLike> {
@@ -87,25 +76,22 @@ export class S3Source implements ByteSource {
     return this.clientPromise;
   }
 
-  /** First contact, shared by concurrent callers; a failed one is forgotten so the next read tries again. */
-  private contact(signal?: AbortSignal): Promise<ObjectInfo> {
-    this.info ??= this.firstContact(signal);
-    this.info.catch(() => (this.info = undefined));
-    return this.info;
-  }
-
-  private async firstContact(signal?: AbortSignal): Promise<ObjectInfo> {
+  /**
+   * First contact: GetObject of the first bytes, which also gives the size and ETag. Shared by
+   * every caller (see {@link FirstContact}), so it runs without any one caller's signal.
+   */
+  private async firstContact(): Promise<ObjectInfo> {
     const client = await this.client();
     const { GetObjectCommand, HeadObjectCommand } = await import('@aws-sdk/client-s3');
     const what = `range 0-${this.firstBytes - 1}`;
     let out: GetObjectCommandOutput;
     try {
-      out = await client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: `bytes=0-${this.firstBytes - 1}` }), { abortSignal: signal });
+      out = await client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: `bytes=0-${this.firstBytes - 1}` }));
     } catch (err) {
-      if (!isInvalidRange(err)) throw s3Error(err, this.name, what, signal);
+      if (!isInvalidRange(err)) throw s3Error(err, this.name, what);
       // An empty object has no byte 0; HeadObject tells its ETag.
-      const head = await client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal }).catch((e: unknown) => {
-        throw s3Error(e, this.name, 'HeadObject', signal);
+      const head = await client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key })).catch((e: unknown) => {
+        throw s3Error(e, this.name, 'HeadObject');
       });
       if (head.ContentLength !== 0) throw new StoreError(`${this.name}: the object changed during open`, { archive: this.name, stage: 'read' }, { transient: true });
       return { size: 0, etag: head.ETag, head: new Uint8Array(0) };
@@ -116,7 +102,7 @@ export class S3Source implements ByteSource {
       await discard(out.Body);
       throw new StoreError(`${this.name}: ${what}: the answer tells no valid size (Content-Range ${out.ContentRange ?? 'missing'})`, { archive: this.name, stage: 'read' });
     }
-    const head = await this.body(out.Body, Math.min(this.firstBytes, size), what, signal);
+    const head = await this.body(out.Body, Math.min(this.firstBytes, size), what);
     return { size, etag: out.ETag, head };
   }
 

@@ -13,6 +13,11 @@ export interface ReadOptions {
 export interface ByteSource {
   /** Human-readable name used in error messages (a path or URL). */
   readonly name: string;
+  /**
+   * Where the bytes live (a path or URL), when they live somewhere a thin archive's parents can
+   * be looked up relative to; undefined for memory and wrapped sources.
+   */
+  readonly location?: string;
   /** Total size in bytes. */
   size(): Promise<number>;
   /**

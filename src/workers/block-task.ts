@@ -34,7 +34,24 @@ export interface Qcow2CompressTask {
   level: number;
 }
 
-export type BlockTask = CompressTask | DecodeTask | Qcow2CompressTask;
+/**
+ * A run of stored blocks sent to a worker to be decoded into one buffer of logical bytes
+ * (workers/decode-run.ts); each block names the slot of the archive holding it, whose keys and
+ * dictionary the worker received at start ({@link BlockWorkerData.slots}). `bytes` is transferred.
+ */
+export interface DecodeRunTask {
+  op: 'decode-run';
+  id: number;
+  /** The stored bytes of the run's blocks, back to back. */
+  bytes: ArrayBuffer;
+  /** The blocks, as packRunBlocks packs them: a Float64Array's and a Uint8Array's buffers. */
+  fields: ArrayBuffer;
+  hashes: ArrayBuffer;
+  /** Logical length of the output. */
+  length: number;
+}
+
+export type BlockTask = CompressTask | DecodeTask | Qcow2CompressTask | DecodeRunTask;
 
 /** What a worker returns for a compress task. Buffers are transferred. */
 export interface CompressResult {
@@ -70,6 +87,22 @@ export interface TaskFailure {
   id: number;
   error: string;
   kind: 'auth' | 'decode' | 'hash' | 'internal';
+  /** For a decode-run task: the index of the block that failed, and the output before it (`partialLength` bytes of `partial`). */
+  block?: number;
+  partial?: ArrayBuffer;
+  partialLength?: number;
+}
+
+/** What a worker needs to open, decode and check the blocks of one archive of a thin chain (decode-run tasks). */
+export interface RunSlotData {
+  /** The archive's zstd dictionary. */
+  dictionary?: Uint8Array;
+  /** Encrypted archives: the keyed-hash key, the object key and the archive id its seals are bound to (§12.3). */
+  hashKey?: Uint8Array;
+  objectKey?: Uint8Array;
+  archiveId?: Uint8Array;
+  /** Check each block's content hash. */
+  verify: boolean;
 }
 
 /** What every worker receives once, at start. */
@@ -84,4 +117,6 @@ export interface BlockWorkerData {
    * whose block hashes into it are not compressed (the result has `known` set).
    */
   known?: SharedArrayBuffer;
+  /** For decode-run tasks: each slot's archive (0 the one read, k its parent k, §15.3). */
+  slots?: RunSlotData[];
 }

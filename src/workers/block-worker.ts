@@ -12,7 +12,9 @@ import { ClusterEncoder, encodeClusters } from '../codec/cluster-codec.js';
 import { keyedBlake3 } from '../crypto/content-hash.js';
 import { openSealed } from '../crypto/object-cipher.js';
 import { KnownHashes } from '../hash/known-hashes.js';
-import type { BlockTask, BlockWorkerData, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
+import { blockAad } from '../format/seal-aad.js';
+import { decodeRun, RunBlockError, unpackRunBlocks, type RunSlotTools } from './decode-run.js';
+import type { BlockTask, BlockWorkerData, CompressResult, DecodeResult, DecodeRunTask, Qcow2CompressResult, TaskFailure } from './block-task.js';
 
 // The archive's zstd dictionary and keys arrive once, with the worker's creation data (not per task).
 const data = (workerData ?? {}) as BlockWorkerData;
@@ -21,6 +23,16 @@ const contentHash = data.hashKey ? keyedBlake3(data.hashKey) : blake3;
 const known = data.known ? new KnownHashes(data.known) : undefined;
 /** qcow2 cluster encoders by codec and level, created on first use. */
 const clusterEncoders = new Map<string, ClusterEncoder>();
+/** For decode-run tasks: how each archive of the chain opens, decodes and checks its blocks. */
+const runSlots: RunSlotTools[] = (data.slots ?? []).map((s) => {
+  const digest = s.hashKey ? keyedBlake3(s.hashKey) : blake3;
+  const { objectKey, archiveId } = s;
+  return {
+    codecs: new CodecSet(s.dictionary),
+    digest: s.verify ? digest : undefined,
+    open: objectKey && archiveId ? (sealed, b) => openSealed(objectKey, sealed, blockAad(archiveId, b.storedOffset, b.length, b.encoding, b.hash)) : undefined,
+  };
+});
 
 parentPort!.on('message', (task: BlockTask) => {
   if (task.op === 'compress') {
@@ -46,6 +58,7 @@ parentPort!.on('message', (task: BlockTask) => {
     }
     return;
   }
+  if (task.op === 'decode-run') return void runTask(task);
   if (task.op === 'qcow2-compress') {
     try {
       const key = `${task.codec}:${task.level}`;
@@ -79,6 +92,21 @@ parentPort!.on('message', (task: BlockTask) => {
   const result: DecodeResult = { id: task.id, data: own.buffer as ArrayBuffer };
   parentPort!.postMessage(result, [result.data]);
 });
+
+async function runTask(task: DecodeRunTask): Promise<void> {
+  try {
+    // Not zero-filled (every byte of the output is written), and its own ArrayBuffer (transferred).
+    const blocks = unpackRunBlocks(new Float64Array(task.fields), new Uint8Array(task.hashes));
+    const out = await decodeRun({ stored: new Uint8Array(task.bytes), blocks, length: task.length }, runSlots, (n) => Buffer.allocUnsafeSlow(n));
+    const result: DecodeResult = { id: task.id, data: out.buffer as ArrayBuffer };
+    parentPort!.postMessage(result, [result.data]);
+  } catch (err) {
+    if (!(err instanceof RunBlockError)) return fail(task.id, 'internal', err);
+    const partial = err.partial;
+    const failure: TaskFailure = { id: task.id, kind: err.kind, error: err.message, block: err.block, partial: partial?.buffer as ArrayBuffer | undefined, partialLength: partial?.length };
+    parentPort!.postMessage(failure, failure.partial ? [failure.partial] : []);
+  }
+}
 
 function fail(id: number, kind: TaskFailure['kind'], err: unknown): void {
   const failure: TaskFailure = { id, kind, error: String((err as Error)?.message ?? err) };

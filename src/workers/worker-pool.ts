@@ -2,16 +2,14 @@ import { Worker } from 'node:worker_threads';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CodecId } from '../format/constants.js';
+import { BlockDecodeError, type BlockDecoder, type BlockDecodeRequest } from '../archive/block-decoder.js';
 import type { BlockTask, BlockWorkerData, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
+import { packRunBlocks, RunBlockError, type RunRequest } from './decode-run.js';
 
 type TaskResult = CompressResult | DecodeResult | Qcow2CompressResult;
 
-/** A decode task that failed in a worker; `kind` says how. */
-export class BlockTaskError extends Error {
-  constructor(message: string, readonly kind: TaskFailure['kind']) {
-    super(message);
-  }
-}
+/** A decode task that failed in a worker; `kind` says how. The pool is the Node {@link BlockDecoder}. */
+export { BlockDecodeError as BlockTaskError };
 
 type Pending = { resolve: (r: TaskResult) => void; reject: (e: Error) => void; slot: number };
 
@@ -20,7 +18,7 @@ type Pending = { resolve: (r: TaskResult) => void; reject: (e: Error) => void; s
  * packing, decoding + hash checks when extracting. Tasks go to the least-loaded worker; each
  * returns a promise. Callers bound the number in flight and consume results in their own order.
  */
-export class WorkerPool {
+export class WorkerPool implements BlockDecoder {
   private readonly workers: { worker: Worker; load: number }[] = [];
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
@@ -60,13 +58,27 @@ export class WorkerPool {
   /**
    * Decodes (a copy of) stored bytes to exactly `length` bytes and, when `hash` is given, checks
    * their content hash. With `aad` the bytes are a sealed block, opened first with the pool's object key.
-   * @throws BlockTaskError with kind 'auth', 'decode' or 'hash' on failure.
+   * @throws BlockDecodeError with kind 'auth', 'decode' or 'hash' on failure.
    */
-  async decode(stored: Uint8Array, encoding: CodecId, length: number, hash?: Uint8Array, aad?: Uint8Array): Promise<Uint8Array> {
+  async decode({ stored, encoding, length, hash, aad }: BlockDecodeRequest): Promise<Uint8Array> {
     // Copies: the caller's arrays may share a buffer (a coalesced read, a memory source) or be kept.
     // new Uint8Array(x) always copies exactly x (Buffer#slice would be a view of a larger buffer).
     const copy = (x: Uint8Array) => new Uint8Array(x).buffer;
     const task = { op: 'decode' as const, id: 0, bytes: copy(stored), encoding, length, hash: hash && copy(hash), aad: aad && copy(aad) };
+    const r = (await this.submit(task)) as DecodeResult;
+    return new Uint8Array(r.data);
+  }
+
+  /**
+   * Decodes a run of stored blocks into one buffer of logical bytes (workers/decode-run.ts),
+   * with the keys and dictionaries of the archives given at start as `slots`. The request's
+   * `stored` buffer is transferred when it owns its whole ArrayBuffer (else copied).
+   * @throws RunBlockError naming the block that failed and how.
+   */
+  async decodeRun(request: RunRequest): Promise<Uint8Array> {
+    const own = owned(request.stored);
+    const { fields, hashes } = packRunBlocks(request.blocks);
+    const task = { op: 'decode-run' as const, id: 0, bytes: own.buffer as ArrayBuffer, fields: fields.buffer as ArrayBuffer, hashes: hashes.buffer as ArrayBuffer, length: request.length };
     const r = (await this.submit(task)) as DecodeResult;
     return new Uint8Array(r.data);
   }
@@ -99,7 +111,7 @@ export class WorkerPool {
     if (this.workers[slot].load === 1) this.workers[slot].worker.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(task.id, { resolve, reject, slot });
-      const transfer = [task.bytes, ...(task.op === 'decode' ? [task.hash, task.aad].filter((b): b is ArrayBuffer => !!b) : [])];
+      const transfer = [task.bytes, ...(task.op === 'decode' ? [task.hash, task.aad].filter((b): b is ArrayBuffer => !!b) : task.op === 'decode-run' ? [task.fields, task.hashes] : [])];
       this.workers[slot].worker.postMessage(task, transfer);
     });
   }
@@ -111,7 +123,7 @@ export class WorkerPool {
     const w = this.workers[p.slot];
     // An idle pool must not keep the process alive.
     if (--w.load === 0) w.worker.unref();
-    if ('error' in r) p.reject(new BlockTaskError(r.error, r.kind));
+    if ('error' in r) p.reject(r.block === undefined ? new BlockDecodeError(r.error, r.kind) : new RunBlockError(r.error, r.kind, r.block, r.partial && new Uint8Array(r.partial, 0, r.partialLength)));
     else p.resolve(r);
   }
 
@@ -122,9 +134,13 @@ export class WorkerPool {
   }
 }
 
-/** `bytes` itself when it owns its whole ArrayBuffer (so it can be transferred), else a copy. */
+/**
+ * `bytes` itself when it owns its whole ArrayBuffer (so it can be transferred), else a copy.
+ * Uint8Array's slice, not the argument's own: a Buffer's `slice` is a view of the same memory,
+ * whose transfer would detach (and send) the whole buffer it is part of.
+ */
 function owned(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Uint8Array.prototype.slice.call(bytes);
 }
 
 /**

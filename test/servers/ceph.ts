@@ -5,7 +5,8 @@
  * so that the test owns the processes: each daemon runs in the foreground (`-f`) as our child,
  * so `stop()` ends exactly the processes we started, by pid, and a test process that dies
  * kills them on its way out. Startup takes 20–40 s: start one cluster per test file
- * (`before`/`after`), not per test.
+ * (`before`/`after`), not per test. For fault tests radosgw alone can be killed (SIGKILL, as a
+ * crash) and started again on the same port while the cluster keeps running.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -36,7 +37,23 @@ export interface CephServer {
   readonly dir: string;
   /** Milliseconds from the first command to radosgw answering with the user created. */
   readonly startupMs: number;
-  /** Ends every daemon (SIGTERM, SIGKILL after 10 s), waits for them, removes the directory; idempotent. */
+  /**
+   * Kills radosgw with SIGKILL, as a crash would (its connections are reset, nothing is shut
+   * down cleanly), and waits until it has exited. Mon, mgr and OSD keep running. Idempotent.
+   */
+  killRadosgw(): Promise<void>;
+  /**
+   * Starts radosgw again on the same port (killing a running one first) and waits until it
+   * answers HTTP.
+   * @returns the milliseconds from the start to the first answer.
+   * @throws Error when it does not answer within 60 s or a daemon has died (the message names
+   *   the logs), or after {@link CephServer.stop}.
+   */
+  restartRadosgw(): Promise<number>;
+  /**
+   * Ends every daemon (SIGTERM, SIGKILL after 10 s), waits for them, removes the directory;
+   * idempotent. A radosgw restart still under way is refused, never left running.
+   */
   stop(): Promise<void>;
 }
 
@@ -84,7 +101,11 @@ export async function startCeph(): Promise<CephServer | undefined> {
   const children: { name: string; proc: ChildProcess; exited: Promise<void> }[] = [];
   const killOnExit = () => children.forEach((c) => c.proc.kill('SIGKILL'));
   process.once('exit', killOnExit);
+  let stopped = false;
   const daemon = (program: string, args: string[], name: string) => {
+    // Checked synchronously with the spawn: stop() snapshots `children` right after setting
+    // `stopped`, so every daemon is either in that snapshot or never started.
+    if (stopped) throw new Error(`the cluster in ${D} was stopped: not starting ${name}`);
     // stdout/stderr to a file: a pipe nobody reads could fill and stall the daemon.
     const out = openSync(join(D, 'log', `${name}.out`), 'a');
     const proc = spawn(program, [...C, '-f', ...args], { stdio: ['ignore', out, out] });
@@ -94,7 +115,6 @@ export async function startCeph(): Promise<CephServer | undefined> {
     children.push({ name, proc, exited });
   };
 
-  let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
@@ -111,6 +131,34 @@ export async function startCeph(): Promise<CephServer | undefined> {
     rmSync(D, { recursive: true, force: true });
   };
 
+  const RGW = 'client.rgw.a';
+  const endpoint = `http://127.0.0.1:${rgwPort}`;
+  const startRadosgw = async (ms: number) => {
+    daemon('radosgw', ['-n', RGW], RGW);
+    await waitFor('radosgw to answer', ms, children, async () => {
+      await fetch(`${endpoint}/`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.body?.cancel());
+      return true;
+    });
+  };
+  const killRadosgw = async () => {
+    const i = children.findIndex((c) => c.name === RGW);
+    if (i < 0) return;
+    // Out of the list, so the readiness waits do not take it for a daemon that died.
+    const [c] = children.splice(i, 1);
+    c.proc.kill('SIGKILL');
+    await c.exited;
+  };
+  const restartRadosgw = async () => {
+    await killRadosgw();
+    const t = Date.now();
+    try {
+      await startRadosgw(60_000);
+    } catch (err) {
+      throw new Error(`radosgw did not restart: ${(err as Error).message}\n${tailLogs(D)}`, { cause: err });
+    }
+    return Date.now() - t;
+  };
+
   try {
     await run('monmaptool', ['--create', '--fsid', fsid, '--addv', 'a', monAddr, join(D, 'monmap')]);
     await run('ceph-authtool', ['--create-keyring', join(D, 'mon.keyring'), '--gen-key', '-n', 'mon.', '--cap', 'mon', 'allow *']);
@@ -125,14 +173,10 @@ export async function startCeph(): Promise<CephServer | undefined> {
       const { stdout } = await run('ceph', [...C, '--connect-timeout', '10', 'osd', 'stat', '-f', 'json'], { timeout: 15_000 });
       return (JSON.parse(stdout) as { num_up_osds?: number }).num_up_osds === 1;
     });
-    daemon('radosgw', ['-n', 'client.rgw.a'], 'client.rgw.a');
-    const endpoint = `http://127.0.0.1:${rgwPort}`;
-    await waitFor('radosgw to answer', 90_000, children, async () => {
-      await fetch(`${endpoint}/`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.body?.cancel());
-      return true;
-    });
+    // The first start creates radosgw's pools: slower than a restart.
+    await startRadosgw(90_000);
     await run('radosgw-admin', [...C, 'user', 'create', '--uid=test', '--display-name=test', `--access-key=${CEPH_ACCESS_KEY}`, `--secret-key=${CEPH_SECRET_KEY}`], { timeout: 60_000 });
-    return { endpoint, accessKey: CEPH_ACCESS_KEY, secretKey: CEPH_SECRET_KEY, region: 'us-east-1', dir: D, startupMs: Date.now() - t0, stop };
+    return { endpoint, accessKey: CEPH_ACCESS_KEY, secretKey: CEPH_SECRET_KEY, region: 'us-east-1', dir: D, startupMs: Date.now() - t0, killRadosgw, restartRadosgw, stop };
   } catch (err) {
     const logs = tailLogs(D);
     await stop();

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { Command } from 'commander';
-import { Archive } from '../../archive/archive.js';
+import { Archive } from '../../node/archive.js';
 import { defaultStream } from '../../ops/extract.js';
 import type { StreamName } from '../../format/constants.js';
 import { UsageError } from '../../errors.js';
@@ -9,6 +9,10 @@ import type { CommandContext } from '../context.js';
 import { parseStream } from './stream-option.js';
 import { lazyPasswordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
 import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
+import { sequentialChunks } from '../../node/sequential-chunks.js';
+
+/** Written for zero runs: never modified, so one buffer serves every write. */
+const ZEROS = new Uint8Array(1 << 20);
 
 /** `hexz cat`: registers the command on `program`. */
 export function registerCat(program: Command, run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): void {
@@ -29,11 +33,14 @@ export function registerCat(program: Command, run: (fn: (ctx: CommandContext) =>
         const offset = parseSize(flags.offset);
         const length = flags.length === undefined ? Math.max(0, size - offset) : parseSize(flags.length);
         if (offset + length > size) throw new UsageError(`range [${offset}, ${offset + length}) is past the end of stream ${stream} (${size} bytes)`, { archive: file });
-        const rs = a.createReadStream(stream, { start: offset, end: offset + length - 1, signal: ctx.signal });
-        for await (const chunk of rs) {
-          // events.once removes its 'error' listener when 'drain' comes; a listener pair added
-          // by hand per chunk left one 'error' listener behind on every full pipe buffer.
-          if (!process.stdout.write(chunk)) await once(process.stdout, 'drain', { signal: ctx.signal });
+        // events.once removes its 'error' listener when 'drain' comes; a listener pair added
+        // by hand per chunk left one 'error' listener behind on every full pipe buffer.
+        const write = (bytes: Uint8Array) => (process.stdout.write(bytes) ? undefined : once(process.stdout, 'drain', { signal: ctx.signal }));
+        // Decode-ahead (on worker threads for long ranges); zero runs are written from one
+        // shared buffer of zeros rather than allocated chunk by chunk.
+        for await (const c of sequentialChunks(a, stream, { start: offset, end: offset + length, signal: ctx.signal })) {
+          if (c.data) await write(c.data);
+          else for (let left = c.length; left > 0; left -= ZEROS.length) await write(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
         }
       } finally {
         await a.close();

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { diffArchives, type DiffReport, type DiffSide, type StreamDiff } from '../../ops/diff.js';
 import { formatBytes } from '../../util/size.js';
-import { passwordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
+import { lazyPasswordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
 import type { CommandContext } from '../context.js';
 import { bytesText, printFields, printJson } from '../output.js';
 import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
@@ -32,8 +32,9 @@ Encrypted archives need their password (the same --password-file or HEXZ_PASSWOR
 and compare only when they share a data key, as the archives of one thin lineage do.
 Exit status: 0 whether or not the archives differ (unlike cmp); non-zero only on an error.`)
     .action((a: string, b: string, flags: DiffFlags) => run(async (ctx) => {
-      const passwordA = await passwordFor(a, flags);
-      const passwordB = await passwordFor(b, flags);
+      // Each password is asked by its archive's open, only when its header says it is encrypted.
+      const passwordA = lazyPasswordFor(a, flags);
+      const passwordB = lazyPasswordFor(b, flags);
       const r = await diffArchives(a, b, { passwordA, passwordB, parentDirs: parentDirsFrom(flags), signal: ctx.signal });
       if (flags.json) printJson(r);
       else printDiff(r);

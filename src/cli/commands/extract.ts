@@ -8,7 +8,7 @@ import type { CommandContext } from '../context.js';
 import { bytesText, printFields, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
 import { parseStream } from './stream-option.js';
-import { passwordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
+import { lazyPasswordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
 import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
 
 interface ExtractFlags {
@@ -48,8 +48,9 @@ export function registerExtract(program: Command, run: (fn: (ctx: CommandContext
       if (flags.compress !== undefined && flags.compress !== 'zlib' && flags.compress !== 'zstd') {
         throw new UsageError(`unknown --compress '${flags.compress}' (zlib or zstd)`);
       }
-      // Asked before the progress bar starts, so a prompt is not drawn over.
-      const password = await passwordFor(file, flags);
+      // Asked by the open itself, only when the header says the archive is encrypted (no header
+      // read of its own): before the first progress update, so a prompt is not drawn over.
+      const password = lazyPasswordFor(file, flags);
       const parentDirs = parentDirsFrom(flags);
       const progress = createProgress('extracting', !flags.silent && !flags.json);
       const onProgress = (d: number, t: number) => progress.update(d, t);

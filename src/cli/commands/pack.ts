@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
-import { Archive } from '../../archive/archive.js';
+import { Archive } from '../../node/archive.js';
 import { pack, type PackInput } from '../../pack/pack.js';
 import { UsageError } from '../../errors.js';
 import { parseSize } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
 import { printFields, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
-import { readPassword, requirePassword } from '../password.js';
+import { requirePassword } from '../password.js';
 import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
 import { packProgressHandler, packSummaryFields } from '../pack-report.js';
 import { kdfFlags } from '../kdf-flags.js';
@@ -91,22 +91,26 @@ async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<numbe
   const cdc = chunkFlags
     ? { min: flags.minChunk, avg: flags.avgChunk, max: flags.maxChunk }
     : flags.cdc;
-  const parentEncrypted = await checkParent(flags);
-  const encrypt = await encryptionFlags(flags, parentEncrypted);
-  const parentPassword = flags.parentPasswordFile === undefined ? undefined : await readPassword({ passwordFile: flags.parentPasswordFile });
+  if (flags.encrypt) kdfFlags(flags); // bad --kdf-* values are refused before any prompt
+  else if (flags.passwordFile !== undefined || flags.kdfMemory !== undefined || flags.kdfIterations !== undefined || flags.kdfLanes !== undefined) {
+    throw new UsageError('--password-file and --kdf-* need --encrypt');
+  }
+  const opened = await openParent(flags);
   const progress = createProgress('packing', !flags.silent && !flags.json);
   let result;
   try {
+    const encrypt = await encryptionFlags(flags, opened);
     result = await pack({
       disk: input(flags.disk), diskFormat: flags.diskFormat as 'raw' | 'qcow2' | undefined, memory: input(flags.memory), output: flags.output,
       compression: flags.compression as 'zstd' | undefined, level, blockSize: flags.blockSize === undefined ? undefined : parseSize(flags.blockSize), workers,
       cdc, profile: flags.profile, trainDict: flags.trainDict,
       dedup: flags.dedup, force: flags.force, signal: ctx.signal, encrypt,
-      parent: flags.parent, parentPassword, parentDirs: flags.parent === undefined ? undefined : parentDirsFrom(flags),
+      parent: opened?.parent, parentDirs: flags.parent === undefined ? undefined : parentDirsFrom(flags),
       onProgress: packProgressHandler(progress),
     });
   } finally {
     progress.stop();
+    await opened?.parent.close();
   }
   if (flags.json) {
     const { header: _h, ...summary } = result;
@@ -117,48 +121,68 @@ async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<numbe
   return 0;
 }
 
+/** The parent of a thin pack, opened once, and the password that opened it when it is encrypted. */
+interface OpenedParent {
+  parent: Archive;
+  /** The password that opened an encrypted parent (shared with the new archive without --parent-password-file). */
+  password?: string;
+}
+
 /**
- * With --parent, reads the parent's header (not its chain: pack reports a missing grandparent
- * properly) to refuse a plain/encrypted mismatch before any password is asked for, with advice.
- * @returns whether the parent is encrypted (false without --parent).
+ * With --parent, opens it once, with its chain: the password is asked for only when its header
+ * says it is encrypted (so a plain parent costs no prompt and a remote one no second header
+ * read), and a plain/encrypted mismatch is refused before any prompt, with advice.
+ * @returns the opened parent (undefined without --parent); the caller closes it.
  * @throws UsageError for a mismatch, or --parent-password-file / --parent-dir without --parent.
+ * @throws WrongKeyError / MissingParentError from opening the parent.
  */
-async function checkParent(flags: PackFlags): Promise<boolean> {
+async function openParent(flags: PackFlags): Promise<OpenedParent | undefined> {
   if (flags.parent === undefined) {
     if (flags.parentPasswordFile !== undefined || flags.parentDir?.length) throw new UsageError('--parent-password-file and --parent-dir need --parent');
-    return false;
+    return undefined;
   }
-  const p = await Archive.open(flags.parent, { openParents: false, preloadIndexBytes: 0 });
-  const encrypted = p.encrypted;
-  await p.close();
-  if (encrypted && !flags.encrypt) {
-    throw new UsageError(`parent ${flags.parent} is encrypted, so the thin archive must be too: add --encrypt (the password from --password-file, HEXZ_PASSWORD or the prompt must open the parent, or give the parent's with --parent-password-file; the child shares the parent's data key)`);
+  const opened: Partial<OpenedParent> = {};
+  const parentName = flags.parent;
+  const password = async (): Promise<string> => {
+    if (!flags.encrypt) {
+      throw new UsageError(`parent ${parentName} is encrypted, so the thin archive must be too: add --encrypt (the password from --password-file, HEXZ_PASSWORD or the prompt must open the parent, or give the parent's with --parent-password-file; the child shares the parent's data key)`);
+    }
+    // Without --parent-password-file one password opens the parent and protects the child: asked once.
+    const given = flags.parentPasswordFile !== undefined
+      ? await requirePassword({ passwordFile: flags.parentPasswordFile }, '--parent-password-file gave no password')
+      : await requirePassword({ passwordFile: flags.passwordFile, prompt: `Password of ${parentName} (also the new archive's): ` }, '--encrypt needs a password');
+    opened.password = given;
+    return given;
+  };
+  const parent = await Archive.open(parentName, { password, parentDirs: parentDirsFrom(flags), verify: true });
+  try {
+    if (!parent.encrypted && flags.encrypt) {
+      throw new UsageError(`parent ${parentName} is not encrypted, so the thin archive cannot be (their content hashes would differ): drop --encrypt, or pack without --parent`);
+    }
+    if (!parent.encrypted && flags.parentPasswordFile !== undefined) throw new UsageError(`--parent-password-file: parent ${parentName} is not encrypted`);
+  } catch (err) {
+    await parent.close();
+    throw err;
   }
-  if (!encrypted && flags.encrypt) {
-    throw new UsageError(`parent ${flags.parent} is not encrypted, so the thin archive cannot be (their content hashes would differ): drop --encrypt, or pack without --parent`);
-  }
-  if (!encrypted && flags.parentPasswordFile !== undefined) throw new UsageError(`--parent-password-file: parent ${flags.parent} is not encrypted`);
-  return encrypted;
+  return { parent, password: opened.password };
 }
 
 /**
  * The `encrypt` option from --encrypt and its flags; the password is read here, before packing
- * starts. With an encrypted parent and no --parent-password-file, the same password opens the
- * parent, so it is asked once: the parent checks it (a typo is a WrongKeyError, not a new password).
+ * starts. With an encrypted parent and no --parent-password-file, the password that opened the
+ * parent is the new archive's too, so it was asked once, and the parent checked it (a typo is a
+ * WrongKeyError, not a new password).
  */
-async function encryptionFlags(flags: PackFlags, parentEncrypted: boolean) {
+async function encryptionFlags(flags: PackFlags, opened: OpenedParent | undefined) {
   const anyKdf = flags.kdfMemory !== undefined || flags.kdfIterations !== undefined || flags.kdfLanes !== undefined;
   if (!flags.encrypt) {
     if (flags.passwordFile !== undefined || anyKdf) throw new UsageError('--password-file and --kdf-* need --encrypt');
     return undefined;
   }
   const kdf = kdfFlags(flags);
-  const shared = parentEncrypted && flags.parentPasswordFile === undefined;
-  const password = await requirePassword(
-    shared
-      ? { passwordFile: flags.passwordFile, prompt: `Password of ${flags.parent} (also the new archive's): ` }
-      : { passwordFile: flags.passwordFile, confirm: true, prompt: 'New archive password: ' },
-    '--encrypt needs a password',
-  );
+  // An encrypted parent opened without --parent-password-file was opened with the child's password.
+  const password = opened?.parent.encrypted && flags.parentPasswordFile === undefined
+    ? opened.password!
+    : await requirePassword({ passwordFile: flags.passwordFile, confirm: true, prompt: 'New archive password: ' }, '--encrypt needs a password');
   return { password, kdf };
 }

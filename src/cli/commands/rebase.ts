@@ -5,7 +5,7 @@ import type { CommandContext } from '../context.js';
 import { createProgress } from '../progress.js';
 import { readPassword } from '../password.js';
 import { packProgressHandler } from '../pack-report.js';
-import { addRepackOptions, printRepackResult, repackOptionsFrom, type RepackFlags } from '../repack-flags.js';
+import { addRepackOptions, openRepackSource, printRepackResult, type RepackFlags } from '../repack-flags.js';
 
 interface RebaseFlags extends RepackFlags {
   parent: string;
@@ -22,19 +22,24 @@ export function registerRebase(program: Command, run: (fn: (ctx: CommandContext)
       .requiredOption('--parent <archive>', 'the new parent: only blocks not in its chain are stored')
       .option('--parent-password-file <file>', "encrypted archives: the new parent's password from the first line of FILE (default: the source's password)"),
   ).action((file: string, flags: RebaseFlags) => run(async (ctx) => {
-    const options = await repackOptionsFrom(file, flags);
-    if (flags.parentPasswordFile !== undefined && options.password === undefined) {
-      throw new UsageError(`${file} is not encrypted: --parent-password-file applies only to encrypted archives`);
-    }
-    const parentPassword = flags.parentPasswordFile === undefined ? undefined : await readPassword({ passwordFile: flags.parentPasswordFile });
-    const progress = createProgress('rebasing', !flags.silent && !flags.json);
-    let r;
+    // Passwords are read (the source's by the open) before the bar starts, so a prompt is not drawn over.
+    const { source, options } = await openRepackSource(file, flags);
     try {
-      r = await rebase(file, { ...options, parent: flags.parent, parentPassword, signal: ctx.signal, onProgress: packProgressHandler(progress) });
+      if (flags.parentPasswordFile !== undefined && !source.encrypted) {
+        throw new UsageError(`${file} is not encrypted: --parent-password-file applies only to encrypted archives`);
+      }
+      const parentPassword = flags.parentPasswordFile === undefined ? undefined : await readPassword({ passwordFile: flags.parentPasswordFile });
+      const progress = createProgress('rebasing', !flags.silent && !flags.json);
+      let r;
+      try {
+        r = await rebase(source, { ...options, parent: flags.parent, parentPassword, signal: ctx.signal, onProgress: packProgressHandler(progress) });
+      } finally {
+        progress.stop();
+      }
+      printRepackResult(r, flags);
     } finally {
-      progress.stop();
+      await source.close();
     }
-    printRepackResult(r, flags);
     return 0;
   }));
 }

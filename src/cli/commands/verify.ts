@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { loadPublicKey } from '../../crypto/signing.js';
-import { AbortedError, HexzError, UsageError } from '../../errors.js';
 import { verify, type VerifyReport } from '../../ops/verify.js';
-import { passwordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
+import { lazyPasswordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
 import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
 import type { CommandContext } from '../context.js';
 import { bytesText, printJson } from '../output.js';
@@ -31,8 +30,11 @@ export function registerVerify(program: Command, run: (fn: (ctx: CommandContext)
     .option('--silent', 'print nothing on success (damage is still reported on stderr)')
     .action((file: string, flags: VerifyFlags) => run(async (ctx) => {
       const publicKey = flags.pubkey === undefined ? undefined : await loadPublicKey(flags.pubkey);
-      // The signature covers no encrypted content, so --signature-only never asks for a password.
-      const password = flags.signatureOnly ? undefined : await verifyPassword(file, flags);
+      // The signature covers no encrypted content, so --signature-only never asks for a password;
+      // otherwise the open asks, only when the header says the archive is encrypted (before the
+      // first progress update, so a prompt is not drawn over). A failure to get the password
+      // (none given, unreadable --password-file, Ctrl-C) is thrown by verify, not reported as damage.
+      const password = flags.signatureOnly ? undefined : lazyPasswordFor(file, flags);
       const progress = createProgress('verifying', !flags.json && !flags.silent && !flags.signatureOnly);
       let r: VerifyReport;
       try {
@@ -53,21 +55,6 @@ export function registerVerify(program: Command, run: (fn: (ctx: CommandContext)
       // Damage exits 4 (CorruptArchiveError), a bad signature 10; a missing file, a non-archive etc. keep their own codes.
       return r.ok ? 0 : r.error!.exitCode;
     }));
-}
-
-/**
- * The password for an encrypted archive, or undefined. An archive that cannot even be opened is
- * left to verify(), which reports the damage in its own format (and in --json); problems with
- * the password itself (none given, unreadable --password-file, Ctrl-C) stop here.
- */
-async function verifyPassword(file: string, flags: VerifyFlags): Promise<string | undefined> {
-  try {
-    return await passwordFor(file, flags);
-  } catch (err) {
-    const aboutArchive = err instanceof HexzError && !(err instanceof UsageError) && !(err instanceof AbortedError) && err.location.archive === file;
-    if (aboutArchive) return undefined;
-    throw err;
-  }
 }
 
 /** The success line: what was checked, and what a signature does and does not prove. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import {
   Chunker, type CodecId, EntryKind, FORMAT_VERSION, HEADER_SIZE, MAX_ZERO_RUN,
-  OptionalFeature, PROFILE_NAMES, type ProfileName, RequiredFeature, STREAM_NAMES, type StreamName,
+  OptionalFeature, PROFILE_NAMES, type ProfileName, RequiredFeature, SEAL_OVERHEAD, STREAM_NAMES, type StreamName,
 } from '../format/constants.js';
 import { emptyDictionaryInfo, emptyStreamRecord, encodeHeader, type DictionaryInfo, type Header, type StreamRecord } from '../format/header.js';
 import type { IndexEntry } from '../format/entry.js';
@@ -18,6 +18,7 @@ import type { ByteSink } from '../store/types.js';
 import type { S3ClientLike } from '../store/s3-client.js';
 import { UsageError, wrapIoError } from '../errors.js';
 import { buildTree, LeafBuilder, type NodeSealer } from './index-builder.js';
+import { entryBound, frontAreaSize, levelsAbove, planFront, treeBytes } from './front-index.js';
 
 /** Options fixed for the whole archive. */
 export interface ArchiveWriterOptions {
@@ -53,6 +54,13 @@ export interface ArchiveWriterOptions {
    * stored after the metadata; {@link addDedup} refs with `slot` ≠ 0 point into these archives.
    */
   parents?: ParentRecord[];
+  /**
+   * Logical sizes of the streams that will be written, when known. They bound the index, which
+   * sizes the front index area after the header (§7): small archives get an area just big
+   * enough for their whole index. A stream whose size is unknown (a pipe), or no sizes at all,
+   * gets the largest area. Only the area's size depends on them: any value gives a valid archive.
+   */
+  streamSizes?: Partial<Record<StreamName, number | undefined>>;
   /** The metadata object (§13), stored as JSON after the index; sealed when encrypted. */
   metadata?: Record<string, unknown>;
   /** 16-byte archive id; random by default (fixed only for golden vectors). */
@@ -74,14 +82,35 @@ const WRITE_BUFFER = 4 * 1024 * 1024;
 const ZERO_HASH = new Uint8Array(32);
 
 /**
- * Writes a .hxz archive: stored blocks first (the data region), then each stream's index,
- * then the header at offset 0. Entries must be added in logical order, one stream at a time.
- * The file appears at its path only when {@link finalize} succeeds; {@link abort} removes
- * everything.
+ * Where the parts at the start of an archive go (§7): the dictionary's stored length (sealed
+ * when encrypted) at 4096, then the front index area, then the data region.
+ */
+function frontLayout(options: ArchiveWriterOptions): { dictionaryBytes: number; frontStart: number; frontBytes: number; dataStart: number } {
+  const overhead = options.encryption ? SEAL_OVERHEAD : 0;
+  const dictionaryBytes = options.dictionary ? options.dictionary.bytes.length + overhead : 0;
+  const sizes = options.streamSizes;
+  const bound = sizes === undefined ? Infinity : Object.values(sizes)
+    .reduce((n, size) => n + treeBytes(entryBound(size, options.blockSize, options.cdc?.min), overhead), 0);
+  const frontStart = HEADER_SIZE + dictionaryBytes;
+  const frontBytes = frontAreaSize(bound, dictionaryBytes);
+  return { dictionaryBytes, frontStart, frontBytes, dataStart: frontStart + frontBytes };
+}
+
+/**
+ * Writes a .hxz archive: stored blocks first (the data region, after the header, the dictionary
+ * and the front index area), then each stream's index (its top, or all of it, in the front
+ * area), then the header at offset 0. Entries must be added in logical order, one stream at a
+ * time. The file appears at its path only when {@link finalize} succeeds; {@link abort}
+ * removes everything.
  */
 export class ArchiveWriter {
   private readonly header: Header;
-  /** Where the data region starts: after the header and the dictionary, if any. */
+  /** The dictionary as stored (sealed when encrypted), written at 4096 at finalize. */
+  private readonly dictStored: Uint8Array | undefined;
+  /** The front index area (§7): [frontStart, frontStart + frontBytes), right before the data region. */
+  private readonly frontStart: number;
+  private readonly frontBytes: number;
+  /** Where the data region starts: after the header, the dictionary and the front index area. */
   private readonly dataStart: number;
   private dataEnd: number;
   private pending: Uint8Array[] = [];
@@ -105,12 +134,12 @@ export class ArchiveWriter {
     // Encoded now so a bad table fails before any data is written.
     if (this.parentRecords) encodeParentsTable(this.parentRecords);
     const dictStored = dict && this.cipher ? this.cipher.sealDictionary(dict.bytes) : dict?.bytes;
-    this.dataStart = this.dataEnd = HEADER_SIZE + (dictStored?.length ?? 0);
-    if (dictStored) {
-      // Written with the first data flush, at HEADER_SIZE: flushData writes pending bytes ending at dataEnd.
-      this.pending.push(dictStored);
-      this.pendingBytes = dictStored.length;
-    }
+    const layout = frontLayout(options);
+    if ((dictStored?.length ?? 0) !== layout.dictionaryBytes) throw new Error('internal: the stored dictionary\'s length differs from the planned one');
+    this.dictStored = dictStored;
+    this.frontStart = layout.frontStart;
+    this.frontBytes = layout.frontBytes;
+    this.dataStart = this.dataEnd = layout.dataStart;
     const required = (options.cdc ? RequiredFeature.CDC : 0) | (dict ? RequiredFeature.DICTIONARY : 0) | (this.cipher ? RequiredFeature.ENCRYPTED : 0)
       | (this.parentRecords ? RequiredFeature.THIN : 0);
     this.header = {
@@ -130,8 +159,8 @@ export class ArchiveWriter {
 
   /**
    * Creates the temporary output (and an index spool file) beside `path`, or, for an
-   * s3://bucket/key `path`, a multipart upload that streams the archive (the header part last;
-   * the spool in the system temp directory).
+   * s3://bucket/key `path`, a multipart upload that streams the archive (the part holding the
+   * header, the dictionary and the front index area last; the spool in the system temp directory).
    * @throws UsageError when `path` exists without `force`, or is an http(s):// URL; StoreError on I/O failure.
    */
   static async create(path: string, options: ArchiveWriterOptions): Promise<ArchiveWriter> {
@@ -139,7 +168,8 @@ export class ArchiveWriter {
     if (/^s3:\/\//i.test(path)) {
       // Loaded only for S3 outputs: local packs never load the AWS SDK.
       const { S3Output } = await import('../store/s3-output.js');
-      out = await S3Output.create(path, { force: options.force, client: options.s3Client, signal: options.signal });
+      // Everything before the data region is written at finalize: it is held back with the header.
+      out = await S3Output.create(path, { force: options.force, client: options.s3Client, signal: options.signal, headBytes: frontLayout(options).dataStart });
     } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
       throw new UsageError(`${path}: archives can be written to files and s3:// only`);
     } else out = await AtomicFile.create(path, options);
@@ -225,7 +255,7 @@ export class ArchiveWriter {
   }
 
   /**
-   * Writes the index and header, syncs, and renames the archive into place.
+   * Writes the dictionary, the index and the header, syncs, and renames the archive into place.
    * @returns the final header and the archive's size in bytes.
    * @throws StoreError on I/O failure (the temporary files are then removed).
    */
@@ -234,24 +264,43 @@ export class ArchiveWriter {
     await this.flushData();
     await this.writing;
     this.header.data = { offset: this.dataStart, length: this.dataEnd - this.dataStart };
-    // Copy the spooled leaves after the data region, then build the internal levels there.
-    const leavesAt = this.dataEnd;
-    await this.copySpool(leavesAt);
-    let end = leavesAt + this.spoolEnd;
+    if (this.dictStored) await this.out.writeAt(this.dictStored, HEADER_SIZE);
+    // Each level of each tree fills its planned run; writes past the data region stay in file
+    // order (an S3 output is sequential there), the front area is held back with the header.
+    const { at: levelAt, bytes: levelBytes } = this.placeIndex();
+    const cursor = levelAt.map((levels) => levels.slice());
+    for (const [i, s] of this.finished.entries()) {
+      s.record.stats.indexBytes = s.leaves.bytes;
+      if (s.leaves.leaves.length === 0) continue;
+      // The stream's leaves were spooled back to back; they move as one run.
+      const spooledAt = s.leaves.leaves[0].nodeOffset;
+      await this.copySpool(spooledAt, s.leaves.bytes, levelAt[i][0]);
+      cursor[i][0] += s.leaves.bytes;
+    }
+    for (const [i, s] of this.finished.entries()) {
+      const spooledAt = s.leaves.leaves[0]?.nodeOffset ?? 0;
+      const leaves = s.leaves.leaves.map((c) => ({ ...c, nodeOffset: c.nodeOffset - spooledAt + levelAt[i][0] }));
+      if (leaves.length === 0) continue;
+      const sink = async (bytes: Uint8Array, level: number) => {
+        const at = cursor[i][level];
+        await this.out.writeAt(bytes, at);
+        cursor[i][level] += bytes.length;
+        return at;
+      };
+      const root = await buildTree(s.index, leaves, sink, blake3, this.nodeSealer(s.index));
+      Object.assign(s.record, { rootOffset: root.offset, rootLength: root.length, rootLevel: root.level, rootHash: root.hash });
+      s.record.stats.indexBytes += root.internalBytes;
+    }
+    if (levelAt.some((levels, i) => levels.some((at, level) => cursor[i][level] !== at + levelBytes[i][level]))) {
+      throw new Error('internal: an index level did not fill its planned place');
+    }
+    let end = Math.max(this.dataEnd, ...levelAt.flatMap((levels, i) => levels.map((_, level) => cursor[i][level])));
     const sink = async (bytes: Uint8Array) => {
       const at = end;
       await this.out.writeAt(bytes, at);
       end += bytes.length;
       return at;
     };
-    for (const s of this.finished) {
-      const leaves = s.leaves.leaves.map((c) => ({ ...c, nodeOffset: c.nodeOffset + leavesAt }));
-      s.record.stats.indexBytes = s.leaves.bytes;
-      if (leaves.length === 0) continue;
-      const root = await buildTree(s.index, leaves, sink, blake3, this.nodeSealer(s.index));
-      Object.assign(s.record, { rootOffset: root.offset, rootLength: root.length, rootLevel: root.level, rootHash: root.hash });
-      s.record.stats.indexBytes += root.internalBytes;
-    }
     if (this.metadata) {
       const json = new TextEncoder().encode(JSON.stringify(this.metadata));
       const stored = this.cipher ? this.cipher.sealMetadata(json) : json;
@@ -278,6 +327,43 @@ export class ArchiveWriter {
     await this.writing.catch(() => {});
     await this.closeSpool();
     await this.out.abort();
+  }
+
+  /**
+   * Where the index goes (§7): whole levels from the top (both streams' roots, then the level
+   * below them, …) in the front area as long as they fit — for a small archive, every node —
+   * and the rest after the data region: first the leaves not in front, in stream order, then
+   * each stream's remaining internal levels bottom-up.
+   * @returns `at[stream][L]`, the offset of the first node of level L (0 = the leaves) of each
+   *   stream, and `bytes[stream][L]`, the bytes of that level's nodes, which follow one another.
+   */
+  private placeIndex(): { at: number[][]; bytes: number[][] } {
+    const overhead = this.cipher ? SEAL_OVERHEAD : 0;
+    const trees = this.finished.map((s) => ({ leafBytes: s.leaves.bytes, levels: levelsAbove(s.leaves.leaves.length, overhead) }));
+    const depth = planFront(trees, this.frontBytes);
+    const bytes = trees.map((t) => [t.leafBytes, ...t.levels.map((l) => l.bytes)]);
+    const bytesAt = (i: number, level: number) => bytes[i][level];
+    const inFront = (i: number, level: number) => trees[i].levels.length - level < depth;
+    const at = trees.map(() => [] as number[]);
+    let front = this.frontStart;
+    for (let d = 0; d < depth; d++) {
+      trees.forEach((t, i) => {
+        const level = t.levels.length - d;
+        if (t.leafBytes === 0 || level < 0) return;
+        at[i][level] = front;
+        front += bytesAt(i, level);
+      });
+    }
+    if (front > this.dataStart) throw new Error(`internal: the front index area overflows (${front} > ${this.dataStart})`);
+    let tail = this.dataEnd;
+    const toTail = (i: number, level: number) => {
+      if (inFront(i, level)) return;
+      at[i][level] = tail;
+      tail += bytesAt(i, level);
+    };
+    trees.forEach((t, i) => t.leafBytes > 0 && toTail(i, 0));
+    trees.forEach((t, i) => t.levels.forEach((_, k) => toTail(i, k + 1)));
+    return { at, bytes };
   }
 
   private nodeSealer(stream: number): NodeSealer | undefined {
@@ -339,12 +425,14 @@ export class ArchiveWriter {
     return at;
   }
 
-  private async copySpool(to: number): Promise<void> {
-    const chunk = new Uint8Array(WRITE_BUFFER);
-    for (let at = 0; at < this.spoolEnd; at += chunk.length) {
-      const n = Math.min(chunk.length, this.spoolEnd - at);
-      const { bytesRead } = await this.spool.read(chunk, 0, n, at);
-      await this.out.writeAt(chunk.subarray(0, bytesRead), to + at);
+  /** Copies spool bytes [from, from + length) to the archive at `to`. */
+  private async copySpool(from: number, length: number, to: number): Promise<void> {
+    const chunk = new Uint8Array(Math.min(WRITE_BUFFER, length));
+    for (let done = 0; done < length; done += chunk.length) {
+      const n = Math.min(chunk.length, length - done);
+      const { bytesRead } = await this.spool.read(chunk, 0, n, from + done);
+      if (bytesRead !== n) throw new Error(`internal: the index spool ended early (${bytesRead} of ${n} bytes at ${from + done})`);
+      await this.out.writeAt(chunk.subarray(0, n), to + done);
     }
   }
 

@@ -3,8 +3,12 @@ import type { Digest32 } from '../format/digest.js';
 import { encodeEntry, type IndexEntry } from '../format/entry.js';
 import { encodeChild, encodeNodeHeader, nodeSize, type ChildRecord } from '../format/index-node.js';
 
-/** Where finished nodes go: appends bytes and returns the offset they were written at. */
-export type NodeSink = (bytes: Uint8Array) => Promise<number>;
+/**
+ * Where finished nodes go: stores a node of `level` and returns the offset it was written at.
+ * The writer places each level of a tree in its own run of the file (§7: the top levels may go
+ * in the front index area), so the sink is told the level.
+ */
+export type NodeSink = (bytes: Uint8Array, level: number) => Promise<number>;
 
 /**
  * Turns an encoded node into the bytes stored for it: the identity for plain archives, the
@@ -42,7 +46,7 @@ export class LeafBuilder {
     if (this.count === 0) return;
     encodeNodeHeader(this.view, 0, this.stream, this.count);
     const node = this.sealNode(this.buf.slice(0, nodeSize(this.count)), 0, this.first);
-    const at = await this.sink(node);
+    const at = await this.sink(node, 0);
     this.leaves.push({ firstOffset: this.first, nodeOffset: at, nodeLength: node.length, entryCount: this.count, hash: this.digest(node) });
     this.bytes += node.length;
     this.count = 0;
@@ -77,7 +81,7 @@ export async function buildTree(stream: number, leaves: ChildRecord[], sink: Nod
       encodeNodeHeader(view, level, stream, group.length);
       group.forEach((c, k) => encodeChild(view, plain, NODE_HEADER_SIZE + k * ENTRY_SIZE, c));
       const node = sealNode(plain, level, group[0].firstOffset);
-      const at = await sink(node);
+      const at = await sink(node, level);
       internalBytes += node.length;
       parents.push({
         firstOffset: group[0].firstOffset, nodeOffset: at, nodeLength: node.length,
