@@ -19,9 +19,11 @@ export interface OpenOptions {
   /** How far to read ahead, in bytes, once reads are sequential (default 1 MiB; 0 disables). */
   readAheadBytes?: number;
   /**
-   * Decode and verify blocks on this many worker threads (default 0: in the calling thread).
-   * Worth it for whole-stream work (extract, verify, long sequential reads), not for small
-   * random reads, where the hand-off costs more than it saves.
+   * Decode and verify the blocks `readAt` and `readEntries` load on this many worker threads
+   * (default 0: in the calling thread). Worth it for many large reads, not for small random
+   * ones, where the hand-off costs more than it saves. Sequential reads (`createReadStream`,
+   * extract, verify, `hexz cat`) do not need it: they decode ahead on workers of their own
+   * (archive/sequential-reader.ts, node/sequential-chunks.ts).
    */
   decodeWorkers?: number;
   /**

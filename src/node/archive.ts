@@ -3,7 +3,7 @@ import { Archive as CoreArchive } from '../archive/archive.js';
 import type { OpenOptions } from '../archive/open-options.js';
 import type { StreamName } from '../format/constants.js';
 import type { ByteSource } from '../store/types.js';
-import { createReadStream, type ReadStreamOptions } from '../archive/create-read-stream.js';
+import { createReadStream, type ReadStreamOptions } from './create-read-stream.js';
 import { nodePlatform } from './platform.js';
 
 export type { ArchiveInfo, ArchiveParts } from '../archive/archive.js';

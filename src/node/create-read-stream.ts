@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import type { StreamName } from '../format/constants.js';
-import type { Archive } from './archive.js';
-import { DEFAULT_CHUNK_BYTES, type SequentialChunk } from './sequential-reader.js';
-import { sequentialChunks } from '../node/sequential-chunks.js';
+import type { Archive } from '../archive/archive.js';
+import { DEFAULT_CHUNK_BYTES, type SequentialChunk } from '../archive/sequential-reader.js';
+import { sequentialChunks } from './sequential-chunks.js';
 
 /** Options of {@link createReadStream}: `end` is INCLUSIVE, as in fs.createReadStream. */
 export interface ReadStreamOptions {
