@@ -1,4 +1,5 @@
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type CliProgress from 'cli-progress';
 import { formatBytes } from '../util/size.js';
 
 /** Extra figures shown after the bar. */
@@ -18,6 +19,8 @@ export interface ProgressView {
  */
 export function createProgress(label: string, enabled: boolean): ProgressView {
   if (!enabled || !process.stderr.isTTY) return { update() {}, stop() {} };
+  // Loaded only when a bar is shown (a terminal): ~30 ms that scripts and pipes never pay.
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
   const started = Date.now();
   const bar = new cliProgress.SingleBar({
     stream: process.stderr,

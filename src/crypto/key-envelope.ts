@@ -3,7 +3,7 @@
  * (docs/FORMAT.md §12.1–§12.2). Argon2id is deliberately slow; everything else is HKDF and GCM.
  */
 import { hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { hashRaw, type Algorithm, type Version } from '@node-rs/argon2';
+import type { Algorithm, Version } from '@node-rs/argon2';
 import { CIPHER_AES_256_GCM, checkKdfParams, KDF_ARGON2ID, type EncryptionParams, type KdfParams } from '../format/encryption-params.js';
 import { keyWrapAad } from '../format/seal-aad.js';
 import { CorruptArchiveError, UsageError, WrongKeyError } from '../errors.js';
@@ -23,6 +23,8 @@ const hkdf = (kek: Uint8Array, info: string, n: number) => new Uint8Array(hkdfSy
  * @returns the 32-byte key-encryption key.
  */
 export async function deriveKek(password: string, salt: Uint8Array, kdf: KdfParams): Promise<Uint8Array> {
+  // Loaded on first use: most commands never derive a key, and the addon costs ~40 ms to load.
+  const { hashRaw } = await import('@node-rs/argon2');
   const raw = await hashRaw(Buffer.from(password.normalize('NFC'), 'utf8'), {
     // The package's enums are `const enum`s with no runtime object: 2 = Argon2id, 1 = version 0x13.
     algorithm: 2 as Algorithm, version: 1 as Version, memoryCost: kdf.memoryKiB, timeCost: kdf.iterations, parallelism: kdf.lanes,
