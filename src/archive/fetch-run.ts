@@ -1,7 +1,7 @@
 import type { IndexEntry } from '../format/entry.js';
 import { CorruptArchiveError, MissingParentError } from '../errors.js';
 import type { ByteSource } from '../store/types.js';
-import { RunBlockError, type RunBlock } from '../workers/decode-run.js';
+import { RunBlockError, type RunBlock } from './decode-run.js';
 import type { BlockStore, RunDecoder } from './run-decoder.js';
 import type { Run } from './run-planner.js';
 

@@ -1,7 +1,7 @@
 import type { Digest32 } from '../format/digest.js';
 import type { Extent } from '../format/header.js';
 import type { ByteSource } from '../store/types.js';
-import { decodeRun, type RunRequest, type RunSlotTools } from '../workers/decode-run.js';
+import { decodeRun, type RunRequest, type RunSlotTools } from './decode-run.js';
 import type { ArchiveOpener, BlockCodecs } from './reader-platform.js';
 
 /**
@@ -29,7 +29,7 @@ export interface BlockStore {
 }
 
 /**
- * Decodes runs of stored blocks into logical bytes (workers/decode-run.ts): on worker threads
+ * Decodes runs of stored blocks into logical bytes (archive/decode-run.ts): on worker threads
  * (`WorkerPool.decodeRun`, given the stores' keys and dictionaries at start) or in the calling
  * thread ({@link inThreadRunDecoder}).
  */

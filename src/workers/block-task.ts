@@ -36,7 +36,7 @@ export interface Qcow2CompressTask {
 
 /**
  * A run of stored blocks sent to a worker to be decoded into one buffer of logical bytes
- * (workers/decode-run.ts); each block names the slot of the archive holding it, whose keys and
+ * (archive/decode-run.ts); each block names the slot of the archive holding it, whose keys and
  * dictionary the worker received at start ({@link BlockWorkerData.slots}). `bytes` is transferred.
  */
 export interface DecodeRunTask {

@@ -13,7 +13,7 @@ import { keyedBlake3 } from '../crypto/content-hash.js';
 import { openSealed } from '../crypto/object-cipher.js';
 import { KnownHashes } from '../hash/known-hashes.js';
 import { blockAad } from '../format/seal-aad.js';
-import { decodeRun, RunBlockError, unpackRunBlocks, type RunSlotTools } from './decode-run.js';
+import { decodeRun, RunBlockError, unpackRunBlocks, type RunSlotTools } from '../archive/decode-run.js';
 import type { BlockTask, BlockWorkerData, CompressResult, DecodeResult, DecodeRunTask, Qcow2CompressResult, TaskFailure } from './block-task.js';
 
 // The archive's zstd dictionary and keys arrive once, with the worker's creation data (not per task).

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { CodecId } from '../format/constants.js';
 import { BlockDecodeError, type BlockDecoder, type BlockDecodeRequest } from '../archive/block-decoder.js';
 import type { BlockTask, BlockWorkerData, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
-import { packRunBlocks, RunBlockError, type RunRequest } from './decode-run.js';
+import { packRunBlocks, RunBlockError, type RunRequest } from '../archive/decode-run.js';
 
 type TaskResult = CompressResult | DecodeResult | Qcow2CompressResult;
 
@@ -70,7 +70,7 @@ export class WorkerPool implements BlockDecoder {
   }
 
   /**
-   * Decodes a run of stored blocks into one buffer of logical bytes (workers/decode-run.ts),
+   * Decodes a run of stored blocks into one buffer of logical bytes (archive/decode-run.ts),
    * with the keys and dictionaries of the archives given at start as `slots`. The request's
    * `stored` buffer is transferred when it owns its whole ArrayBuffer (else copied).
    * @throws RunBlockError naming the block that failed and how.
