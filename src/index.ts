@@ -4,6 +4,7 @@
  */
 export { Archive, type ArchiveInfo, type OpenOptions } from './node/archive.js';
 export { ArchiveHandle, type Whence } from './archive/archive-handle.js';
+export { StreamView, type StreamExtent, type ExtentOptions } from './archive/stream-view.js';
 export { ArchiveWriter, type ArchiveWriterOptions, type StoredRef } from './pack/archive-writer.js';
 export { pack, type PackInput, type PackOptions, type PackProgress, type PackResult, type PackStreamSummary } from './pack/pack.js';
 export { openImage, detectImageFormat } from './image/open-image.js';

@@ -8,6 +8,7 @@ import type { ParentRecord } from '../format/parents.js';
 import { LruCache } from '../util/lru.js';
 import { BlockLoader } from './block-loader.js';
 import { ArchiveHandle } from './archive-handle.js';
+import { StreamView } from './stream-view.js';
 import { IndexTree, type CachedNode, type NodeCacheKey } from './index-tree.js';
 import type { BlockDecoder } from './block-decoder.js';
 import type { OpenOptions, PlatformOpenOptions } from './open-options.js';
@@ -72,7 +73,7 @@ export interface ArchiveParts {
 export class Archive {
   private readonly trees: (IndexTree | null)[];
   private readonly blocks: BlockLoader;
-  private readonly lastEnd = [-1, -1];
+  private readonly cursors = [{ lastEnd: -1 }, { lastEnd: -1 }];
   private readonly readAhead: number;
   private readonly decoder: BlockDecoder | undefined;
   /** The storage the archive is read from. */
@@ -235,7 +236,16 @@ export class Archive {
    * @throws UsageError when the range is not inside the stream.
    * @throws CorruptArchiveError when an index node or block fails its checks.
    */
-  async readAt(stream: StreamName, offset: number, length: number, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+  readAt(stream: StreamName, offset: number, length: number, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    return this.readWithCursor(stream, offset, length, this.cursors[streamIndex(stream)] ?? { lastEnd: -1 }, options.signal);
+  }
+
+  /**
+   * {@link readAt} with the caller's own sequential-read detection: a read starting where the
+   * cursor's last one ended starts read-ahead. For {@link StreamView}.
+   * @internal
+   */
+  async readWithCursor(stream: StreamName, offset: number, length: number, cursor: { lastEnd: number }, signal?: AbortSignal): Promise<Uint8Array> {
     const size = this.size(stream);
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
       throw new UsageError(`read of ${length} bytes at offset ${offset} is outside stream ${stream} (${size} bytes)`, { archive: this.name, stream, offset });
@@ -243,19 +253,28 @@ export class Archive {
     this.requireKey();
     const out = new Uint8Array(length);
     if (length === 0) return out;
-    const i = streamIndex(stream);
-    const entries = await this.collect(stream, offset, offset + length, options.signal);
+    const entries = await this.collect(stream, offset, offset + length, signal);
     const stored = entries.filter((e) => e.kind !== EntryKind.ZERO);
-    const datas = stored.length ? await this.loadBlocks(stored, stream, options.signal) : [];
+    const datas = stored.length ? await this.loadBlocks(stored, stream, signal) : [];
     stored.forEach((e, k) => {
       const from = Math.max(offset, e.offset);
       const to = Math.min(offset + length, e.offset + e.length);
       out.set(datas[k].subarray(from - e.offset, to - e.offset), from - offset);
     });
     const end = offset + length;
-    if (this.readAhead > 0 && offset === this.lastEnd[i] && end < size) this.prefetch(stream, end);
-    this.lastEnd[i] = end;
+    if (this.readAhead > 0 && offset === cursor.lastEnd && end < size) this.prefetch(stream, end);
+    cursor.lastEnd = end;
     return out;
+  }
+
+  /**
+   * `stream` as a block device: size, reads with their own read-ahead detection, and its zero
+   * and data extents (for NBD block status, SEEK_HOLE, sparse copies).
+   * @throws UsageError when the archive has no such stream.
+   */
+  stream(stream: StreamName): StreamView {
+    this.record(stream);
+    return new StreamView(this, stream);
   }
 
   /** A file-like handle over `stream` with read, seek and tell. */
