@@ -1,0 +1,90 @@
+import type { StreamExtent } from '../archive/stream-view.js';
+import type { Archive } from '../node/archive.js';
+import { archiveIdentity } from '../format/parents.js';
+import { toHex } from '../format/digest.js';
+import { UsageError } from '../errors.js';
+
+/**
+ * One thing a server exports: a stream of an archive seen as a block device. The NBD and HTTP
+ * servers read only through this, so an overlay (writes on top of an archive) can stand in.
+ */
+export interface ServeExport {
+  /** Export name: `disk`/`memory` with one archive, `NAME/disk` with several (NBD name, HTTP path). */
+  readonly name: string;
+  /** Human-readable description (NBD_INFO_DESCRIPTION): the archive and stream. */
+  readonly description: string;
+  /** Size in bytes. */
+  readonly size: number;
+  /** The archive's block size in bytes: the preferred I/O size a server advertises. */
+  readonly blockSize: number;
+  /** The archive id, hex. */
+  readonly archiveId: string;
+  /** Strong validator of the exported bytes: hex of the archive identity (§15.2) and the stream. */
+  readonly etag: string;
+  /** When the archive was created (HTTP Last-Modified). */
+  readonly modified: Date;
+  /**
+   * Reads `length` bytes at `offset` (verified).
+   * @throws UsageError when the range is outside the export; CorruptArchiveError, StoreError as reads do.
+   */
+  read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /**
+   * Zero and data runs covering the start of [offset, offset + length), at most `maxExtents`.
+   * @throws UsageError when the range is outside the export.
+   */
+  extents(offset: number, length: number, maxExtents: number, signal?: AbortSignal): Promise<StreamExtent[]>;
+  /** Present only when the export is writable (served with an overlay); the archive itself never is. */
+  readonly writer?: ExportWriter;
+}
+
+/** Writes to an export (into its overlay, never the archive). Offsets and lengths in bytes. */
+export interface ExportWriter {
+  /** Writes `data` at `offset`; not durable until {@link flush}. */
+  write(offset: number, data: Uint8Array): Promise<void>;
+  /** Makes [offset, offset + length) read as zeros. */
+  writeZeroes(offset: number, length: number): Promise<void>;
+  /** Discards [offset, offset + length): it may then read as zeros. */
+  trim(offset: number, length: number): Promise<void>;
+  /** Returns once every completed write is durable. */
+  flush(): Promise<void>;
+}
+
+/** An opened archive to export, under an optional name (used when there are several). */
+export interface NamedArchive {
+  /** Prefix of its exports' names when several archives are served (default: file name without .hxz). */
+  name: string;
+  archive: Archive;
+}
+
+/**
+ * The exports of the given archives: one per stream; names are the stream names with one
+ * archive, `NAME/stream` with several.
+ * @throws UsageError when two archives would share a name or an archive is locked.
+ */
+export function archiveExports(archives: NamedArchive[]): ServeExport[] {
+  const seen = new Set<string>();
+  const out: ServeExport[] = [];
+  for (const { name, archive } of archives) {
+    if (archive.locked) throw new UsageError(`${archive.name} is encrypted: a password is needed to serve it`, { archive: archive.name });
+    if (archives.length > 1) {
+      if (seen.has(name)) throw new UsageError(`two archives would be served as ${name}: give them different file names`, { archive: archive.name });
+      seen.add(name);
+    }
+    const identity = toHex(archiveIdentity(archive.headerBytes, archive.platform.blake3));
+    for (const stream of archive.streams) {
+      const view = archive.stream(stream);
+      out.push({
+        name: archives.length > 1 ? `${name}/${stream}` : stream,
+        description: `${stream} stream of ${archive.name}`,
+        size: view.size,
+        blockSize: archive.header.blockSize,
+        archiveId: toHex(archive.archiveId),
+        etag: `"${identity.slice(0, 32)}-${stream}"`,
+        modified: new Date(archive.header.createdMs),
+        read: (offset, length, signal) => view.read(offset, length, { signal }),
+        extents: (offset, length, maxExtents, signal) => view.extents(offset, length, { maxExtents, signal }),
+      });
+    }
+  }
+  return out;
+}
