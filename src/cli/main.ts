@@ -18,6 +18,7 @@ import { registerPasswd } from './commands/passwd.js';
 import { registerPull } from './commands/pull.js';
 import { registerPush } from './commands/push.js';
 import { registerRebase } from './commands/rebase.js';
+import { registerServe } from './commands/serve.js';
 import { registerVerify } from './commands/verify.js';
 
 const VERSION = HEXZ_VERSION;
@@ -65,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
   registerPasswd(program, run);
   registerPush(program, run);
   registerPull(program, run);
+  registerServe(program, run);
   program.commands.forEach((c) => c.exitOverride());
   try {
     await program.parseAsync(argv);

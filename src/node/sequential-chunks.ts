@@ -1,9 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { StreamName } from '../format/constants.js';
 import { readSequential, type SequentialArchive, type SequentialChunk, type SequentialReadOptions } from '../archive/sequential-reader.js';
-import type { BlockStore } from '../archive/run-decoder.js';
-import type { RunSlotData } from '../workers/block-task.js';
-import { WorkerPool } from '../workers/worker-pool.js';
+import { startRunDecoderPool } from './run-decoder-pool.js';
 
 /**
  * Ranges shorter than this decode in the calling thread by default: starting workers (tens of
@@ -32,17 +30,10 @@ export async function* sequentialChunks(archive: SequentialArchive, stream: Stre
   const end = options.end ?? archive.size(stream);
   const cores = availableParallelism();
   const workers = options.workers ?? (cores > 1 && end - start >= PARALLEL_MIN_BYTES ? cores : 0);
-  const pool = workers > 0 && end > start ? new WorkerPool(workers, { slots: archive.blockStores().map(slotData) }) : undefined;
+  const pool = workers > 0 && end > start ? startRunDecoderPool(archive, workers) : undefined;
   try {
     yield* readSequential(archive, stream, { ...options, decoder: pool });
   } finally {
     await pool?.close();
   }
-}
-
-/** What a worker needs of one store (a slot whose parent is not open gets none: reading it fails first). */
-function slotData(store: BlockStore | undefined): RunSlotData {
-  if (!store) return { verify: true };
-  const c = store.cipher;
-  return { dictionary: store.dictionary, hashKey: c?.keys.hashKey, objectKey: c?.keys.objectKey, archiveId: c?.archiveId, verify: store.verify };
 }

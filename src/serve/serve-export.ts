@@ -1,8 +1,6 @@
 import type { StreamExtent } from '../archive/stream-view.js';
-import type { Archive } from '../node/archive.js';
-import { archiveIdentity } from '../format/parents.js';
-import { toHex } from '../format/digest.js';
-import { UsageError } from '../errors.js';
+
+export { archiveExports, type NamedArchive } from './archive-exports.js';
 
 /**
  * One thing a server exports: a stream of an archive seen as a block device. The NBD and HTTP
@@ -47,44 +45,4 @@ export interface ExportWriter {
   trim(offset: number, length: number): Promise<void>;
   /** Returns once every completed write is durable. */
   flush(): Promise<void>;
-}
-
-/** An opened archive to export, under an optional name (used when there are several). */
-export interface NamedArchive {
-  /** Prefix of its exports' names when several archives are served (default: file name without .hxz). */
-  name: string;
-  archive: Archive;
-}
-
-/**
- * The exports of the given archives: one per stream; names are the stream names with one
- * archive, `NAME/stream` with several.
- * @throws UsageError when two archives would share a name or an archive is locked.
- */
-export function archiveExports(archives: NamedArchive[]): ServeExport[] {
-  const seen = new Set<string>();
-  const out: ServeExport[] = [];
-  for (const { name, archive } of archives) {
-    if (archive.locked) throw new UsageError(`${archive.name} is encrypted: a password is needed to serve it`, { archive: archive.name });
-    if (archives.length > 1) {
-      if (seen.has(name)) throw new UsageError(`two archives would be served as ${name}: give them different file names`, { archive: archive.name });
-      seen.add(name);
-    }
-    const identity = toHex(archiveIdentity(archive.headerBytes, archive.platform.blake3));
-    for (const stream of archive.streams) {
-      const view = archive.stream(stream);
-      out.push({
-        name: archives.length > 1 ? `${name}/${stream}` : stream,
-        description: `${stream} stream of ${archive.name}`,
-        size: view.size,
-        blockSize: archive.header.blockSize,
-        archiveId: toHex(archive.archiveId),
-        etag: `"${identity.slice(0, 32)}-${stream}"`,
-        modified: new Date(archive.header.createdMs),
-        read: (offset, length, signal) => view.read(offset, length, { signal }),
-        extents: (offset, length, maxExtents, signal) => view.extents(offset, length, { maxExtents, signal }),
-      });
-    }
-  }
-  return out;
 }

@@ -1,0 +1,76 @@
+import type { Archive } from '../node/archive.js';
+import type { StreamName } from '../format/constants.js';
+import type { RunDecoder } from '../archive/run-decoder.js';
+import { readSequential } from '../archive/sequential-reader.js';
+import { archiveIdentity } from '../format/parents.js';
+import { toHex } from '../format/digest.js';
+import { UsageError } from '../errors.js';
+import type { ServeExport } from './serve-export.js';
+
+/** An opened archive to export, under a name (used when there are several). */
+export interface NamedArchive {
+  /** Prefix of its exports' names when several archives are served (the CLI: file name without .hxz). */
+  name: string;
+  archive: Archive;
+  /**
+   * Decodes reads longer than one block, split into runs, off the calling thread (the CLI gives
+   * each archive a WorkerPool built from its `blockStores()`). Without it every read decodes in
+   * the calling thread.
+   */
+  decoder?: RunDecoder;
+}
+
+/**
+ * Reads longer than this many blocks go to the run decoder when there is one: a 4 KiB random
+ * read decodes fastest in the calling thread (one block, no hand-off), while a 2 MiB read
+ * (qemu-img convert) or many 256 KiB reads in flight (nbdcopy) keep every core decoding.
+ */
+const POOLED_MIN_BLOCKS = 2;
+/** Size of the runs a pooled read is cut into: a 2 MiB read becomes 4 tasks, spread over the workers. */
+const POOLED_RUN_BYTES = 512 << 10;
+
+/**
+ * The exports of the given archives: one per stream; names are the stream names with one
+ * archive, `NAME/stream` with several.
+ * @throws UsageError when two archives would share a name or an archive is locked.
+ */
+export function archiveExports(archives: NamedArchive[]): ServeExport[] {
+  const seen = new Set<string>();
+  const out: ServeExport[] = [];
+  for (const { name, archive, decoder } of archives) {
+    if (archive.locked) throw new UsageError(`${archive.name} is encrypted: a password is needed to serve it`, { archive: archive.name });
+    if (archives.length > 1) {
+      if (seen.has(name)) throw new UsageError(`two archives would be served as ${name}: give them different file names`, { archive: archive.name });
+      seen.add(name);
+    }
+    const identity = toHex(archiveIdentity(archive.headerBytes, archive.platform.blake3));
+    const blockSize = archive.header.blockSize;
+    for (const stream of archive.streams) {
+      const view = archive.stream(stream);
+      out.push({
+        name: archives.length > 1 ? `${name}/${stream}` : stream,
+        description: `${stream} stream of ${archive.name}`,
+        size: view.size,
+        blockSize,
+        archiveId: toHex(archive.archiveId),
+        etag: `"${identity.slice(0, 32)}-${stream}"`,
+        modified: new Date(archive.header.createdMs),
+        read: (offset, length, signal) => (decoder && length > POOLED_MIN_BLOCKS * blockSize
+          ? pooledRead(archive, stream, offset, length, decoder, signal)
+          : view.read(offset, length, { signal })),
+        extents: (offset, length, maxExtents, signal) => view.extents(offset, length, { maxExtents, signal }),
+      });
+    }
+  }
+  return out;
+}
+
+/** [offset, offset + length) decoded as runs on `decoder`, all in flight at once, assembled in order. */
+async function pooledRead(archive: Archive, stream: StreamName, offset: number, length: number, decoder: RunDecoder, signal?: AbortSignal): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  const chunkBytes = Math.max(archive.header.blockSize, POOLED_RUN_BYTES);
+  for await (const c of readSequential(archive, stream, { start: offset, end: offset + length, decoder, chunkBytes, windowBytes: Math.max(length, 16 << 20), signal })) {
+    if (c.data) out.set(c.data, c.offset - offset);
+  }
+  return out;
+}
