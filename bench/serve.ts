@@ -111,7 +111,7 @@ async function bootMs(url: string, boot: { kernel: string; initrd: string }, tag
 
 async function main(): Promise<void> {
   for (const t of ['qemu-img', 'qemu-nbd', 'nbdcopy', 'curl', 'python3']) if (sh(`command -v ${t}`).status !== 0) throw new Error(`${t} is needed for this benchmark`);
-  if (sh('python3 -c "import nbd"').status !== 0) throw new Error('python3-libnbd is needed for this benchmark');
+  if (sh('/usr/bin/python3 -c "import nbd"').status !== 0) throw new Error('python3-libnbd is needed for this benchmark');
   const { raw, qcow2, boot } = inputs();
   const archive = join(work, 'disk.hxz');
   console.log(`packing ${raw} (${(statSync(raw).size / MiB).toFixed(0)} MiB) ...`);
@@ -147,7 +147,7 @@ async function main(): Promise<void> {
           ? await startHexzServe([archive, '--nbd', '127.0.0.1:0', '--http', `127.0.0.1:${hexzHttpPort}`]).then((s) => ({ url: s.url('disk', 'nbd:'), stop: async () => void (await s.stop()) }))
           : await startQemuNbd(qcow2);
         try {
-          lat[who].push(...JSON.parse(must(`python3 ${join(ROOT, 'bench', 'nbd-latency.py')} ${server.url} 4096`, offsets).stdout) as number[]);
+          lat[who].push(...JSON.parse(must(`/usr/bin/python3 ${join(ROOT, 'bench', 'nbd-latency.py')} ${server.url} 4096`, offsets).stdout) as number[]);
           for (const c of [1, 4]) copy[`${who}${c}`].push(must(`nbdcopy --connections=${c} ${server.url} null:`).ms);
           if (who === 'hexz') http.hexz.push(must(`curl -sf -o /dev/null http://127.0.0.1:${hexzHttpPort}/disk`).ms);
           else http.nginx.push(must(`curl -sf -o /dev/null ${nginx.url('disk.raw')}`).ms);

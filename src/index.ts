@@ -40,3 +40,7 @@ export { inspect, inspectArchive, type InspectOptions, type InspectReport, type 
 export type { InspectParent, InspectThin } from './ops/inspect-parents.js';
 export { extract, type ExtractOptions, type ExtractResult } from './ops/extract.js';
 export { MAX_PARENTS, type ParentRecord } from './format/parents.js';
+export type { ServeExport, ExportWriter } from './serve/serve-export.js';
+export { archiveExports, type NamedArchive } from './serve/archive-exports.js';
+export { startNbdServer, type NbdServer, type NbdServerOptions } from './serve/nbd/nbd-server.js';
+export { startHttpServer, type HttpExportServer, type HttpServerOptions } from './serve/http/http-export-server.js';

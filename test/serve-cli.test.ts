@@ -115,3 +115,23 @@ test('serve: bad invocations fail with one error line and a non-zero exit', { ti
     tmp.cleanup();
   }
 });
+
+test('serve: an encrypted archive with its password over NBD; without one, a clear error', { skip, timeout: 60_000 }, async () => {
+  const tmp = tempDir();
+  try {
+    const data = mixedData(2 * MiB, { seed: 9 });
+    await packSmall({ disk: writeData(tmp.path('a.raw'), data), output: tmp.path('secret.hxz'), encrypt: { password: 'pw-serve', kdf: { memoryKiB: 256, iterations: 1, lanes: 1 } } });
+    const s = await startHexzServe([tmp.path('secret.hxz'), '--nbd', '0'], { HEXZ_PASSWORD: 'pw-serve' });
+    try {
+      run('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', s.url('disk', 'nbd:'), tmp.path('out.raw')]);
+      assertBytes(readFileSync(tmp.path('out.raw')), data, 'encrypted archive over NBD');
+    } finally {
+      assert.equal(await s.stop(), 0);
+    }
+    const wrong = runCli(['serve', tmp.path('secret.hxz'), '--nbd', '0'], { env: { HEXZ_PASSWORD: 'nope' } });
+    assert.equal(wrong.status, 7, wrong.stderr);
+    assertOneErrorLine(wrong.stderr, 'wrong password');
+  } finally {
+    tmp.cleanup();
+  }
+});
