@@ -12,6 +12,7 @@ import { registerFlatten } from './commands/flatten.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerLs } from './commands/ls.js';
+import { registerOverlay } from './commands/overlay.js';
 import { registerPack } from './commands/pack.js';
 import { registerSign } from './commands/sign.js';
 import { registerPasswd } from './commands/passwd.js';
@@ -67,6 +68,7 @@ export async function main(argv: string[]): Promise<number> {
   registerPush(program, run);
   registerPull(program, run);
   registerServe(program, run);
+  registerOverlay(program, run);
   program.commands.forEach((c) => c.exitOverride());
   try {
     await program.parseAsync(argv);
