@@ -135,3 +135,44 @@ test('serve: an encrypted archive with its password over NBD; without one, a cle
     tmp.cleanup();
   }
 });
+
+test('serve --overlay: NBD writes land in the overlay, survive kill -9 after a flush, never touch the archive', { skip, timeout: 120_000 }, async () => {
+  const tmp = tempDir();
+  try {
+    const data = mixedData(4 * MiB, { seed: 21 });
+    await packSmall({ disk: writeData(tmp.path('a.raw'), data), output: tmp.path('base.hxz'), blockSize: 65536 });
+    const archiveBefore = readFileSync(tmp.path('base.hxz'));
+    const overlay = tmp.path('vm.ovl');
+    const model = Buffer.from(data);
+    let s = await startHexzServe([tmp.path('base.hxz'), '--overlay', overlay, '--nbd', '0']);
+    try {
+      const nbd = s.url('disk', 'nbd:');
+      assert.deepEqual(s.exports.map((e) => e.name), ['disk']);
+      // Unaligned write, a zeroed range and a discard, then a flush; qemu-io runs them in order.
+      run('qemu-io', ['-f', 'raw', nbd, '-c', 'write -P 0x5a 1000 10000', '-c', 'write -z 1048576 65536', '-c', 'flush']);
+      model.fill(0x5a, 1000, 11000);
+      model.fill(0, MiB, MiB + 65536);
+      run('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', nbd, tmp.path('out1.raw')]);
+      assertBytes(readFileSync(tmp.path('out1.raw')), model, 'merged read after writes');
+    } finally {
+      // kill -9: only what was flushed may be relied on, and it all was.
+      await s.stop('SIGKILL');
+    }
+    s = await startHexzServe([tmp.path('base.hxz'), '--overlay', overlay, '--nbd', '0']);
+    try {
+      run('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', s.url('disk', 'nbd:'), tmp.path('out2.raw')]);
+      assertBytes(readFileSync(tmp.path('out2.raw')), model, 'reopened overlay after kill -9');
+    } finally {
+      assert.equal(await s.stop(), 0, s.stderr());
+    }
+    assertBytes(readFileSync(tmp.path('base.hxz')), archiveBefore, 'the archive is never written');
+    const info = runCli(['overlay', overlay, '--json']);
+    assert.equal(info.status, 0, info.stderr);
+    assert.match(info.stdout.toString(), /"disk"/);
+    const two = runCli(['serve', tmp.path('base.hxz'), tmp.path('base.hxz'), '--overlay', overlay, '--nbd', '0']);
+    assert.equal(two.status, 2);
+    assertOneErrorLine(two.stderr, 'two archives with --overlay');
+  } finally {
+    tmp.cleanup();
+  }
+});

@@ -9,6 +9,7 @@ import { lazyPasswordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
 import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
 import { parseListenAddress, type ListenAddress } from '../listen-address.js';
 import { bytesText } from '../output.js';
+import type { ServeExport } from '../../serve/serve-export.js';
 
 interface ServeFlags {
   nbd?: ListenAddress;
@@ -28,12 +29,12 @@ const DEFAULT_NBD = '127.0.0.1:10809';
 export function registerServe(program: Command, run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): void {
   program
     .command('serve')
-    .description('export the streams of archives over NBD and HTTP (read-only) until SIGINT/SIGTERM')
+    .description('export the streams of archives over NBD and HTTP until SIGINT/SIGTERM (read-only, or writable into an overlay)')
     .argument('<archives...>', 'archives (paths or http(s)://, s3:// URLs)')
     .option('--nbd <[host:]port>', `serve NBD on this address (default ${DEFAULT_NBD} when no other listener is given; port 0 picks a free one)`, (v) => parseListenAddress(v))
     .option('--nbd-socket <path>', 'serve NBD on a Unix socket', (v) => v)
     .option('--http <[host:]port>', 'serve HTTP on this address (port 0 picks a free one)', (v) => parseListenAddress(v))
-    .option('--overlay <file>', 'make the exports writable: writes go to this overlay file, never to the archive')
+    .option('--overlay <file>', 'make the exports writable: writes go to this overlay file (created if missing), never to the archive; one archive only')
     .option('--cache <size>', 'decoded-block cache of each archive (default 64M)')
     .option('--json', 'print the exports and their URLs as one JSON line once serving')
     .option(...PASSWORD_FILE_FLAG)
@@ -54,7 +55,7 @@ Examples:
 }
 
 async function serve(files: string[], flags: ServeFlags, ctx: CommandContext): Promise<number> {
-  if (flags.overlay !== undefined) throw new UsageError('--overlay: writable exports need the overlay file format, which this build does not have yet');
+  if (flags.overlay !== undefined && files.length !== 1) throw new UsageError('--overlay: serve one archive with one overlay');
   const nbd = flags.nbd ?? (flags.http === undefined && flags.nbdSocket === undefined ? parseListenAddress(DEFAULT_NBD) : undefined);
   const cacheBytes = flags.cache === undefined ? undefined : parseSize(flags.cache);
   const archives: Archive[] = [];
@@ -68,8 +69,19 @@ async function serve(files: string[], flags: ServeFlags, ctx: CommandContext): P
     const { startRunDecoderPool } = await import('../../node/run-decoder-pool.js');
     const pools = availableParallelism() > 1 ? archives.map((a) => startRunDecoderPool(a, availableParallelism())) : [];
     closers.push(async () => void (await Promise.all(pools.map((p) => p.close()))));
-    const { archiveExports } = await import('../../serve/archive-exports.js');
-    const exports = archiveExports(archives.map((archive, i) => ({ name: basename(files[i]).replace(/\.hxz$/i, ''), archive, decoder: pools[i] })));
+    let exports: ServeExport[];
+    if (flags.overlay !== undefined) {
+      // Writable: reads merge the overlay and the archive, writes go to the overlay only. It is
+      // created on first use; closing flushes it (clients should flush, as for any disk).
+      const { Overlay } = await import('../../overlay/overlay.js');
+      const { overlayExports } = await import('../../overlay/overlay-exports.js');
+      const overlay = await Overlay.openOrCreate(flags.overlay, archives[0], { parentDirs: parentDirsFrom(flags) });
+      closers.push(() => overlay.close());
+      exports = overlayExports(overlay);
+    } else {
+      const { archiveExports } = await import('../../serve/archive-exports.js');
+      exports = archiveExports(archives.map((archive, i) => ({ name: basename(files[i]).replace(/\.hxz$/i, ''), archive, decoder: pools[i] })));
+    }
     const log = (line: string) => void process.stderr.write(`hexz: ${line}\n`);
     const urls = new Map<string, string[]>(exports.map((e) => [e.name, []]));
     if (nbd || flags.nbdSocket !== undefined) {

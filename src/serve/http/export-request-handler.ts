@@ -78,7 +78,14 @@ export function createExportRequestHandler(options: ExportRequestHandlerOptions)
 
   /** GET/HEAD of an export. */
   const serveExport = (req: IncomingMessage, res: ServerResponse, entry: Entry, head: boolean): Promise<void> | undefined => {
-    const { exp, validators } = entry;
+    const { exp } = entry;
+    // A writable export (an overlay) changes its ETag and date with every write: read them per
+    // request, or If-Range could match content that has changed since.
+    if (exp.writer && entry.validators.etag !== exp.etag) {
+      entry.validators = { etag: exp.etag, lastModified: exp.modified };
+      entry.lastModified = formatHttpDate(exp.modified);
+    }
+    const { validators } = entry;
     const size = exp.size;
     const tags: OutgoingHttpHeaders = { ...CORS, 'Accept-Ranges': 'bytes', ETag: exp.etag, 'Last-Modified': entry.lastModified };
     const pre = evaluatePreconditions(req.method!, req.headers, validators);
