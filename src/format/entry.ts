@@ -73,8 +73,12 @@ export function checkEntryFields(view: DataView, at: number, sealOverhead = 0): 
  * @throws CorruptArchiveError for an unknown kind or encoding or an inconsistent extent.
  */
 export function decodeEntry(view: DataView, bytes: Uint8Array, at: number, sealOverhead = 0): IndexEntry {
-  const fields = checkEntryFields(view, at, sealOverhead);
-  return { ...fields, hash: bytes.slice(at + 32, at + ENTRY_SIZE) };
+  const e = checkEntryFields(view, at, sealOverhead) as IndexEntry;
+  // A view, not a copy: readers decode entries on every read (a server, thousands a second),
+  // and index node buffers are never written after they are checked. Keep the hash of an entry
+  // you hold for long? It keeps its node's buffer alive, which the node cache does anyway.
+  e.hash = bytes.subarray(at + 32, at + ENTRY_SIZE);
+  return e;
 }
 
 /**

@@ -22,7 +22,8 @@ export interface ServeExport {
   /** When the archive was created (HTTP Last-Modified). */
   readonly modified: Date;
   /**
-   * Reads `length` bytes at `offset` (verified).
+   * Reads `length` bytes at `offset` (verified). The result belongs to the export: callers send
+   * it and never write into it (all-zero reads may share one buffer).
    * @throws UsageError when the range is outside the export; CorruptArchiveError, StoreError as reads do.
    */
   read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
