@@ -6,6 +6,7 @@ import { reportError } from './errors.js';
 import { installShutdown, signalExitCode } from './shutdown.js';
 import { registerAnalyze } from './commands/analyze.js';
 import { registerCat } from './commands/cat.js';
+import { registerCommit } from './commands/commit.js';
 import { registerDiff } from './commands/diff.js';
 import { registerExtract } from './commands/extract.js';
 import { registerFlatten } from './commands/flatten.js';
@@ -69,6 +70,7 @@ export async function main(argv: string[]): Promise<number> {
   registerPull(program, run);
   registerServe(program, run);
   registerOverlay(program, run);
+  registerCommit(program, run);
   program.commands.forEach((c) => c.exitOverride());
   try {
     await program.parseAsync(argv);

@@ -1,0 +1,151 @@
+/**
+ * The plan of a commit (docs/FORMAT.md §15, "Overlay files"): which parts of a base stream stay
+ * as they are and which are re-cut from the merged bytes. Pure: index entries and written ranges
+ * in, plan items out; no block is read.
+ */
+import { EntryKind } from '../format/constants.js';
+import type { IndexEntry } from '../format/entry.js';
+import { CorruptArchiveError } from '../errors.js';
+
+/** A clean non-zero entry of the base: referenced as it is (its stored bytes, its hash). */
+export interface RefItem {
+  kind: 'ref';
+  entry: IndexEntry;
+}
+
+/** Clean zero bytes of the base (a ZERO entry, or the part of one outside every window). */
+export interface ZeroItem {
+  kind: 'zero';
+  offset: number;
+  length: number;
+}
+
+/**
+ * A window to re-cut from the merged bytes: [offset, end) holds every written byte of the
+ * ranges it covers, starts where a base block starts (or on the block-size grid inside a base
+ * ZERO entry) and ends where one ends (or on the grid inside a ZERO entry). Bytes at and after
+ * `dirtyEnd` are clean. With content-defined chunks the re-cut may run past `end`, until a cut
+ * falls where the base has one (see commit-window.ts).
+ */
+export interface WindowItem {
+  kind: 'window';
+  offset: number;
+  end: number;
+  /** End of the last written range the window covers, in bytes. */
+  dirtyEnd: number;
+  /**
+   * When the window ends inside (or at the end of) a base ZERO entry: where that entry starts.
+   * A re-cut may stop anywhere in it past `dirtyEnd`, the rest being clean zeros.
+   */
+  tailZeroFrom?: number;
+}
+
+export type PlanItem = RefItem | ZeroItem | WindowItem;
+
+/** A written range of the stream, in bytes. */
+export interface DirtyRange {
+  offset: number;
+  length: number;
+}
+
+/**
+ * Merges written ranges (sorted by offset, as `Overlay.writtenExtents` gives them, data and zero
+ * kinds alike) into disjoint ranges, touching ones joined.
+ */
+export function mergeDirty(ranges: Iterable<DirtyRange>): DirtyRange[] {
+  const out: DirtyRange[] = [];
+  for (const r of ranges) {
+    if (r.length <= 0) continue;
+    const last = out[out.length - 1];
+    if (last && r.offset <= last.offset + last.length) last.length = Math.max(last.length, r.offset + r.length - last.offset);
+    else out.push({ offset: r.offset, length: r.length });
+  }
+  return out;
+}
+
+/**
+ * Walks the base stream's entries once, in order, beside the merged written ranges, and yields
+ * items that tile [0, size) in order: clean entries (refs, zeros) and windows around the written
+ * ranges. A window is widened to the base blocks it touches, so that each of them is re-cut
+ * whole: a block's stored bytes cannot be referred to in part. Inside a ZERO entry (which may
+ * be gigabytes long) a window is widened only to the block-size grid `grid`.
+ * @param name the archive's name, for errors.
+ * @throws CorruptArchiveError when the entries do not tile the stream.
+ */
+export async function* planCommit(entries: AsyncIterable<IndexEntry>, dirty: readonly DirtyRange[], size: number, grid: number, name = 'base'): AsyncGenerator<PlanItem> {
+  const it = entries[Symbol.asyncIterator]();
+  let head: IndexEntry | undefined;
+  let expected = 0;
+  const advance = async () => {
+    const r = await it.next();
+    head = r.done ? undefined : r.value;
+    if (head) {
+      if (head.offset !== expected || head.length <= 0) throw new CorruptArchiveError(`index entries do not tile the stream at offset ${expected}`, { archive: name, offset: expected, stage: 'index' });
+      expected = head.offset + head.length;
+    } else if (expected !== size) {
+      throw new CorruptArchiveError(`index entries end at ${expected}, the stream at ${size}`, { archive: name, offset: expected, stage: 'index' });
+    }
+  };
+  const current = (): IndexEntry => {
+    if (!head) throw new CorruptArchiveError(`index entries end before the stream does (${size} bytes)`, { archive: name, offset: expected, stage: 'index' });
+    return head;
+  };
+  const end = (e: IndexEntry) => e.offset + e.length;
+  let pos = 0;
+  /** Clean items for [pos, to): `to` is a block boundary of the base or inside a ZERO entry. */
+  async function* clean(to: number): AsyncGenerator<PlanItem> {
+    while (pos < to) {
+      const h = current();
+      if (h.kind === EntryKind.ZERO) {
+        const stop = Math.min(end(h), to);
+        yield { kind: 'zero', offset: pos, length: stop - pos };
+        pos = stop;
+        if (stop === end(h)) await advance();
+      } else {
+        if (end(h) > to || h.offset !== pos) throw new Error(`internal: commit plan splits a base block at ${to}`);
+        yield { kind: 'ref', entry: h };
+        pos = end(h);
+        await advance();
+      }
+    }
+  }
+
+  await advance();
+  let i = 0;
+  while (i < dirty.length) {
+    const a = Math.max(dirty[i].offset, pos);
+    // Clean entries wholly before the first written byte.
+    while (end(current()) <= a) yield* clean(end(current()));
+    const first = current();
+    const start = first.kind === EntryKind.ZERO ? Math.max(pos, first.offset, Math.floor(a / grid) * grid) : first.offset;
+    yield* clean(start);
+    let dirtyEnd = dirty[i].offset + dirty[i].length;
+    i++;
+    let stop: number;
+    let tailZeroFrom: number | undefined;
+    for (;;) {
+      // Entries that end before the last written byte are inside the window.
+      while (end(current()) < dirtyEnd) await advance();
+      const last = current();
+      if (last.kind === EntryKind.ZERO) {
+        stop = Math.min(end(last), Math.ceil(dirtyEnd / grid) * grid);
+        tailZeroFrom = last.offset;
+      } else {
+        stop = end(last);
+        tailZeroFrom = undefined;
+      }
+      // A written range that starts inside the window joins it.
+      if (i < dirty.length && dirty[i].offset < stop) {
+        dirtyEnd = Math.max(dirtyEnd, dirty[i].offset + dirty[i].length);
+        i++;
+        continue;
+      }
+      break;
+    }
+    yield { kind: 'window', offset: start, end: stop, dirtyEnd, ...(tailZeroFrom === undefined ? {} : { tailZeroFrom }) };
+    pos = stop;
+    if (end(current()) === stop) await advance();
+  }
+  yield* clean(size);
+  if (head) throw new CorruptArchiveError(`index entries go past the end of the stream (${size} bytes)`, { archive: name, offset: size, stage: 'index' });
+}
