@@ -13,6 +13,7 @@ import { registerFlatten } from './commands/flatten.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerLs } from './commands/ls.js';
+import { registerMount } from './commands/mount.js';
 import { registerOverlay } from './commands/overlay.js';
 import { registerPack } from './commands/pack.js';
 import { registerSign } from './commands/sign.js';
@@ -70,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
   registerPull(program, run);
   registerServe(program, run);
   registerOverlay(program, run);
+  registerMount(program, run);
   registerCommit(program, run);
   program.commands.forEach((c) => c.exitOverride());
   try {
