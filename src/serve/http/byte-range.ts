@@ -46,8 +46,9 @@ const SUFFIX_RANGE = /^-(\d+)$/;
  * nothing (a start at or past the end, `-0`) are dropped; when none remains the result is
  * `unsatisfiable`. A zero-length representation has no satisfiable range.
  *
- * Positions beyond 2^53 lose precision but only ever compare as "past the end", so huge numbers
- * are still handled correctly.
+ * Positions beyond 2^53 lose precision but only ever compare as "past the end", and the
+ * validity check (last ≥ first) compares the digits exactly, so huge numbers are still handled
+ * correctly.
  *
  * @param header - the field value, or undefined when the request has none.
  * @param size - the representation's length in bytes.
@@ -69,7 +70,9 @@ export function parseRange(header: string | undefined, size: number, options: Pa
     if (m) {
       const first = Number(m[1]);
       const last = m[2] === '' ? Infinity : Number(m[2]);
-      if (last < first) return NONE; // an invalid range-spec makes the whole field invalid
+      // An invalid range-spec makes the whole field invalid. Compared on the digits: past 2^53
+      // Number() rounds, and `9007199254740993-9007199254740992` would pass as valid (416, not 200).
+      if (m[2] !== '' && decimalLess(m[2], m[1])) return NONE;
       if (first < size) picked.push({ start: first, end: Math.min(last + 1, size) });
       continue;
     }
@@ -81,6 +84,13 @@ export function parseRange(header: string | undefined, size: number, options: Pa
   if (specs === 0) return NONE;
   if (picked.length === 0) return { kind: 'unsatisfiable' };
   return { kind: 'satisfiable', ranges: coalesce(picked) };
+}
+
+/** `a < b` for strings of decimal digits (leading zeros allowed), exactly, whatever their length. */
+function decimalLess(a: string, b: string): boolean {
+  const x = a.replace(/^0+/, '');
+  const y = b.replace(/^0+/, '');
+  return x.length !== y.length ? x.length < y.length : x < y;
 }
 
 /**

@@ -149,6 +149,12 @@ export class NbdConnection {
     const state = initialNegotiationState((clientFlags & ClientFlag.C_NO_ZEROES) !== 0);
     const { exports, maxPayload, maxOptionLength } = this.options;
     for (;;) {
+      // The reply queue bound holds in the handshake too: a client that sends options and never
+      // reads the replies (each 30-byte NBD_OPT_INFO gets ~200 bytes back) would otherwise make
+      // the server buffer replies without limit. Stop reading options until the queue drains.
+      while (this.socket.writableLength >= this.options.maxQueuedBytes && !this.socket.destroyed) {
+        await new Promise<void>((resolve) => { this.roomWaiter = resolve; });
+      }
       const headerBytes = await this.reader.read(OPTION_HEADER_SIZE);
       if (!headerBytes) return null;
       const header = parseOptionHeader(headerBytes);
