@@ -199,8 +199,14 @@ export class NbdConnection {
         // The payload cannot be skipped without reading it, and reading 4 GiB to refuse it is what
         // a denial of service wants: drop the connection instead.
         if (req.length > this.options.maxPayload) throw new UsageError(`write of ${req.length} bytes is larger than the maximum payload (${this.options.maxPayload} bytes)`);
-        payload = this.reader.tryRead(req.length) ?? await this.reader.read(req.length) ?? undefined;
-        if (!payload) return;
+        if (!session.export.writer) {
+          // Refused anyway (EPERM): consume the payload without holding it, or 256 clients
+          // each sending 32 MiB writes to a read-only export would make the server hold 8 GiB.
+          if (!(await this.reader.skip(req.length))) return;
+        } else {
+          payload = this.reader.tryRead(req.length) ?? await this.reader.read(req.length) ?? undefined;
+          if (!payload) return;
+        }
       }
       if (req.type === NbdCmd.DISC) return;
       if (this.shuttingDown) this.send(this.shutdownReply(req, session));

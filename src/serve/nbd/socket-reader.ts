@@ -52,6 +52,20 @@ export class SocketReader {
     });
   }
 
+  /**
+   * Consumes the next `n` bytes without keeping them, `highWater` at a time (a payload being
+   * refused is never held whole). False when the socket ends first.
+   */
+  async skip(n: number): Promise<boolean> {
+    while (n > 0) {
+      const k = Math.min(n, this.highWater);
+      const got = this.tryRead(k) ?? await this.read(k);
+      if (!got) return false;
+      n -= k;
+    }
+    return true;
+  }
+
   /** Ends a pending read (it returns null), and later reads that are not already buffered. */
   interrupt(): void {
     this.interrupted = true;
