@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Archive } from '../src/node/archive.ts';
-import { AbortedError, UsageError } from '../src/errors.ts';
+import { AbortedError, CorruptArchiveError, UsageError } from '../src/errors.ts';
 import { EntryKind, type StreamName } from '../src/format/constants.ts';
 import type { IndexEntry } from '../src/format/entry.ts';
 import { Overlay } from '../src/overlay/overlay.ts';
@@ -319,6 +319,34 @@ test('cancelled commit leaves nothing behind; output exists without force; the b
     const r = await commitOverlay(t.path('vm.overlay'), { output: t.path('child.hxz'), force: true, workers: 1 });
     assert.equal(r.dirtyBytes, 32 * 4 * PAGE);
     assert.equal(r.rewrittenBytes, 32 * BS);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a damaged base block that a write touches fails the commit, naming the block; nothing is left', async () => {
+  const t = tempDir('hexz-commit-damaged-');
+  try {
+    const disk = Buffer.from(randomData(40 * BS, 31));
+    for (const [name, opts] of [['fixed', { blockSize: BS }], ['cdc', { cdc: CDC }]] as const) {
+      const basePath = t.path(`${name}.hxz`);
+      await packSmall({ disk: writeData(t.path('d.raw'), disk), output: basePath, ...opts });
+      const base = await Archive.open(basePath);
+      const victim = (await entriesOf(base, 'disk')).find((e) => e.kind !== EntryKind.ZERO && e.offset >= 20 * BS)!;
+      const ov = await Overlay.create(t.path(`${name}.overlay`), base);
+      await ov.write('disk', Math.ceil((victim.offset + 1) / PAGE) * PAGE, randomData(PAGE, 32));
+      await ov.close();
+      await base.close();
+      const bytes = readFileSync(basePath);
+      bytes[victim.storedOffset + Math.floor(victim.storedLength / 2)] ^= 0x40;
+      writeFileSync(basePath, bytes);
+      await assert.rejects(commitOverlay(t.path(`${name}.overlay`), { output: t.path('child.hxz'), workers: 2 }), (err: unknown) => {
+        assert.ok(err instanceof CorruptArchiveError, `${name}: ${String(err)}`);
+        assert.equal(err.location.offset, victim.offset, name);
+        return true;
+      });
+      assert.equal(existsSync(t.path('child.hxz')), false, name);
+    }
   } finally {
     t.cleanup();
   }

@@ -11,7 +11,7 @@ export function startRunDecoderPool(archive: { blockStores(): (BlockStore | unde
 }
 
 /** What a worker needs of one store (a slot whose parent is not open gets none: reading it fails first). */
-function slotData(store: BlockStore | undefined): RunSlotData {
+export function slotData(store: BlockStore | undefined): RunSlotData {
   if (!store) return { verify: true };
   const c = store.cipher;
   return { dictionary: store.dictionary, hashKey: c?.keys.hashKey, objectKey: c?.keys.objectKey, archiveId: c?.archiveId, verify: store.verify };

@@ -1,8 +1,8 @@
 import type { CodecId } from '../format/constants.js';
 import type { ArchiveWriter, StoredRef } from '../pack/archive-writer.js';
 import type { DedupTable } from '../pack/dedup-table.js';
+import type { RunRequest } from '../archive/decode-run.js';
 import type { WorkerPool } from '../workers/worker-pool.js';
-import type { CompressResult } from '../workers/block-task.js';
 
 /** What a commit wrote so far, in logical bytes unless named otherwise. */
 export interface CommitCounters {
@@ -29,28 +29,60 @@ export function newCommitCounters(): CommitCounters {
   return { bytesDone: 0, referencedBytes: 0, cleanZeroBytes: 0, rewrittenBytes: 0, dedupBytes: 0, zeroBytes: 0, storedBytes: 0, storedBlocks: 0 };
 }
 
-type Queued =
-  | { zero: number; clean: boolean }
-  | { ref: StoredRef; hash: Uint8Array; length: number }
-  | Promise<CompressResult & { length: number }>;
+/** A re-cut block hashed and compressed (or found known) by a worker. */
+interface Compressed {
+  length: number;
+  hash: Uint8Array;
+  stored: Uint8Array;
+  encoding: CodecId;
+  known: boolean;
+}
+
+/** What a worker makes a batch of blocks from (WorkerPool.compressBatch's arguments). */
+export interface BatchInput {
+  request: RunRequest;
+  patches: Float64Array;
+  patchBytes: Uint8Array;
+  lengths: Uint32Array;
+  /** What a failure (a RunBlockError of a base block) is reported as. */
+  located?: (err: unknown) => unknown;
+}
+
+type Entry = { zero: number; clean: boolean } | { ref: StoredRef; hash: Uint8Array; length: number } | Compressed;
+
+/** A queued entry, or a batch of re-cut blocks still on the workers. */
+type Queued = Entry | Promise<Entry[]>;
+
+/** Most logical bytes in one batch of re-cut blocks sent to a worker. */
+const BATCH_BYTES = 1 << 20;
 
 /**
  * The ordered sink of a commit's entries for one archive writer: clean references and zero runs
- * go in as they are; re-cut blocks are hashed and compressed on the worker pool (many in flight,
- * at most `limit` queued) and then stored, or referred to when the dedup table (seeded with the
- * parent chain) already has their content. Entries reach the writer in the order they were
- * given, whatever order the workers finish in.
+ * go in as they are; re-cut blocks are gathered into batches (one worker message each, not one
+ * per block: the main thread is what limits a commit), hashed and compressed on the worker pool,
+ * and then stored, or referred to when the dedup table (seeded with the parent chain) already
+ * has their content. Entries reach the writer in the order they were given, whatever order the
+ * workers finish in; at most about `limit` blocks are queued.
  */
 export class CommitOutput {
   private readonly queue: Queued[] = [];
+  /** Blocks queued (a batch counts its blocks), against `limit`. */
+  private queuedBlocks = 0;
+  private readonly weights: number[] = [];
   private readonly zeros: Buffer;
+  /** Re-cut blocks gathered for the next batch (views: copied into one buffer when it is sent). */
+  private open: Uint8Array[] = [];
+  private openBytes = 0;
+  private readonly batchBlocks: number;
 
   constructor(private readonly parts: {
     writer: ArchiveWriter; pool: WorkerPool; table: DedupTable; codec: CodecId; level: number;
-    /** Items queued before the oldest is written (bounds memory: about 16 MiB of blocks). */
+    /** Blocks queued before the oldest is written (bounds memory: about 16 MiB of blocks). */
     limit: number; counters: CommitCounters; onWrite?: () => void; blockSize: number;
   }) {
     this.zeros = Buffer.alloc(parts.blockSize);
+    // A few batches per worker in flight at the limit.
+    this.batchBlocks = Math.max(1, Math.min(Math.floor(parts.limit / (parts.pool.size * 4)), Math.floor(BATCH_BYTES / parts.blockSize)));
   }
 
   /** Clean zero bytes of the base (`clean`), or zero bytes of a window. */
@@ -63,33 +95,97 @@ export class CommitOutput {
     return this.push({ ref, hash, length });
   }
 
-  /** A re-cut block (`bytes` must own its ArrayBuffer, which goes to a worker). */
+  /**
+   * A re-cut block. `bytes` is only read (copied into a batch later): its memory must not
+   * change afterwards.
+   */
   block(bytes: Uint8Array): Promise<void> {
     const length = bytes.length;
     if (length <= this.zeros.length && Buffer.from(bytes.buffer, bytes.byteOffset, length).equals(this.zeros.subarray(0, length))) return this.push({ zero: length, clean: false });
-    const p = this.parts.pool.compress(bytes, this.parts.codec, this.parts.level).then((r) => ({ ...r, length }));
-    p.catch(() => {}); // surfaced when drained, in order
-    return this.push(p);
+    this.open.push(bytes);
+    this.openBytes += length;
+    if (this.open.length >= this.batchBlocks || this.openBytes >= BATCH_BYTES) return this.push(undefined);
+    return Promise.resolve();
   }
 
   /** Writes everything queued. */
   async drain(): Promise<void> {
+    this.close();
     while (this.queue.length) await this.drainOne();
   }
 
   /** Forgets what is queued (after a failure; pending compressions are the pool's to end). */
   discard(): void {
     this.queue.length = 0;
+    this.weights.length = 0;
+    this.queuedBlocks = 0;
+    this.open = [];
+    this.openBytes = 0;
   }
 
-  private async push(item: Queued): Promise<void> {
+  /** Sends the gathered blocks to a worker as one batch, queued in their place. */
+  private close(): void {
+    const blocks = this.open;
+    if (!blocks.length) return;
+    this.open = [];
+    const bytes = new Uint8Array(this.openBytes);
+    this.openBytes = 0;
+    const lengths = new Uint32Array(blocks.length);
+    let at = 0;
+    blocks.forEach((b, i) => {
+      bytes.set(b, at);
+      at += (lengths[i] = b.length);
+    });
+    this.enqueueBatch(Promise.resolve({ request: { stored: new Uint8Array(0), blocks: [], length: at }, patches: new Float64Array([0, at, 0]), patchBytes: bytes, lengths }), blocks.length);
+  }
+
+  /**
+   * Queues blocks a worker makes from base blocks and patches (see WorkerPool.compressBatch),
+   * once `batch` resolves (their inputs being read meanwhile), after everything queued so far.
+   * Waits while the queue is full.
+   */
+  async batch(batch: Promise<BatchInput>, blocks: number): Promise<void> {
+    this.close();
+    this.enqueueBatch(batch, blocks);
+    while (this.queuedBlocks >= this.parts.limit) await this.drainOne();
+  }
+
+  private enqueueBatch(input: Promise<BatchInput>, weight?: number): void {
+    const { pool, codec, level } = this.parts;
+    const p = input.then(async ({ request, patches, patchBytes, lengths: sent, located }) => {
+      const lengths = Array.from(sent); // `sent` goes to the worker (transferred)
+      const rs = await pool.compressBatch(request, patches, patchBytes, sent, codec, level).catch((err) => {
+        throw located ? located(err) : err;
+      });
+      return rs.map((r, i): Entry => (r.zero ? { zero: lengths[i], clean: false } : { hash: r.hash, stored: r.stored, encoding: r.encoding, known: r.known, length: lengths[i] }));
+    });
+    p.catch(() => {}); // surfaced when drained, in order
+    this.enqueue(p, weight ?? 1);
+  }
+
+  private enqueue(item: Queued, weight: number): void {
     this.queue.push(item);
-    while (this.queue.length >= this.parts.limit) await this.drainOne();
+    this.weights.push(weight);
+    this.queuedBlocks += weight;
+  }
+
+  /** Queues `item` (after the gathered blocks), or with none just the gathered blocks; waits while the queue is full. */
+  private async push(item: Entry | undefined): Promise<void> {
+    this.close();
+    if (item) this.enqueue(item, 1);
+    while (this.queuedBlocks >= this.parts.limit) await this.drainOne();
   }
 
   private async drainOne(): Promise<void> {
-    const { writer: w, table, counters: c } = this.parts;
     const item = await this.queue.shift()!;
+    this.queuedBlocks -= this.weights.shift()!;
+    if (Array.isArray(item)) for (const e of item) await this.write(e);
+    else await this.write(item);
+    this.parts.onWrite?.();
+  }
+
+  private async write(item: Entry): Promise<void> {
+    const { writer: w, table, counters: c } = this.parts;
     if ('zero' in item) {
       await w.addZero(item.zero);
       if (item.clean) c.cleanZeroBytes += item.zero;
@@ -103,14 +199,14 @@ export class CommitOutput {
       c.referencedBytes += item.length;
       c.bytesDone += item.length;
     } else {
-      const hash = new Uint8Array(item.hash);
+      const hash = item.hash;
       const known = table.get(hash);
       if (item.known && !known) throw new Error('internal: a block the workers skipped as known is not in the dedup table');
       if (known) {
         await w.addDedup(item.length, hash, known);
         c.dedupBytes += item.length;
       } else {
-        const ref = await w.addData(item.length, hash, item.encoding, new Uint8Array(item.stored, 0, item.storedLength));
+        const ref = await w.addData(item.length, hash, item.encoding, item.stored);
         table.set(hash, ref);
         c.storedBytes += ref.storedLength;
         c.storedBlocks++;
@@ -118,6 +214,5 @@ export class CommitOutput {
       c.rewrittenBytes += item.length;
       c.bytesDone += item.length;
     }
-    this.parts.onWrite?.();
   }
 }

@@ -9,15 +9,16 @@ import type { IndexEntry } from '../format/entry.js';
 import { AbortedError, throwIfAborted, UsageError } from '../errors.js';
 import { createEnvelope, DEFAULT_KDF, type RandomBytes } from '../crypto/key-envelope.js';
 import { deriveArchiveKeys } from '../crypto/archive-keys.js';
-import { KnownHashes } from '../hash/known-hashes.js';
 import type { Archive, PasswordOption } from '../node/archive.js';
+import { slotData } from '../node/run-decoder-pool.js';
 import { Overlay } from '../overlay/overlay.js';
 import { ArchiveWriter } from '../pack/archive-writer.js';
-import { cdcCutter, fixedCutter } from '../pack/block-cutter.js';
+import { cdcCutter } from '../pack/block-cutter.js';
 import { DedupTable } from '../pack/dedup-table.js';
 import { openThinParent, seedFromParent } from '../pack/parent-chain.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 import { HEXZ_VERSION } from '../version.js';
+import { FixedRecut } from './commit-fixed.js';
 import { CommitOutput, newCommitCounters, type CommitCounters } from './commit-output.js';
 import { mergeDirty, planCommit, type PlanItem } from './commit-plan.js';
 import { commitSource } from './commit-source.js';
@@ -39,7 +40,7 @@ export interface CommitOptions {
    * data key (§15.3), so this is needed exactly when the base is encrypted, and refused otherwise.
    */
   encrypt?: { password: string; kdf?: Partial<KdfParams>; random?: RandomBytes };
-  /** Worker threads for hashing and compression (default: one per core). */
+  /** Worker threads for decoding the touched base blocks, hashing and compression (default: one per core). */
   workers?: number;
   onProgress?: (p: CommitProgress) => void;
   signal?: AbortSignal;
@@ -108,7 +109,9 @@ const AHEAD_BYTES = 32 << 20;
  * stores them, without being read or hashed; zero runs stay zero runs. The base blocks a write
  * touched are re-cut from the merged bytes (fixed blocks, or FastCDC from the nearest cut points
  * around the writes until the cuts meet the base's again), hashed, looked up in the chain and
- * compressed on the worker pool. The cost follows the bytes of the touched blocks, not the image.
+ * compressed on the worker pool, which also decodes and hash-checks the base blocks (with fixed
+ * blocks the merged bytes never reach the main thread: commit-fixed.ts). The cost follows the
+ * bytes of the touched blocks, plus one walk of the chain's index, not the image.
  *
  * The overlay is read as it is on disk (read-only, without its lock): commit one that no server
  * is writing to. The output appears only when complete and synced; on any error or abort nothing
@@ -165,10 +168,15 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
       },
     });
     const keys = encryption ? deriveArchiveKeys(encryption.dataKey, archiveId) : undefined;
+    // One pool decodes the base's blocks (each slot's keys and dictionary) and hashes and
+    // compresses the re-cut ones (the child's, which are the base's). It starts before the
+    // chain's index is walked, so the workers load meanwhile: hence no set of known hashes
+    // (a re-cut block the chain already has is compressed in vain, then referred to all the same).
+    const stores = base.blockStores();
+    pool = new WorkerPool(workers, { dictionary: base.dictionary, hashKey: keys?.hashKey, slots: stores.map(slotData) });
     // Re-cut blocks are looked up in the whole chain, as a thin pack's are.
     const table = new DedupTable();
-    const known = (await seedFromParent(base, table, signal)) > 0 ? KnownHashes.build(table.hashList(), table.size) : undefined;
-    pool = new WorkerPool(workers, { dictionary: base.dictionary, hashKey: keys?.hashKey, known: known?.buffer });
+    await seedFromParent(base, table, signal);
 
     const counters = newCommitCounters();
     const streams = overlay.streams.map((name) => {
@@ -192,10 +200,9 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
     for (const s of streams) {
       current = s.name;
       writer.beginStream(s.name);
-      const src = commitSource(overlay, s.name);
-      const plan = planCommit(base.entries(s.name, signal), s.dirty, src.size, h.blockSize, base.name);
-      const cutter = cdc ? cdcCutter(cdc) : fixedCutter(h.blockSize);
-      await writeStream(plan, { src, cutter, out, grid: h.blockSize, signal });
+      const plan = planCommit(base.entryLeaves(s.name, 0, base.size(s.name), signal), s.dirty, overlay.size(s.name), h.blockSize, base.name);
+      if (cdc) await writeStream(plan, { src: commitSource(overlay, s.name, pool), cutter: cdcCutter(cdc), out, grid: h.blockSize, signal });
+      else await writeFixedStream(plan, new FixedRecut({ overlay, stream: s.name, stores, out, blockSize: h.blockSize, written: overlay.writtenExtents(s.name), signal }), out, signal);
       await out.drain();
       await writer.endStream();
     }
@@ -222,7 +229,29 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
 }
 
 /**
- * Writes one stream's plan in order: clean entries straight to the output (the base's own
+ * Writes one stream's plan of a fixed-block base in order: clean entries straight to the output
+ * (as {@link writeStream} does), windows gathered into worker tasks (commit-fixed.ts).
+ */
+async function writeFixedStream(plan: AsyncGenerator<PlanItem>, recut: FixedRecut, out: CommitOutput, signal?: AbortSignal): Promise<void> {
+  try {
+    for await (const item of plan) {
+      throwIfAborted(signal, 'commit');
+      if (item.kind === 'window') {
+        await recut.add(item);
+        continue;
+      }
+      await recut.flush();
+      if (item.kind === 'zero') await out.zero(item.length, true);
+      else await out.ref(item.entry.length, item.entry.hash, childRef(item.entry));
+    }
+    await recut.flush();
+  } finally {
+    await plan.return(undefined).catch(() => {});
+  }
+}
+
+/**
+ * Writes one stream's plan of a content-defined base in order: clean entries straight to the output (the base's own
  * blocks as slot 1, its slot-k references as slot k + 1: the child points at the archive that
  * holds the bytes, §15.2), windows re-cut. Windows further ahead have their first piece read
  * while earlier ones are cut and compressed.

@@ -38,6 +38,8 @@ export interface WindowItem {
    * A re-cut may stop anywhere in it past `dirtyEnd`, the rest being clean zeros.
    */
   tailZeroFrom?: number;
+  /** The base entries overlapping [offset, end), in order. */
+  entries: IndexEntry[];
 }
 
 export type PlanItem = RefItem | ZeroItem | WindowItem;
@@ -69,16 +71,29 @@ export function mergeDirty(ranges: Iterable<DirtyRange>): DirtyRange[] {
  * ranges. A window is widened to the base blocks it touches, so that each of them is re-cut
  * whole: a block's stored bytes cannot be referred to in part. Inside a ZERO entry (which may
  * be gigabytes long) a window is widened only to the block-size grid `grid`.
+ * @param entries the base stream's entries in order, one at a time or a leaf at a time (Archive.entryLeaves).
  * @param name the archive's name, for errors.
  * @throws CorruptArchiveError when the entries do not tile the stream.
  */
-export async function* planCommit(entries: AsyncIterable<IndexEntry>, dirty: readonly DirtyRange[], size: number, grid: number, name = 'base'): AsyncGenerator<PlanItem> {
+export async function* planCommit(entries: AsyncIterable<IndexEntry | readonly IndexEntry[]>, dirty: readonly DirtyRange[], size: number, grid: number, name = 'base'): AsyncGenerator<PlanItem> {
   const it = entries[Symbol.asyncIterator]();
   let head: IndexEntry | undefined;
   let expected = 0;
+  /** Entries of the last leaf given (Archive.entryLeaves), taken one at a time without awaiting. */
+  let leaf: readonly IndexEntry[] = [];
+  let at = 0;
+  const nextEntry = async (): Promise<IndexEntry | undefined> => {
+    while (at >= leaf.length) {
+      const r = await it.next();
+      if (r.done) return undefined;
+      if (!Array.isArray(r.value)) return r.value as IndexEntry;
+      leaf = r.value;
+      at = 0;
+    }
+    return leaf[at++];
+  };
   const advance = async () => {
-    const r = await it.next();
-    head = r.done ? undefined : r.value;
+    head = at < leaf.length ? leaf[at++] : await nextEntry();
     if (head) {
       if (head.offset !== expected || head.length <= 0) throw new CorruptArchiveError(`index entries do not tile the stream at offset ${expected}`, { archive: name, offset: expected, stage: 'index' });
       expected = head.offset + head.length;
@@ -123,9 +138,13 @@ export async function* planCommit(entries: AsyncIterable<IndexEntry>, dirty: rea
     i++;
     let stop: number;
     let tailZeroFrom: number | undefined;
+    const inside: IndexEntry[] = [current()];
     for (;;) {
       // Entries that end before the last written byte are inside the window.
-      while (end(current()) < dirtyEnd) await advance();
+      while (end(current()) < dirtyEnd) {
+        await advance();
+        inside.push(current());
+      }
       const last = current();
       if (last.kind === EntryKind.ZERO) {
         stop = Math.min(end(last), Math.ceil(dirtyEnd / grid) * grid);
@@ -142,7 +161,7 @@ export async function* planCommit(entries: AsyncIterable<IndexEntry>, dirty: rea
       }
       break;
     }
-    yield { kind: 'window', offset: start, end: stop, dirtyEnd, ...(tailZeroFrom === undefined ? {} : { tailZeroFrom }) };
+    yield { kind: 'window', offset: start, end: stop, dirtyEnd, ...(tailZeroFrom === undefined ? {} : { tailZeroFrom }), entries: inside };
     pos = stop;
     if (end(current()) === stop) await advance();
   }

@@ -1,21 +1,30 @@
 import type { StreamExtent } from '../archive/stream-view.js';
 import type { StreamName } from '../format/constants.js';
+import { DamagedChunk, fetchAndDecode, type ReadWith } from '../archive/fetch-run.js';
+import type { BlockStore, RunDecoder } from '../archive/run-decoder.js';
+import type { Run } from '../archive/run-planner.js';
+import { EntryKind } from '../format/constants.js';
+import type { Archive } from '../node/archive.js';
 import type { Overlay } from '../overlay/overlay.js';
 import type { MergedStream } from './commit-window.js';
 
+/** Logical bytes per decode task of a base read: a long window's blocks spread over the workers. */
+const RUN_BYTES = 1 << 20;
+
 /**
- * The merged stream of `overlay` as a commit reads it: the base range in one read (each base
- * block decoded once, where `overlay.read` would read the gaps between written pages apart and
- * decode a block once per gap), then the written ranges laid over it (zero ranges as zeros, data
- * ranges from the overlay file alone). A range wholly written is not read from the base at all.
- * Base reads never start read-ahead: windows that happen to be adjacent are not a sequential
- * reader, and read-ahead would decode blocks the commit never needs.
+ * The merged stream of `overlay` as a commit reads it: the base range (each base block decoded
+ * and hash-checked once, on `decoder`'s workers, never on the calling thread), then the written
+ * ranges laid over it (zero ranges as zeros, data ranges from the overlay file alone). A range
+ * wholly written is not read from the base at all. Nothing is cached and nothing read ahead:
+ * a commit reads each base block it needs once.
  * The written ranges are a snapshot taken now (`Overlay.writtenExtents`).
+ * @param decoder decodes runs of the base's blocks (a pool started with the stores of the base's chain).
  */
-export function commitSource(overlay: Overlay, stream: StreamName): MergedStream {
+export function commitSource(overlay: Overlay, stream: StreamName, decoder: RunDecoder): MergedStream {
   const written = overlay.writtenExtents(stream);
   const archive = overlay.base;
   const base = archive.stream(stream);
+  const stores = archive.blockStores();
   const size = overlay.size(stream);
   return {
     size,
@@ -23,13 +32,17 @@ export function commitSource(overlay: Overlay, stream: StreamName): MergedStream
       const end = offset + length;
       const parts = overlapping(written, offset, end);
       const covered = parts.reduce((n, w) => n + Math.min(end, w.offset + w.length) - Math.max(offset, w.offset), 0);
-      const out = covered === length ? new Uint8Array(length) : await archive.readWithCursor(stream, offset, length, { lastEnd: -1 }, signal);
-      await Promise.all(parts.map(async (w) => {
-        const from = Math.max(offset, w.offset);
-        const to = Math.min(end, w.offset + w.length);
-        if (w.zero) out.fill(0, from - offset, to - offset);
-        else out.set(await overlay.read(stream, from, to - from, { signal }), from - offset);
-      }));
+      const dataParts = parts.filter((w) => !w.zero);
+      // The overlay's pages are read while the base decodes.
+      const [out, pages] = await Promise.all([
+        covered === length ? new Uint8Array(length) : readBase(archive, stores, decoder, stream, offset, length, signal),
+        Promise.all(dataParts.map((w) => {
+          const from = Math.max(offset, w.offset);
+          return overlay.read(stream, from, Math.min(end, w.offset + w.length) - from, { signal });
+        })),
+      ]);
+      for (const w of parts) if (w.zero) out.fill(0, Math.max(offset, w.offset) - offset, Math.min(end, w.offset + w.length) - offset);
+      dataParts.forEach((w, k) => out.set(pages[k], Math.max(offset, w.offset) - offset));
       return out;
     },
     async extents(offset, length, signal) {
@@ -42,8 +55,41 @@ export function commitSource(overlay: Overlay, stream: StreamName): MergedStream
   };
 }
 
+/**
+ * Base bytes [offset, offset + length), decoded on `decoder` as runs of about {@link RUN_BYTES}
+ * (as the NBD server's pooled reads are), assembled in order. Zero entries read as zeros.
+ * @throws CorruptArchiveError when a block fails its checks or the index is damaged; StoreError as the reads.
+ */
+async function readBase(archive: Archive, stores: (BlockStore | undefined)[], decoder: RunDecoder, stream: StreamName, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+  const end = offset + length;
+  const runs: Run[] = [];
+  let run: Run | undefined;
+  for await (const leaf of archive.entryLeaves(stream, offset, end, signal)) {
+    for (const e of leaf) {
+      const from = Math.max(offset, e.offset);
+      if (!run || from - run.offset >= RUN_BYTES) runs.push((run = { offset: from, length: 0, entries: [], stored: [], storedBytes: 0 }));
+      run.entries.push(e);
+      run.length = Math.min(end, e.offset + e.length) - run.offset;
+      if (e.kind !== EntryKind.ZERO) {
+        run.stored.push(e);
+        run.storedBytes += e.storedLength;
+      }
+    }
+  }
+  const read: ReadWith = (source, at, n) => source.read(at, n, { signal });
+  const results = await Promise.allSettled(runs.map((r) => (r.stored.length ? fetchAndDecode(r, stores, decoder, stream, read) : Promise.resolve(null))));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason instanceof DamagedChunk ? failed.reason.error : failed.reason;
+  const datas = results.map((r) => (r as PromiseFulfilledResult<Uint8Array | null>).value);
+  // One run covering the whole read (a window of a few blocks): its buffer is the answer.
+  if (runs.length === 1 && datas[0] && datas[0].length === length) return datas[0];
+  const out = new Uint8Array(length);
+  runs.forEach((r, i) => datas[i] && out.set(datas[i]!, r.offset - offset));
+  return out;
+}
+
 /** The extents of `sorted` (in order, disjoint) that overlap [from, to). */
-function overlapping(sorted: readonly StreamExtent[], from: number, to: number): StreamExtent[] {
+export function overlapping(sorted: readonly StreamExtent[], from: number, to: number): StreamExtent[] {
   let lo = 0;
   let hi = sorted.length;
   // First extent ending after `from`.

@@ -79,8 +79,14 @@ export async function runWindow(w: PlannedWindow, ctx: WindowContext): Promise<v
   let piece = w.first ? await w.first : undefined;
 
   const isSync = (p: number) => p >= dirtyEnd && (p === end || (tailZeroFrom !== undefined && p >= tailZeroFrom));
-  /** The next `length` bytes of the unfinished block, copied into a buffer of their own (it goes to a worker). */
+  /** The next `length` bytes of the unfinished block: a view when one piece holds them, else a copy. */
   const take = (length: number): Uint8Array => {
+    const head = pending[0];
+    if (head && head.length >= length) {
+      if (head.length === length) pending.shift();
+      else pending[0] = head.subarray(length);
+      return head.subarray(0, length);
+    }
     const block = new Uint8Array(length);
     let at = 0;
     while (at < length) {

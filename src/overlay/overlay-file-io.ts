@@ -1,5 +1,9 @@
+import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { CorruptArchiveError, wrapIoError } from '../errors.js';
+
+/** Reads up to this size are synchronous pread, as FileSource's are (store/file-source.ts). */
+const SYNC_READ_MAX = 256 * 1024;
 
 /**
  * Reads exactly `into.length` bytes at `position` (looping over short reads).
@@ -8,10 +12,13 @@ import { CorruptArchiveError, wrapIoError } from '../errors.js';
  */
 export async function preadFully(fh: FileHandle, into: Uint8Array, position: number, name: string): Promise<void> {
   let done = 0;
+  // A page or a few: a thread-pool round trip costs far more than a page-cache hit (and wakes a
+  // thread that competes with the workers for the cores: a commit reads thousands of pages).
+  const sync = into.length <= SYNC_READ_MAX;
   while (done < into.length) {
     let n: number;
     try {
-      ({ bytesRead: n } = await fh.read(into, done, into.length - done, position + done));
+      n = sync ? readSync(fh.fd, into, done, into.length - done, position + done) : (await fh.read(into, done, into.length - done, position + done)).bytesRead;
     } catch (err) {
       throw wrapIoError(err, name, 'read');
     }

@@ -55,12 +55,15 @@ export async function seedFromParent(parent: Archive, table: DedupTable, signal?
   let seeded = 0;
   const add = async (archive: Archive, slotOf: (slot: number) => number | undefined) => {
     for (const stream of archive.streams) {
-      for await (const e of archive.entries(stream, signal)) {
-        if (e.kind === EntryKind.ZERO) continue;
-        const slot = slotOf(e.slot);
-        if (slot === undefined || table.get(e.hash)) continue;
-        table.set(e.hash, { slot, storedOffset: e.storedOffset, storedLength: e.storedLength, encoding: e.encoding });
-        seeded++;
+      // A leaf at a time: one await per index leaf, not per entry.
+      for await (const leaf of archive.entryLeaves(stream, 0, archive.size(stream), signal)) {
+        for (const e of leaf) {
+          if (e.kind === EntryKind.ZERO) continue;
+          const slot = slotOf(e.slot);
+          if (slot === undefined || table.get(e.hash)) continue;
+          table.set(e.hash, { slot, storedOffset: e.storedOffset, storedLength: e.storedLength, encoding: e.encoding });
+          seeded++;
+        }
       }
       throwIfAborted(signal, 'pack');
     }

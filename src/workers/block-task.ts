@@ -51,7 +51,34 @@ export interface DecodeRunTask {
   length: number;
 }
 
-export type BlockTask = CompressTask | DecodeTask | Qcow2CompressTask | DecodeRunTask;
+/**
+ * Blocks to make and then hash and compress each, in one message (a commit's re-cut blocks:
+ * the sender's thread is what limits small blocks, so fewer messages). The worker lays out
+ * `length` bytes: the stored base blocks of `fields`/`hashes` (as a decode-run task's, checked
+ * the same way; bytes no block covers are zero), then the patches over them, and cuts the result
+ * into blocks of `lengths`. Per block: all-zero ones are only flagged; the others are hashed and
+ * compressed (or flagged known). Buffers are transferred.
+ */
+export interface CompressBatchTask {
+  op: 'compress-batch';
+  id: number;
+  /** The stored bytes of the base blocks, back to back (may be empty). */
+  bytes: ArrayBuffer;
+  /** The base blocks, as packRunBlocks packs them (may be empty). */
+  fields: ArrayBuffer;
+  hashes: ArrayBuffer;
+  /** Bytes laid over the base: a Float64Array's buffer of (to, length, at) per patch, `at` into `patches` or -1 for zeros. */
+  patchFields: ArrayBuffer;
+  patches: ArrayBuffer;
+  /** Logical bytes laid out (Σ lengths). */
+  length: number;
+  /** A Uint32Array's buffer: the length of each block, in order. */
+  lengths: ArrayBuffer;
+  codec: CodecId;
+  level: number;
+}
+
+export type BlockTask = CompressTask | DecodeTask | Qcow2CompressTask | DecodeRunTask | CompressBatchTask;
 
 /** What a worker returns for a compress task. Buffers are transferred. */
 export interface CompressResult {
@@ -65,6 +92,23 @@ export interface CompressResult {
   encoding: CodecId;
   /** The hash is in the pool's known set: nothing was compressed and `stored` is empty. */
   known?: boolean;
+}
+
+/**
+ * What a worker returns for a compress-batch task, per block in order: its hash (32 bytes each,
+ * back to back), stored length and codec (0 = raw), and a flag; `stored` holds the stored bytes
+ * back to back. A failing base block fails the task as a decode-run task's would (`block`).
+ * Buffers are transferred.
+ */
+export interface CompressBatchResult {
+  id: number;
+  hashes: ArrayBuffer;
+  /** A Uint32Array's buffer. */
+  storedLengths: ArrayBuffer;
+  /** Uint8Array buffers: codec, and a flag per block: 1 known, 2 all zero (neither is compressed). */
+  encodings: ArrayBuffer;
+  flags: ArrayBuffer;
+  stored: ArrayBuffer;
 }
 
 /** What a worker returns for a qcow2-compress task (see EncodedClusters in codec/cluster-codec.ts). */

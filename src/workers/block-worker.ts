@@ -14,7 +14,7 @@ import { openSealed } from '../crypto/object-cipher.js';
 import { KnownHashes } from '../hash/known-hashes.js';
 import { blockAad } from '../format/seal-aad.js';
 import { decodeRun, RunBlockError, unpackRunBlocks, type RunSlotTools } from '../archive/decode-run.js';
-import type { BlockTask, BlockWorkerData, CompressResult, DecodeResult, DecodeRunTask, Qcow2CompressResult, TaskFailure } from './block-task.js';
+import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressBatchTask, CompressResult, DecodeResult, DecodeRunTask, Qcow2CompressResult, TaskFailure } from './block-task.js';
 
 // The archive's zstd dictionary and keys arrive once, with the worker's creation data (not per task).
 const data = (workerData ?? {}) as BlockWorkerData;
@@ -58,6 +58,7 @@ parentPort!.on('message', (task: BlockTask) => {
     }
     return;
   }
+  if (task.op === 'compress-batch') return void compressBatch(task);
   if (task.op === 'decode-run') return void runTask(task);
   if (task.op === 'qcow2-compress') {
     try {
@@ -107,6 +108,91 @@ async function runTask(task: DecodeRunTask): Promise<void> {
     parentPort!.postMessage(failure, failure.partial ? [failure.partial] : []);
   }
 }
+
+/** Laid-out bytes of compress-batch tasks: one buffer per worker, reused (never transferred). */
+let scratch = new Uint8Array(0);
+/** A task is using `scratch` (a decode awaiting a seal opening could let another task start). */
+let scratchBusy = false;
+
+/** Lays out a batch (base blocks decoded and checked, patches over them), then hashes and compresses each block. */
+async function compressBatch(task: CompressBatchTask): Promise<void> {
+  let mine = false;
+  const alloc = (n: number) => {
+    if (scratchBusy) return new Uint8Array(n);
+    scratchBusy = mine = true;
+    if (scratch.length < n) scratch = new Uint8Array(Math.max(n, scratch.length * 2));
+    return scratch.subarray(0, n);
+  };
+  try {
+    let input: Uint8Array;
+    try {
+      const blocks = unpackRunBlocks(new Float64Array(task.fields), new Uint8Array(task.hashes));
+      input = await decodeRun({ stored: new Uint8Array(task.bytes), blocks, length: task.length }, runSlots, alloc);
+    } catch (err) {
+      if (!(err instanceof RunBlockError)) return fail(task.id, 'internal', err);
+      const failure: TaskFailure = { id: task.id, kind: err.kind, error: err.message, block: err.block };
+      return void parentPort!.postMessage(failure);
+    }
+    const pf = new Float64Array(task.patchFields);
+    const pb = new Uint8Array(task.patches);
+    for (let f = 0; f < pf.length; f += 3) {
+      const to = pf[f];
+      const length = pf[f + 1];
+      const at = pf[f + 2];
+      if (at < 0) input.fill(0, to, to + length);
+      else input.set(pb.subarray(at, at + length), to);
+    }
+    const lengths = new Uint32Array(task.lengths);
+    const n = lengths.length;
+    const hashes = new Uint8Array(n * 32);
+    const storedLengths = new Uint32Array(n);
+    const encodings = new Uint8Array(n);
+    const flags = new Uint8Array(n);
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    for (let i = 0, at = 0; i < n; at += lengths[i], i++) {
+      const block = input.subarray(at, at + lengths[i]);
+      if (allZero(block)) {
+        flags[i] = 2;
+        continue;
+      }
+      const hash = contentHash(block);
+      hashes.set(hash, i * 32);
+      if (known?.has(hash)) {
+        flags[i] = 1;
+        continue;
+      }
+      // Codecs return fresh arrays; a block stored raw is copied out of the scratch buffer below.
+      const packed = codecs.get(task.codec).compress(block, task.level);
+      const stored = packed ?? block;
+      encodings[i] = packed ? task.codec : 0;
+      storedLengths[i] = stored.length;
+      parts.push(stored);
+      total += stored.length;
+    }
+    const stored = new Uint8Array(total);
+    for (let i = 0, at = 0; i < parts.length; at += parts[i].length, i++) stored.set(parts[i], at);
+    const result: CompressBatchResult = {
+      id: task.id, hashes: hashes.buffer, storedLengths: storedLengths.buffer, encodings: encodings.buffer, flags: flags.buffer, stored: stored.buffer,
+    };
+    parentPort!.postMessage(result, [result.hashes, result.storedLengths, result.encodings, result.flags, result.stored]);
+  } catch (err) {
+    fail(task.id, 'internal', err);
+  } finally {
+    if (mine) scratchBusy = false;
+  }
+}
+
+/** True when every byte is zero (a native compare against a zero buffer, a page at a time). */
+function allZero(bytes: Uint8Array): boolean {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  for (let at = 0; at < b.length; at += ZERO_PAGE.length) {
+    const n = Math.min(ZERO_PAGE.length, b.length - at);
+    if (!b.subarray(at, at + n).equals(ZERO_PAGE.subarray(0, n))) return false;
+  }
+  return true;
+}
+const ZERO_PAGE = Buffer.alloc(64 << 10);
 
 function fail(id: number, kind: TaskFailure['kind'], err: unknown): void {
   const failure: TaskFailure = { id, kind, error: String((err as Error)?.message ?? err) };

@@ -3,10 +3,10 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CodecId } from '../format/constants.js';
 import { BlockDecodeError, type BlockDecoder, type BlockDecodeRequest } from '../archive/block-decoder.js';
-import type { BlockTask, BlockWorkerData, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
+import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
 import { packRunBlocks, RunBlockError, type RunRequest } from '../archive/decode-run.js';
 
-type TaskResult = CompressResult | DecodeResult | Qcow2CompressResult;
+type TaskResult = CompressResult | DecodeResult | Qcow2CompressResult | CompressBatchResult;
 
 /** A decode task that failed in a worker; `kind` says how. The pool is the Node {@link BlockDecoder}. */
 export { BlockDecodeError as BlockTaskError };
@@ -53,6 +53,32 @@ export class WorkerPool implements BlockDecoder {
   compress(bytes: Uint8Array, codec: CodecId, level: number): Promise<CompressResult> {
     const own = owned(bytes);
     return this.submit({ op: 'compress', id: 0, bytes: own.buffer as ArrayBuffer, codec, level }) as Promise<CompressResult>;
+  }
+
+  /**
+   * Lays out `request.length` bytes (the stored base blocks decoded and checked as
+   * {@link decodeRun} does, bytes no block covers zero, then `patches` over them: (to, length,
+   * at) triples into `patchBytes`, at = -1 for zeros), cuts them into blocks of `lengths` and
+   * hashes and compresses each in one task. Buffers are transferred when they own theirs (else
+   * copied). Per block, in order: all zero (nothing else set), or its 32-byte hash, stored bytes
+   * (a view into one buffer) and codec (0 = raw), or known (in the known set: not compressed).
+   * @throws RunBlockError naming the base block that failed and how.
+   */
+  async compressBatch(request: RunRequest, patches: Float64Array, patchBytes: Uint8Array, lengths: Uint32Array, codec: CodecId, level: number): Promise<BatchBlock[]> {
+    const { fields, hashes } = packRunBlocks(request.blocks);
+    const task = {
+      op: 'compress-batch' as const, id: 0, bytes: owned(request.stored).buffer as ArrayBuffer, fields: fields.buffer as ArrayBuffer, hashes: hashes.buffer as ArrayBuffer,
+      patchFields: ownedBuffer(patches), patches: owned(patchBytes).buffer as ArrayBuffer, length: request.length, lengths: ownedBuffer(lengths), codec, level,
+    };
+    const r = (await this.submit(task)) as CompressBatchResult;
+    const storedLengths = new Uint32Array(r.storedLengths);
+    const encodings = new Uint8Array(r.encodings);
+    const flags = new Uint8Array(r.flags);
+    const out: BatchBlock[] = [];
+    for (let i = 0, at = 0; i < storedLengths.length; at += storedLengths[i], i++) {
+      out.push({ zero: flags[i] === 2, known: flags[i] === 1, hash: new Uint8Array(r.hashes, i * 32, 32), stored: new Uint8Array(r.stored, at, storedLengths[i]), encoding: encodings[i] as CodecId });
+    }
+    return out;
   }
 
   /**
@@ -111,7 +137,7 @@ export class WorkerPool implements BlockDecoder {
     if (this.workers[slot].load === 1) this.workers[slot].worker.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(task.id, { resolve, reject, slot });
-      const transfer = [task.bytes, ...(task.op === 'decode' ? [task.hash, task.aad].filter((b): b is ArrayBuffer => !!b) : task.op === 'decode-run' ? [task.fields, task.hashes] : [])];
+      const transfer = [task.bytes, ...(task.op === 'decode' ? [task.hash, task.aad].filter((b): b is ArrayBuffer => !!b) : task.op === 'decode-run' ? [task.fields, task.hashes] : task.op === 'compress-batch' ? [task.fields, task.hashes, task.patchFields, task.patches, task.lengths] : [])];
       this.workers[slot].worker.postMessage(task, transfer);
     });
   }
@@ -141,6 +167,20 @@ export class WorkerPool implements BlockDecoder {
  */
 function owned(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Uint8Array.prototype.slice.call(bytes);
+}
+
+/** A typed array's buffer, itself when the array spans all of it (to transfer), else a copy of its bytes. */
+function ownedBuffer(a: Float64Array | Uint32Array): ArrayBuffer {
+  return (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a.buffer : a.slice().buffer) as ArrayBuffer;
+}
+
+/** One block of a {@link WorkerPool.compressBatch} result. */
+export interface BatchBlock {
+  zero: boolean;
+  known: boolean;
+  hash: Uint8Array;
+  stored: Uint8Array;
+  encoding: CodecId;
 }
 
 /**
