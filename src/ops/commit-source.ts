@@ -1,9 +1,7 @@
 import type { StreamExtent } from '../archive/stream-view.js';
 import type { StreamName } from '../format/constants.js';
-import { DamagedChunk, fetchAndDecode, type ReadWith } from '../archive/fetch-run.js';
-import type { BlockStore, RunDecoder } from '../archive/run-decoder.js';
-import type { Run } from '../archive/run-planner.js';
-import { EntryKind } from '../format/constants.js';
+import { readAsRuns } from '../archive/read-as-runs.js';
+import type { RunDecoder } from '../archive/run-decoder.js';
 import type { Archive } from '../node/archive.js';
 import type { Overlay } from '../overlay/overlay.js';
 import type { MergedStream } from './commit-window.js';
@@ -24,7 +22,6 @@ export function commitSource(overlay: Overlay, stream: StreamName, decoder: RunD
   const written = overlay.writtenExtents(stream);
   const archive = overlay.base;
   const base = archive.stream(stream);
-  const stores = archive.blockStores();
   const size = overlay.size(stream);
   return {
     size,
@@ -35,7 +32,7 @@ export function commitSource(overlay: Overlay, stream: StreamName, decoder: RunD
       const dataParts = parts.filter((w) => !w.zero);
       // The overlay's pages are read while the base decodes.
       const [out, pages] = await Promise.all([
-        covered === length ? new Uint8Array(length) : readBase(archive, stores, decoder, stream, offset, length, signal),
+        covered === length ? new Uint8Array(length) : readBase(archive, decoder, stream, offset, length, signal),
         Promise.all(dataParts.map((w) => {
           const from = Math.max(offset, w.offset);
           return overlay.read(stream, from, Math.min(end, w.offset + w.length) - from, { signal });
@@ -60,32 +57,8 @@ export function commitSource(overlay: Overlay, stream: StreamName, decoder: RunD
  * (as the NBD server's pooled reads are), assembled in order. Zero entries read as zeros.
  * @throws CorruptArchiveError when a block fails its checks or the index is damaged; StoreError as the reads.
  */
-async function readBase(archive: Archive, stores: (BlockStore | undefined)[], decoder: RunDecoder, stream: StreamName, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
-  const end = offset + length;
-  const runs: Run[] = [];
-  let run: Run | undefined;
-  for await (const leaf of archive.entryLeaves(stream, offset, end, signal)) {
-    for (const e of leaf) {
-      const from = Math.max(offset, e.offset);
-      if (!run || from - run.offset >= RUN_BYTES) runs.push((run = { offset: from, length: 0, entries: [], stored: [], storedBytes: 0 }));
-      run.entries.push(e);
-      run.length = Math.min(end, e.offset + e.length) - run.offset;
-      if (e.kind !== EntryKind.ZERO) {
-        run.stored.push(e);
-        run.storedBytes += e.storedLength;
-      }
-    }
-  }
-  const read: ReadWith = (source, at, n) => source.read(at, n, { signal });
-  const results = await Promise.allSettled(runs.map((r) => (r.stored.length ? fetchAndDecode(r, stores, decoder, stream, read) : Promise.resolve(null))));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason instanceof DamagedChunk ? failed.reason.error : failed.reason;
-  const datas = results.map((r) => (r as PromiseFulfilledResult<Uint8Array | null>).value);
-  // One run covering the whole read (a window of a few blocks): its buffer is the answer.
-  if (runs.length === 1 && datas[0] && datas[0].length === length) return datas[0];
-  const out = new Uint8Array(length);
-  runs.forEach((r, i) => datas[i] && out.set(datas[i]!, r.offset - offset));
-  return out;
+async function readBase(archive: Archive, decoder: RunDecoder, stream: StreamName, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+  return (await readAsRuns(archive, stream, offset, length, { decoder, runBytes: RUN_BYTES, signal })) ?? new Uint8Array(length);
 }
 
 /** The extents of `sorted` (in order, disjoint) that overlap [from, to). */

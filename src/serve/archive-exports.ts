@@ -1,9 +1,7 @@
 import type { Archive } from '../node/archive.js';
 import type { StreamName } from '../format/constants.js';
 import type { RunDecoder } from '../archive/run-decoder.js';
-import { DamagedChunk, fetchAndDecode, type ReadWith } from '../archive/fetch-run.js';
-import type { Run } from '../archive/run-planner.js';
-import { EntryKind } from '../format/constants.js';
+import { readAsRuns } from '../archive/read-as-runs.js';
 import { archiveIdentity } from '../format/parents.js';
 import { toHex } from '../format/digest.js';
 import { UsageError } from '../errors.js';
@@ -67,36 +65,14 @@ export function archiveExports(archives: NamedArchive[]): ServeExport[] {
   return out;
 }
 
-/**
- * [offset, offset + length) decoded on `decoder` as runs of about {@link POOLED_RUN_BYTES}, all
- * in flight at once, assembled in order. Leaner than readSequential (no window, planner or
- * per-read abort controllers): a server runs one per request, thousands a second.
- */
+/** [offset, offset + length) decoded as runs on `decoder` (all in flight at once), or shared zeros. */
 async function pooledRead(archive: Archive, stream: StreamName, offset: number, length: number, decoder: RunDecoder, signal?: AbortSignal): Promise<Uint8Array> {
-  const end = offset + length;
-  const runs: Run[] = [];
-  let run: Run | undefined;
-  for await (const leaf of archive.entryLeaves(stream, offset, end, signal)) {
-    for (const e of leaf) {
-      const from = Math.max(offset, e.offset);
-      if (!run || from - run.offset >= POOLED_RUN_BYTES) runs.push((run = { offset: from, length: 0, entries: [], stored: [], storedBytes: 0 }));
-      run.entries.push(e);
-      run.length = Math.min(end, e.offset + e.length) - run.offset;
-      if (e.kind !== EntryKind.ZERO) {
-        run.stored.push(e);
-        run.storedBytes += e.storedLength;
-      }
-    }
-  }
-  const stores = archive.blockStores();
-  const read: ReadWith = (source, at, n) => source.read(at, n, { signal });
-  const results = await Promise.allSettled(runs.map((r) => (r.stored.length ? fetchAndDecode(r, stores, decoder, stream, read) : Promise.resolve(null))));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason instanceof DamagedChunk ? failed.reason.error : failed.reason;
-  const datas = results.map((r) => (r as PromiseFulfilledResult<Uint8Array | null>).value);
-  // One run covering the whole read (nbdcopy's 256 KiB requests): its buffer is the answer.
-  if (runs.length === 1 && datas[0]) return datas[0];
-  const out = new Uint8Array(length);
-  runs.forEach((r, i) => datas[i] && out.set(datas[i]!, r.offset - offset));
-  return out;
+  const runBytes = Math.max(archive.header.blockSize, POOLED_RUN_BYTES);
+  return (await readAsRuns(archive, stream, offset, length, { decoder, runBytes, signal })) ?? zeros(length);
 }
+
+/** Zero bytes for an all-zero read: one shared buffer up to 4 MiB (callers never write into read results). */
+function zeros(length: number): Uint8Array {
+  return length <= ZEROS.length ? ZEROS.subarray(0, length) : new Uint8Array(length);
+}
+const ZEROS = new Uint8Array(4 << 20);
