@@ -18,7 +18,8 @@ import { Agent, request, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { Archive, CorruptArchiveError, StoreError, type IndexEntry } from '../src/index.ts';
 import { EntryKind } from '../src/format/constants.ts';
-import { archiveExports, type ServeExport } from '../src/serve/serve-export.ts';
+import { archiveExports } from '../src/serve/archive-exports.ts';
+import type { ServeExport } from '../src/serve/serve-export.ts';
 import { startHttpServer, type HttpExportServer } from '../src/serve/http/http-export-server.ts';
 import { assertBytes, mixedData, packSmall, tempDir, writeData } from './helpers.ts';
 

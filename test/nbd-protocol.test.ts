@@ -4,11 +4,12 @@
  * against an in-memory export. Expected bytes are written out by hand from the NBD project's
  * doc/proto.md, not produced by the code under test.
  */
+import { memoryExport } from './memory-export.ts';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AbortedError, CorruptArchiveError, StoreError, UsageError } from '../src/errors.ts';
 import type { StreamExtent } from '../src/archive/stream-view.ts';
-import type { ExportWriter, ServeExport } from '../src/serve/serve-export.ts';
+import type { ServeExport } from '../src/serve/serve-export.ts';
 import { executeRequest, nbdErrorOf, sessionLimits, type Session } from '../src/serve/nbd/execute-request.ts';
 import { statusDescriptors } from '../src/serve/nbd/nbd-block-status.ts';
 import { CmdFlag, NbdCmd, NbdError, NbdInfo, NbdOpt, NbdRep, ReplyType, TransmissionFlag } from '../src/serve/nbd/nbd-constants.ts';
@@ -26,45 +27,6 @@ const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); retu
 const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b; };
 const str = (s: string) => Buffer.from(s, 'utf8');
 const cat = (...parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
-
-/** A read-only or writable export over bytes in memory; zero runs found at 4 KiB granularity. */
-function memExport(name: string, bytes: Uint8Array, options: { writable?: boolean; blockSize?: number; failAt?: number } = {}): ServeExport & { calls: string[] } {
-  const calls: string[] = [];
-  const writer: ExportWriter = {
-    async write(offset, data) { calls.push(`write ${offset} ${data.length}`); bytes.set(data, offset); },
-    async writeZeroes(offset, length) { calls.push(`zero ${offset} ${length}`); bytes.fill(0, offset, offset + length); },
-    async trim(offset, length) { calls.push(`trim ${offset} ${length}`); bytes.fill(0, offset, offset + length); },
-    async flush() { calls.push('flush'); },
-  };
-  return {
-    name, description: `${name} in memory`, size: bytes.length, blockSize: options.blockSize ?? 65536,
-    archiveId: '00', etag: '"x"', modified: new Date(0), calls,
-    async read(offset, length) {
-      calls.push(`read ${offset} ${length}`);
-      if (options.failAt !== undefined && options.failAt >= offset && options.failAt < offset + length) {
-        throw new CorruptArchiveError('block 3 fails its hash', { offset: options.failAt, stage: 'block' });
-      }
-      return bytes.slice(offset, offset + length);
-    },
-    async extents(offset, length, maxExtents) {
-      calls.push(`extents ${offset} ${length}`);
-      const out: StreamExtent[] = [];
-      for (let at = offset; at < offset + length;) {
-        const to = Math.min(offset + length, (Math.floor(at / 4096) + 1) * 4096);
-        const zero = bytes.subarray(at, to).every((b) => b === 0);
-        const last = out[out.length - 1];
-        if (last && last.zero === zero) last.length += to - at;
-        else {
-          if (out.length >= maxExtents) break;
-          out.push({ offset: at, length: to - at, zero });
-        }
-        at = to;
-      }
-      return out;
-    },
-    writer: options.writable ? writer : undefined,
-  };
-}
 
 /** Decodes option replies (magic, option, type, length, data) from concatenated bytes. */
 function optionReplies(buffers: Uint8Array[]): { option: number; type: number; data: Buffer }[] {
@@ -149,8 +111,8 @@ describe('handshake encoding', () => {
 });
 
 describe('option answers', () => {
-  const disk = memExport('disk', new Uint8Array(1 << 20));
-  const memory = memExport('memory', new Uint8Array(4096), { blockSize: 4 << 20 });
+  const disk = memoryExport('disk', new Uint8Array(1 << 20));
+  const memory = memoryExport('memory', new Uint8Array(4096), { blockSize: 4 << 20 });
   const ctx: NegotiationContext = { exports: [disk, memory], maxPayload: 1 << 25 };
   const fresh = () => initialNegotiationState(false);
 
@@ -263,7 +225,7 @@ describe('option answers', () => {
   });
 
   test('transmission flags and block sizes', () => {
-    const rw = memExport('rw', new Uint8Array(4096), { writable: true });
+    const rw = memoryExport('rw', new Uint8Array(4096), { writable: true });
     const F = TransmissionFlag;
     assert.equal(transmissionFlags(disk, false), F.HAS_FLAGS | F.READ_ONLY | F.CAN_MULTI_CONN);
     assert.equal(transmissionFlags(rw, true), F.HAS_FLAGS | F.SEND_FLUSH | F.SEND_FUA | F.SEND_TRIM | F.SEND_WRITE_ZEROES | F.SEND_DF);
@@ -393,7 +355,7 @@ describe('executeRequest against an in-memory export', () => {
   const req = (type: number, offset: number, length: number, flags = 0): NbdRequest => ({ type, offset, length, flags, cookie: 99n });
 
   test('structured read: zero extents become hole chunks, the rest data; DF gives one data chunk', async () => {
-    const exp = memExport('disk', bytes());
+    const exp = memoryExport('disk', bytes());
     const got = chunks(await executeRequest(req(NbdCmd.READ, 4096, 36864), undefined, session(exp, true)));
     assert.deepEqual(got.map((k) => [k.type, Number(k.payload.readBigUInt64BE(0)), k.type === ReplyType.OFFSET_HOLE ? k.payload.readUInt32BE(8) : k.payload.length - 8, k.flags]), [
       [ReplyType.OFFSET_DATA, 4096, 4096, 0], [ReplyType.OFFSET_HOLE, 8192, 24576, 0], [ReplyType.OFFSET_DATA, 32768, 8192, 1],
@@ -406,7 +368,7 @@ describe('executeRequest against an in-memory export', () => {
   });
 
   test('large structured reads look up extents first and never read a hole', async () => {
-    const exp = memExport('disk', new Uint8Array(4 << 20));
+    const exp = memoryExport('disk', new Uint8Array(4 << 20));
     exp.calls.length = 0;
     const got = chunks(await executeRequest(req(NbdCmd.READ, 0, 4 << 20), undefined, session(exp, true)));
     assert.deepEqual(got.map((k) => k.type), [ReplyType.OFFSET_HOLE]);
@@ -414,14 +376,14 @@ describe('executeRequest against an in-memory export', () => {
   });
 
   test('simple read: header then the data', async () => {
-    const bufs = await executeRequest(req(NbdCmd.READ, 30000, 4000), undefined, session(memExport('disk', bytes()), false));
+    const bufs = await executeRequest(req(NbdCmd.READ, 30000, 4000), undefined, session(memoryExport('disk', bytes()), false));
     assert.equal(hex(bufs[0]), '67446698' + '00000000' + '0000000000000063');
     assert.deepEqual(Buffer.from(bufs[1]), Buffer.from(bytes().subarray(30000, 34000)));
   });
 
   test('a failing read is NBD_EIO (an error offset when the error names one), reported to onError', async () => {
     const errors: unknown[] = [];
-    const exp = memExport('disk', bytes(), { failAt: 5000 });
+    const exp = memoryExport('disk', bytes(), { failAt: 5000 });
     const got = chunks(await executeRequest(req(NbdCmd.READ, 4096, 4096), undefined, session(exp, true, (e) => errors.push(e))));
     assert.deepEqual(got.map((k) => [k.type, k.flags, k.payload.readUInt32BE(0)]), [[ReplyType.ERROR_OFFSET, 1, NbdError.EIO]]);
     assert.equal(got[0].payload.readBigUInt64BE(got[0].payload.length - 8), 5000n);
@@ -432,7 +394,7 @@ describe('executeRequest against an in-memory export', () => {
   });
 
   test('refused requests: an error chunk with a message, or a simple error reply', async () => {
-    const exp = memExport('disk', bytes());
+    const exp = memoryExport('disk', bytes());
     const got = chunks(await executeRequest(req(NbdCmd.READ, 65530, 10), undefined, session(exp, true)));
     assert.equal(got[0].type, ReplyType.ERROR);
     assert.equal(got[0].payload.readUInt32BE(0), NbdError.EINVAL);
@@ -442,7 +404,7 @@ describe('executeRequest against an in-memory export', () => {
   });
 
   test('block status: descriptors from the extents, one with REQ_ONE', async () => {
-    const exp = memExport('disk', bytes());
+    const exp = memoryExport('disk', bytes());
     const all = chunks(await executeRequest(req(NbdCmd.BLOCK_STATUS, 0, 65536), undefined, session(exp, true)));
     assert.equal(all[0].type, ReplyType.BLOCK_STATUS);
     assert.equal(hex(all[0].payload), '00000001' + '00002000' + '00000000' + '00006000' + '00000003' + '00002000' + '00000000' + '00006000' + '00000003');
@@ -452,7 +414,7 @@ describe('executeRequest against an in-memory export', () => {
 
   test('writes go to the writer; FUA adds a flush; flush flushes', async () => {
     const b = bytes();
-    const exp = memExport('rw', b, { writable: true });
+    const exp = memoryExport('rw', b, { writable: true });
     const s = session(exp, true);
     const ok = '67446698' + '00000000' + '0000000000000063';
     assert.equal(hex((await executeRequest(req(NbdCmd.WRITE, 100, 3, CmdFlag.FUA), Uint8Array.of(1, 2, 3), s))[0]), ok);

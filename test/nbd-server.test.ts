@@ -6,6 +6,7 @@
  *
  * A missing client program skips its tests with a message; with CI=true it is a failure.
  */
+import { memoryExport } from './memory-export.ts';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -15,10 +16,9 @@ import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CorruptArchiveError, UsageError } from '../src/errors.ts';
-import type { StreamExtent } from '../src/archive/stream-view.ts';
 import { Archive } from '../src/node/archive.ts';
-import type { ExportWriter, ServeExport } from '../src/serve/serve-export.ts';
-import { archiveExports } from '../src/serve/serve-export.ts';
+import type { ServeExport } from '../src/serve/serve-export.ts';
+import { archiveExports } from '../src/serve/archive-exports.ts';
 import { startNbdServer, type NbdServer, type NbdServerOptions } from '../src/serve/nbd/nbd-server.ts';
 import type { NbdLogEntry } from '../src/serve/nbd/nbd-connection.ts';
 import { Rng, assertBytes, packSmall, tempDir, writeData } from './helpers.ts';
@@ -100,45 +100,6 @@ function expectedMap(raw: Uint8Array): string[] {
 
 // ---------------------------------------------------------------------------------------------
 // Exports made in tests
-
-/**
- * A writable (or read-only) export over bytes in memory, for the write tests (the archive is
- * never writable). Zero runs are found at 4 KiB granularity.
- */
-function memoryExport(name: string, bytes: Uint8Array, options: { writable?: boolean; readDelayMs?: number } = {}): ServeExport & { reads: number; flushes: number } {
-  const writer: ExportWriter = {
-    async write(offset, data) { bytes.set(data, offset); },
-    async writeZeroes(offset, length) { bytes.fill(0, offset, offset + length); },
-    async trim(offset, length) { bytes.fill(0, offset, offset + length); },
-    async flush() { exp.flushes++; },
-  };
-  const exp = {
-    name, description: `${name} (memory)`, size: bytes.length, blockSize: 4096, archiveId: '00', etag: '"m"', modified: new Date(0),
-    reads: 0, flushes: 0,
-    async read(offset: number, length: number) {
-      exp.reads++;
-      if (options.readDelayMs) await sleep(options.readDelayMs);
-      return bytes.slice(offset, offset + length);
-    },
-    async extents(offset: number, length: number, maxExtents: number) {
-      const out: StreamExtent[] = [];
-      for (let at = offset; at < offset + length;) {
-        const to = Math.min(offset + length, (Math.floor(at / 4096) + 1) * 4096);
-        const zero = bytes.subarray(at, to).every((b) => b === 0);
-        const last = out[out.length - 1];
-        if (last && last.zero === zero) last.length += to - at;
-        else {
-          if (out.length >= maxExtents) break;
-          out.push({ offset: at, length: to - at, zero });
-        }
-        at = to;
-      }
-      return out;
-    },
-    writer: options.writable ? writer : undefined,
-  };
-  return exp;
-}
 
 /** Starts a server on 127.0.0.1:0 (or `socketPath`), runs `fn`, closes the server. */
 async function withServer(exports: ServeExport[], fn: (server: NbdServer, logs: NbdLogEntry[]) => Promise<void>, options: Partial<NbdServerOptions> = {}): Promise<void> {
@@ -522,7 +483,7 @@ print(json.dumps(out))
 
   test('writable export: libnbd write, flush, trim, zero; qemu-io write -P and flush; read back', { skip: noPython || noQemu }, async () => {
     const bytes = new Uint8Array(1 << 20).fill(0x11);
-    const exp = memoryExport('rw', bytes, { writable: true });
+    const exp = memoryExport('rw', bytes, { writable: true, blockSize: 4096 });
     await withServer([exp], async (s) => {
       const script = `
 import nbd, sys, json
@@ -646,7 +607,7 @@ print(json.dumps(out))
   });
 
   test('a write larger than the maximum payload disconnects (its payload cannot be skipped)', async () => {
-    await withServer([memoryExport('rw', new Uint8Array(1 << 20), { writable: true })], async (s, logs) => {
+    await withServer([memoryExport('rw', new Uint8Array(1 << 20), { writable: true, blockSize: 4096 })], async (s, logs) => {
       const c = await RawClient.connect(portOf(s));
       await c.handshake({ name: 'rw' });
       c.request(NBD_CMD.WRITE, 0, 0xfffffff0);
@@ -697,7 +658,7 @@ print(json.dumps(out))
   });
 
   test('a client that stops reading stops being served: requests stay bounded, all answered once it reads', async () => {
-    const exp = memoryExport('big', new Rng(8).fill(new Uint8Array(4 << 20)));
+    const exp = memoryExport('big', new Rng(8).fill(new Uint8Array(4 << 20)), { blockSize: 4096 });
     await withServer([exp], async (s) => {
       const c = await RawClient.connect(portOf(s));
       await c.handshake({ name: 'big' });
@@ -725,7 +686,7 @@ print(json.dumps(out))
   });
 
   test('close(): replies in flight are delivered, idle clients are ended, nothing listens any more', async () => {
-    const exp = memoryExport('slow', new Uint8Array(1 << 20).fill(9), { readDelayMs: 300 });
+    const exp = memoryExport('slow', new Uint8Array(1 << 20).fill(9), { readDelayMs: 300, blockSize: 4096 });
     const server = await startNbdServer({ host: '127.0.0.1', port: 0, exports: [exp] });
     const port = portOf(server);
     const busy = await RawClient.connect(port);

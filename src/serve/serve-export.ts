@@ -1,7 +1,5 @@
 import type { StreamExtent } from '../archive/stream-view.js';
 
-export { archiveExports, type NamedArchive } from './archive-exports.js';
-
 /**
  * One thing a server exports: a stream of an archive seen as a block device. The NBD and HTTP
  * servers read only through this, so an overlay (writes on top of an archive) can stand in.

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { availableParallelism } from 'node:os';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Archive } from '../../node/archive.js';
@@ -8,7 +7,6 @@ import { parseSize } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
 import { lazyPasswordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
 import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
-import type { ServeExport } from '../../serve/serve-export.js';
 
 interface MountFlags {
   overlay?: string;
@@ -76,21 +74,10 @@ async function mount(file: string, dir: string, flags: MountFlags, ctx: CommandC
   const archive = await Archive.open(file, { password: lazyPasswordFor(file, flags), parentDirs: parentDirsFrom(flags), cacheBytes });
   const closers: (() => Promise<void>)[] = [];
   try {
-    let exports: ServeExport[];
-    if (flags.overlay !== undefined) {
-      const { Overlay } = await import('../../overlay/overlay.js');
-      const { overlayExports } = await import('../../overlay/overlay-exports.js');
-      const overlay = await Overlay.openOrCreate(flags.overlay, archive, { parentDirs: parentDirsFrom(flags) });
-      closers.push(() => overlay.close());
-      exports = overlayExports(overlay);
-    } else {
-      // As in `hexz serve`: reads longer than a couple of blocks decode on a worker pool.
-      const { startRunDecoderPool } = await import('../../node/run-decoder-pool.js');
-      const pool = availableParallelism() > 1 ? startRunDecoderPool(archive, availableParallelism()) : undefined;
-      if (pool) closers.push(() => pool.close());
-      const { archiveExports } = await import('../../serve/archive-exports.js');
-      exports = archiveExports([{ name: '', archive, decoder: pool }]);
-    }
+    const { openExports } = await import('../../serve/open-exports.js');
+    const opened = await openExports([{ name: '', archive }], { overlay: flags.overlay, parentDirs: parentDirsFrom(flags) });
+    closers.push(() => opened.close());
+    const { exports } = opened;
     const { mountExports } = await import('../../mount/mount-exports.js');
     const { unmountDir } = await import('../../mount/unmount-dir.js');
     const fuse = mountExports({

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { basename } from 'node:path';
-import { availableParallelism } from 'node:os';
 import { Archive } from '../../node/archive.js';
 import { UsageError } from '../../errors.js';
 import { parseSize } from '../../util/size.js';
@@ -9,7 +8,6 @@ import { lazyPasswordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
 import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
 import { parseListenAddress, type ListenAddress } from '../listen-address.js';
 import { bytesText } from '../output.js';
-import type { ServeExport } from '../../serve/serve-export.js';
 
 interface ServeFlags {
   nbd?: ListenAddress;
@@ -64,24 +62,11 @@ async function serve(files: string[], flags: ServeFlags, ctx: CommandContext): P
     for (const file of files) {
       archives.push(await Archive.open(file, { password: lazyPasswordFor(file, flags), parentDirs: parentDirsFrom(flags), cacheBytes }));
     }
-    // Small reads decode in this thread (fastest for one block); longer ones go, cut into runs,
-    // to a worker pool per archive, one worker per core.
-    const { startRunDecoderPool } = await import('../../node/run-decoder-pool.js');
-    const pools = availableParallelism() > 1 ? archives.map((a) => startRunDecoderPool(a, availableParallelism())) : [];
-    closers.push(async () => void (await Promise.all(pools.map((p) => p.close()))));
-    let exports: ServeExport[];
-    if (flags.overlay !== undefined) {
-      // Writable: reads merge the overlay and the archive, writes go to the overlay only. It is
-      // created on first use; closing flushes it (clients should flush, as for any disk).
-      const { Overlay } = await import('../../overlay/overlay.js');
-      const { overlayExports } = await import('../../overlay/overlay-exports.js');
-      const overlay = await Overlay.openOrCreate(flags.overlay, archives[0], { parentDirs: parentDirsFrom(flags) });
-      closers.push(() => overlay.close());
-      exports = overlayExports(overlay);
-    } else {
-      const { archiveExports } = await import('../../serve/archive-exports.js');
-      exports = archiveExports(archives.map((archive, i) => ({ name: basename(files[i]).replace(/\.hxz$/i, ''), archive, decoder: pools[i] })));
-    }
+    const { openExports } = await import('../../serve/open-exports.js');
+    const opened = await openExports(archives.map((archive, i) => ({ name: basename(files[i]).replace(/\.hxz$/i, ''), archive })), { overlay: flags.overlay, parentDirs: parentDirsFrom(flags) });
+    // Closed after the servers (closers run in reverse): the overlay is flushed once nothing writes.
+    closers.push(() => opened.close());
+    const { exports } = opened;
     const log = (line: string) => void process.stderr.write(`hexz: ${line}\n`);
     const urls = new Map<string, string[]>(exports.map((e) => [e.name, []]));
     if (nbd || flags.nbdSocket !== undefined) {
