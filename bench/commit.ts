@@ -27,18 +27,13 @@ import { Archive } from '../dist/node/archive.js';
 import { commitOverlay } from '../dist/ops/commit-overlay.js';
 import { Overlay } from '../dist/overlay/overlay.js';
 import { pack } from '../dist/pack/pack.js';
+import { fillPseudoText } from './generated-image.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1 << 20;
 const PAGE = 4096;
 const RUNS = Number(process.env.HEXZ_BENCH_RUNS) || 3;
 const work = mkdtempSync(join(tmpdir(), 'hexz-bench-commit-'));
-
-/** Text-like bytes (6 random bits a byte: compresses about 4:3), as bench/random-reads.ts makes them. */
-function fillPseudoText(buf: Buffer, seed: number): void {
-  let x = seed;
-  for (let i = 0; i + 4 <= buf.length; i += 4) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; buf.writeUInt32LE((x >>> 0) & 0x3f3f3f3f, i); }
-}
 
 function run(cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 * MiB });

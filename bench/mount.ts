@@ -34,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 // The built library (npm run build): pack's workers start as plain JS, as they do for the CLI.
 import { Archive } from '../dist/node/archive.js';
 import { pack } from '../dist/pack/pack.js';
-import { fillPseudoText } from './random-reads.js';
+import { writeGeneratedImage } from './random-reads.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const HEXZ = join(ROOT, 'bin', 'hexz.js');
@@ -76,10 +76,7 @@ function input(): string {
   const corpus = process.env.HEXZ_CORPUS;
   if (corpus) return join(corpus, 'disk-v1.raw');
   const raw = join(work, 'disk');
-  const buf = Buffer.alloc(512 * MiB);
-  fillPseudoText(buf, 4242);
-  for (let at = 0; at < buf.length; at += 64 * MiB) buf.fill(0, at, at + 16 * MiB);
-  writeFileSync(raw, buf);
+  writeGeneratedImage(raw);
   return raw;
 }
 

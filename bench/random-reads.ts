@@ -44,8 +44,4 @@ export async function coldStoredReads(path: string, password?: string): Promise<
   return randomStoredReads(path, 500, password);
 }
 
-/** Fills `buf` with text-like pseudo-random bytes (xorshift32, each byte masked to 0x3f). */
-export function fillPseudoText(buf: Buffer, seed = 12345): void {
-  let x = seed;
-  for (let i = 0; i + 4 <= buf.length; i += 4) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; buf.writeUInt32LE((x >>> 0) & 0x3f3f3f3f, i); }
-}
+export { fillPseudoText, writeGeneratedImage } from './generated-image.js';

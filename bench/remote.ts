@@ -30,7 +30,7 @@ import { HttpSource } from '../src/store/http-source.js';
 import { CountingSource } from '../src/store/counting-source.js';
 import { wrapRemote } from '../src/store/open-source.js';
 import { startNginx, type NginxServer } from '../test/servers/nginx.js';
-import { fillPseudoText } from './random-reads.js';
+import { writeGeneratedImage } from './random-reads.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1 << 20;
@@ -54,10 +54,7 @@ function inputs(): { raw: string; qcow2: string } {
   const corpus = process.env.HEXZ_CORPUS;
   if (corpus) return { raw: join(corpus, 'disk-v1.raw'), qcow2: join(corpus, 'disk-v1-zstd.qcow2') };
   const raw = join(work, 'disk.raw');
-  const buf = Buffer.alloc(512 * MiB);
-  fillPseudoText(buf, 4242);
-  for (let at = 0; at < buf.length; at += 64 * MiB) buf.fill(0, at, at + 16 * MiB);
-  writeFileSync(raw, buf);
+  writeGeneratedImage(raw);
   const qcow2 = join(work, 'disk.qcow2');
   sh(`qemu-img convert -f raw -O qcow2 -c -o compression_type=zstd ${raw} ${qcow2}`);
   return { raw, qcow2 };

@@ -14,11 +14,11 @@
  * Without HEXZ_CORPUS a generated 512 MiB image is used. Measures a copy of the built dist/ (npm run build first).
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { fillPseudoText } from './random-reads.js';
+import { writeGeneratedImage } from './random-reads.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BASE = process.env.HEXZ_SEQ_BASE ? resolve(process.env.HEXZ_SEQ_BASE) : undefined;
@@ -70,11 +70,7 @@ async function main(): Promise<void> {
   let raw: string;
   if (corpus) raw = join(corpus, 'disk-v1.raw');
   else {
-    raw = join(work, 'disk.raw');
-    const buf = Buffer.alloc(512 * MiB);
-    fillPseudoText(buf, 4242);
-    for (let at = 0; at < buf.length; at += 64 * MiB) buf.fill(0, at, at + 16 * MiB);
-    writeFileSync(raw, buf);
+    raw = writeGeneratedImage(join(work, 'disk.raw'));
   }
   const size = statSync(raw).size;
   // A snapshot of the build (as bench.ts does): a concurrent `npm run build` cannot change what is measured.

@@ -26,7 +26,7 @@ import { pack } from '../src/pack/pack.js';
 import { Archive } from '../src/node/archive.js';
 import { startNginx } from '../test/servers/nginx.js';
 import { startHexzServe } from '../test/servers/hexz-serve.js';
-import { fillPseudoText } from './random-reads.js';
+import { writeGeneratedImage } from './random-reads.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1 << 20;
@@ -68,10 +68,7 @@ function inputs(): { raw: string; qcow2: string; boot?: { kernel: string; initrd
     };
   }
   const raw = join(work, 'disk.raw');
-  const buf = Buffer.alloc(512 * MiB);
-  fillPseudoText(buf, 4242);
-  for (let at = 0; at < buf.length; at += 64 * MiB) buf.fill(0, at, at + 16 * MiB);
-  writeFileSync(raw, buf);
+  writeGeneratedImage(raw);
   const qcow2 = join(work, 'disk.qcow2');
   must(`qemu-img convert -f raw -O qcow2 -c -o compression_type=zstd ${raw} ${qcow2}`);
   return { raw, qcow2 };
