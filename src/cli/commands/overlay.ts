@@ -12,7 +12,7 @@ export function registerOverlay(program: Command, run: (fn: (ctx: CommandContext
   program
     .command('overlay')
     .description('show what a copy-on-write overlay file holds: its base archive, the ranges written per stream, and its log')
-    .argument('<file>', 'overlay file (as made by hexz serve --overlay)')
+    .argument('<file>', 'overlay file (as made by hexz serve --overlay or hexz mount --overlay)')
     .option('--json', 'print the report as JSON (sizes in bytes, every range)')
     .option(...PARENT_DIR_FLAG)
     .addHelpText('after', `

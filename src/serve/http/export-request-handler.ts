@@ -51,23 +51,16 @@ const PREFLIGHT_MAX_AGE_S = 86_400;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
-/** An export with its validators and header values computed once. */
-interface Entry {
-  exp: ServeExport;
-  validators: Validators;
-  lastModified: string;
-}
-
 /**
  * Makes the request handler for `exports`.
  * @throws UsageError when two exports share a name.
  */
 export function createExportRequestHandler(options: ExportRequestHandlerOptions): ExportRequestHandler {
   const { chunkSize, maxRanges, log } = options;
-  const entries = new Map<string, Entry>();
+  const entries = new Map<string, ServeExport>();
   for (const exp of options.exports) {
     if (entries.has(exp.name)) throw new UsageError(`two exports are named ${exp.name}`);
-    entries.set(exp.name, { exp, validators: { etag: exp.etag, lastModified: exp.modified }, lastModified: formatHttpDate(exp.modified) });
+    entries.set(exp.name, exp);
   }
 
   const turns = new ResponseTurns();
@@ -77,17 +70,12 @@ export function createExportRequestHandler(options: ExportRequestHandlerOptions)
   };
 
   /** GET/HEAD of an export. */
-  const serveExport = (req: IncomingMessage, res: ServerResponse, entry: Entry, head: boolean): Promise<void> | undefined => {
-    const { exp } = entry;
-    // A writable export (an overlay) changes its ETag and date with every write: read them per
-    // request, or If-Range could match content that has changed since.
-    if (exp.writer && entry.validators.etag !== exp.etag) {
-      entry.validators = { etag: exp.etag, lastModified: exp.modified };
-      entry.lastModified = formatHttpDate(exp.modified);
-    }
-    const { validators } = entry;
+  const serveExport = (req: IncomingMessage, res: ServerResponse, exp: ServeExport, head: boolean): Promise<void> | undefined => {
+    // Read per request: a writable export (an overlay) changes its ETag and date with every
+    // write, and If-Range must never match content that has changed since.
+    const validators: Validators = { etag: exp.etag, lastModified: exp.modified };
     const size = exp.size;
-    const tags: OutgoingHttpHeaders = { ...CORS, 'Accept-Ranges': 'bytes', ETag: exp.etag, 'Last-Modified': entry.lastModified };
+    const tags: OutgoingHttpHeaders = { ...CORS, 'Accept-Ranges': 'bytes', ETag: validators.etag, 'Last-Modified': formatHttpDate(validators.lastModified) };
     const pre = evaluatePreconditions(req.method!, req.headers, validators);
     if (pre === 'not-modified') {
       res.writeHead(304, tags);
@@ -128,11 +116,11 @@ export function createExportRequestHandler(options: ExportRequestHandlerOptions)
       res.end();
       return undefined;
     }
-    return streamBody(req, res, entry, status, headers, ranges, plan);
+    return streamBody(req, res, exp, status, headers, ranges, plan);
   };
 
   /** Reads the first chunk, then sends the head and streams the rest. Never rejects. */
-  const streamBody = async (req: IncomingMessage, res: ServerResponse, entry: Entry, status: number, headers: OutgoingHttpHeaders, ranges: ByteRange[], plan: BodyPlan): Promise<void> => {
+  const streamBody = async (req: IncomingMessage, res: ServerResponse, exp: ServeExport, status: number, headers: OutgoingHttpHeaders, ranges: ByteRange[], plan: BodyPlan): Promise<void> => {
     // Behind pipelined answers on the same connection: read nothing until this one is sent.
     if (!(await turns.wait(req, res))) return;
     const controller = new AbortController();
@@ -141,7 +129,7 @@ export function createExportRequestHandler(options: ExportRequestHandlerOptions)
       if (!res.writableFinished) controller.abort(); // the client went away: stop reading
     });
     res.on('error', () => {}); // write errors surface as 'close'; a stray 'error' must not crash the server
-    const chunks = readExportChunks(entry.exp, ranges, chunkSize, signal);
+    const chunks = readExportChunks(exp, ranges, chunkSize, signal);
     let first: IteratorResult<Uint8Array>;
     try {
       first = await chunks.next();
@@ -177,7 +165,7 @@ export function createExportRequestHandler(options: ExportRequestHandlerOptions)
   const listing = (req: IncomingMessage, res: ServerResponse, head: boolean): undefined => {
     const host = req.headers.host;
     const origin = host !== undefined && HOST.test(host) ? `http://${host}` : options.origin();
-    const list = [...entries.values()].map(({ exp }) => ({ name: exp.name, size: exp.size, archiveId: exp.archiveId, url: `${origin}/${encodeExportPath(exp.name)}` }));
+    const list = [...entries.values()].map((exp) => ({ name: exp.name, size: exp.size, archiveId: exp.archiveId, url: `${origin}/${encodeExportPath(exp.name)}` }));
     const body = Buffer.from(`${JSON.stringify(list, null, 2)}\n`);
     res.writeHead(200, { ...CORS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': body.length, 'Cache-Control': 'no-cache' });
     res.end(head ? undefined : body);
@@ -206,10 +194,10 @@ export function createExportRequestHandler(options: ExportRequestHandlerOptions)
       // Any path, so that a page's preflight succeeds and its real request can see a 404.
       if (method === 'OPTIONS') return preflight(req, res);
       const head = method === 'HEAD';
-      const entry = path === '' ? undefined : entries.get(path);
-      if (path !== '' && !entry) return sendText(res, 404, 'no such export (GET / lists them)\n');
+      const exp = path === '' ? undefined : entries.get(path);
+      if (path !== '' && !exp) return sendText(res, 404, 'no such export (GET / lists them)\n');
       if (method !== 'GET' && !head) return sendText(res, 405, `method not allowed (allowed: ${METHODS})\n`, { Allow: METHODS });
-      return entry ? serveExport(req, res, entry, head) : listing(req, res, head);
+      return exp ? serveExport(req, res, exp, head) : listing(req, res, head);
     } catch (err) {
       // A bug: answer 500 rather than let one request take the server down.
       report(req, `internal error, answered 500: ${messageOf(err)}`);
