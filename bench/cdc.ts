@@ -17,7 +17,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pack } from '../src/pack/pack.js';
-import { fillPseudoText } from './random-reads.js';
+import { fillPseudoText } from './lib/generated-image.js';
+import { have } from './lib/tools.js';
 import { FastCdc } from '../src/chunk/fast-cdc.js';
 import { DEFAULT_CHUNK_PARAMS } from '../src/chunk/chunk-params.js';
 
@@ -44,10 +45,6 @@ function duBytes(dir: string): number {
     if (e.isFile()) n += statSync(join(e.parentPath, e.name)).size;
   }
   return n;
-}
-
-function have(tool: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 }
 
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): number {

@@ -27,7 +27,8 @@ import { Archive } from '../dist/node/archive.js';
 import { commitOverlay } from '../dist/ops/commit-overlay.js';
 import { Overlay } from '../dist/overlay/overlay.js';
 import { pack } from '../dist/pack/pack.js';
-import { fillPseudoText } from './generated-image.js';
+import { fillPseudoText } from './lib/generated-image.js';
+import { upperMedian as median } from './lib/stats.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1 << 20;
@@ -74,7 +75,6 @@ const seconds = async (fn: () => Promise<unknown> | void) => {
   await fn();
   return (performance.now() - t) / 1000;
 };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function sha256OfStream(a: Archive): Promise<string> {
   const h = createHash('sha256');

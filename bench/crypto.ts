@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { pack } from '../src/pack/pack.js';
 import { Archive } from '../src/node/archive.js';
 import { createEnvelope, DEFAULT_KDF } from '../src/crypto/key-envelope.js';
-import { coldStoredReads, fillPseudoText, randomStoredReads, type ReadStats } from './random-reads.js';
+import { fillPseudoText } from './lib/generated-image.js';
+import { coldStoredReads, randomStoredReads, type ReadStats } from './lib/stored-reads.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1 << 20;

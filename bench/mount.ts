@@ -26,7 +26,6 @@
  * hexz-fuse addon, mksquashfs (squashfs-tools) and squashfuse. Everything mounted is unmounted,
  * also on errors and on SIGINT/SIGTERM; HEXZ_BENCH_KEEP=1 keeps the temporary directory.
  */
-import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -34,7 +33,9 @@ import { fileURLToPath } from 'node:url';
 // The built library (npm run build): pack's workers start as plain JS, as they do for the CLI.
 import { Archive } from '../dist/node/archive.js';
 import { pack } from '../dist/pack/pack.js';
-import { writeGeneratedImage } from './random-reads.js';
+import { writeGeneratedImage } from './lib/generated-image.js';
+import { must, sh } from './lib/shell.js';
+import { upperMedian as median, upperPercentile as pct } from './lib/stats.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const HEXZ = join(ROOT, 'bin', 'hexz.js');
@@ -43,21 +44,7 @@ const PAGE = 4096;
 const RUNS = Number(process.env.HEXZ_BENCH_RUNS) || 3;
 const N = Number(process.env.HEXZ_BENCH_N) || 1000;
 const work = mkdtempSync(join(tmpdir(), 'hexz-bench-mount-'));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 const load = () => loadavg().map((x) => Math.round(x * 100) / 100);
-
-function sh(cmd: string): { ms: number; stdout: string; stderr: string; status: number | null } {
-  const t = performance.now();
-  const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8', maxBuffer: 256 << 20 });
-  return { ms: performance.now() - t, stdout: r.stdout, stderr: r.stderr, status: r.status };
-}
-
-function must(cmd: string): { ms: number; stdout: string } {
-  const r = sh(cmd);
-  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-  return r;
-}
 
 /** Whether `dir` is a mount point now (/proc/self/mountinfo, field 5). */
 function mounted(dir: string): boolean {

@@ -19,7 +19,6 @@
  * driver (Debian qemu-block-extra); Ceph and
  * awscli for the push/pull rows (skipped without them).
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -30,24 +29,17 @@ import { HttpSource } from '../src/store/http-source.js';
 import { CountingSource } from '../src/store/counting-source.js';
 import { wrapRemote } from '../src/store/open-source.js';
 import { startNginx, type NginxServer } from '../test/servers/nginx.js';
-import { writeGeneratedImage } from './random-reads.js';
+import { writeGeneratedImage } from './lib/generated-image.js';
+import { sh as shell } from './lib/shell.js';
+import { upperMedian as median, upperPercentile as pct } from './lib/stats.js';
+import { have } from './lib/tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1 << 20;
 const work = mkdtempSync(join(tmpdir(), 'hexz-bench-remote-'));
 const HEXZ = join(ROOT, 'bin', 'hexz.js');
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
-
-function have(tool: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-}
-
-function sh(cmd: string, env?: Record<string, string>): { ms: number; stdout: string; stderr: string; status: number | null } {
-  const t = performance.now();
-  const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8', maxBuffer: 256 << 20, env: { ...process.env, ...env } });
-  return { ms: performance.now() - t, stdout: r.stdout, stderr: r.stderr, status: r.status };
-}
+/** lib/shell's `sh`, with the extra environment (AWS credentials) as a second argument. */
+const sh = (cmd: string, env?: Record<string, string>) => shell(cmd, { env });
 
 /** The raw image and its zstd qcow2: from the corpus, or generated. */
 function inputs(): { raw: string; qcow2: string } {

@@ -16,7 +16,7 @@
  * bench/results/serve-latest.json. Needs qemu-img, qemu-nbd, nbdcopy (libnbd-bin), python3-libnbd,
  * curl, nginx; qemu-system-x86_64 for the boot row.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,25 +26,16 @@ import { pack } from '../src/pack/pack.js';
 import { Archive } from '../src/node/archive.js';
 import { startNginx } from '../test/servers/nginx.js';
 import { startHexzServe } from '../test/servers/hexz-serve.js';
-import { writeGeneratedImage } from './random-reads.js';
+import { writeGeneratedImage } from './lib/generated-image.js';
+import { must as mustRun, sh as shell } from './lib/shell.js';
+import { upperMedian as median, upperPercentile as pct } from './lib/stats.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1 << 20;
 const work = mkdtempSync(join(tmpdir(), 'hexz-bench-serve-'));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
-
-function sh(cmd: string, input?: string): { ms: number; stdout: string; stderr: string; status: number | null } {
-  const t = performance.now();
-  const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8', maxBuffer: 256 << 20, input });
-  return { ms: performance.now() - t, stdout: r.stdout, stderr: r.stderr, status: r.status };
-}
-
-function must(cmd: string, input?: string): { ms: number; stdout: string } {
-  const r = sh(cmd, input);
-  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-  return r;
-}
+/** lib/shell's `sh` and `must`, with the command's stdin as a second argument. */
+const sh = (cmd: string, input?: string) => shell(cmd, { input });
+const must = (cmd: string, input?: string) => mustRun(cmd, { input });
 
 async function freePort(): Promise<number> {
   const s = createServer();

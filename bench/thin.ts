@@ -18,13 +18,15 @@
  * HEXZ_BENCH_KEEP=1 keeps the temporary directory.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pack } from '../src/pack/pack.js';
-import { Archive } from '../src/node/archive.js';
-import { coldStoredReads, fillPseudoText, randomStoredReads, type ReadStats } from './random-reads.js';
+import { fillPseudoText } from './lib/generated-image.js';
+import { coldStoredReads, randomStoredReads, type ReadStats } from './lib/stored-reads.js';
+import { warm } from './lib/page-cache.js';
+import { have } from './lib/tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1 << 20;
@@ -61,22 +63,10 @@ function duBytes(path: string): number {
   return n;
 }
 
-function have(tool: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-}
-
 /** First line a command prints for its version, or null. */
 function version(cmd: string, args: string[]): string | null {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   return r.status === 0 ? `${r.stdout}${r.stderr}`.trim().split('\n')[0] : null;
-}
-
-/** Reads a file once so every tool starts from a warm page cache. */
-function warm(path: string): void {
-  const fd = openSync(path, 'r');
-  const buf = Buffer.alloc(8 * MiB);
-  while (readSync(fd, buf, 0, buf.length, null) > 0) { /* drain */ }
-  closeSync(fd);
 }
 
 class StepError extends Error {}

@@ -137,6 +137,39 @@ describe('readSequential: order and content', () => {
     }
   });
 
+  test('recycle: released chunks decode later chunks into a few shared buffers; unreleased ones keep theirs', async () => {
+    for (const c of cases.filter((x) => x.name === 'plain' || x.name === 'thin (2 parents)')) {
+      const a = await Archive.open(c.path, { baseDir: tmp.dir });
+      try {
+        const n = c.data.length;
+        for (const workers of [0, 2]) {
+          const what = `${c.name}, ${workers} workers`;
+          // Released at once (twice: the second call must not hand the buffer out again).
+          const buffers = new Set<ArrayBufferLike>();
+          const released = (async function* () {
+            for await (const ch of sequentialChunks(a, 'disk', { chunkBytes: 65536, windowBytes: 200_000, workers, recycle: true })) {
+              if (ch.data) {
+                assert.ok(ch.data.buffer instanceof SharedArrayBuffer, `${what}: shared memory`);
+                buffers.add(ch.data.buffer);
+                yield { ...ch, data: Uint8Array.from(ch.data) };
+                ch.release!();
+                ch.release!();
+              } else yield ch;
+            }
+          })();
+          assertBytes(await gather(released, 0, n), c.data, `${what}, released`);
+          assert.ok(buffers.size <= Math.ceil((4 * 200_000) / 65536) + 2, `${what}: ${buffers.size} buffers for ${Math.ceil(n / 65536)} chunks`);
+          // Never released: every chunk still holds its own bytes at the end.
+          const kept: SequentialChunk[] = [];
+          for await (const ch of sequentialChunks(a, 'disk', { chunkBytes: 65536, windowBytes: 200_000, workers, recycle: true })) kept.push(ch);
+          assertBytes(await gather((async function* () { yield* kept; })(), 0, n), c.data, `${what}, kept`);
+        }
+      } finally {
+        await a.close();
+      }
+    }
+  });
+
   test('through the remote wrappers over memory: many reads per chunk, no listener pile-up', async () => {
     // 64 KiB blocks, a fifth of them duplicates of earlier ones far back: a 4 MiB chunk reads
     // many separate extents, each through retry, limit, coalescing and cache wrappers that listen

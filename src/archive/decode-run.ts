@@ -38,6 +38,12 @@ export interface RunRequest {
   blocks: RunBlock[];
   /** Logical bytes of the run's output; bytes no block covers (zero entries) stay zero. */
   length: number;
+  /**
+   * Memory of at least `length` bytes to decode into instead of allocating (a reader's recycled
+   * buffer): the result is then a view of it. Decoders on other threads use it only when it is
+   * shared memory (a SharedArrayBuffer).
+   */
+  output?: Uint8Array;
 }
 
 /** How one archive of the chain opens, decodes and checks its blocks. */

@@ -15,17 +15,18 @@ export type ReadWith = (source: ByteSource, offset: number, length: number) => P
 
 /**
  * Reads the stored extents of `run` (each unique extent once, nearby ones in one request per
- * archive) and decodes the run.
+ * archive) and decodes the run (into `output` when given: a buffer of at least the run's length
+ * that the decoder may take).
  * @throws DamagedChunk when a block fails its checks: the error, and the chunk's bytes before it.
  */
-export async function fetchAndDecode(run: Run, stores: (BlockStore | undefined)[], decoder: RunDecoder, stream: string, read: ReadWith): Promise<Uint8Array> {
+export async function fetchAndDecode(run: Run, stores: (BlockStore | undefined)[], decoder: RunDecoder, stream: string, read: ReadWith, output?: Uint8Array): Promise<Uint8Array> {
   const groups = planReads(run, stores, stream);
   const settled = await Promise.allSettled(groups.map((g) => readGroup(g.store, g.extents, stream, read)));
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) throw failed.reason;
   const { stored, at } = assemble(groups, settled.map((s) => (s as PromiseFulfilledResult<Uint8Array>).value));
   try {
-    return await decoder.decodeRun({ stored, blocks: runBlocks(run, at), length: run.length });
+    return await decoder.decodeRun({ stored, blocks: runBlocks(run, at), length: run.length, output });
   } catch (err) {
     throw damaged(err, run, stores, stream);
   }

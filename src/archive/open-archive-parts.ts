@@ -70,7 +70,8 @@ export async function unlockArchive(header: Header, head: Uint8Array, options: O
 
 /**
  * The source index nodes are read through: `source` itself, or, when the index nodes after the
- * data region are at most `preloadIndexBytes` (default {@link DEFAULT_PRELOAD_INDEX}) with what
+ * data region are at most `preloadIndexBytes` (default {@link DEFAULT_PRELOAD_INDEX}, 0 for a
+ * {@link ByteSource.local} source) with what
  * follows them, and readable (not locked), a {@link PinnedRangeSource} holding all of that,
  * read with one request.
  * @throws StoreError when the index cannot be read.
@@ -84,7 +85,9 @@ export async function preloadIndex(source: ByteSource, header: Header, size: num
   const indexStart = header.data.offset + header.data.length;
   const nodesEnd = Math.min(size, ...[header.metadata, header.parents.table, header.signature]
     .filter((e) => e.length > 0 && e.offset >= indexStart).map((e) => e.offset));
-  const preload = preloadIndexBytes ?? DEFAULT_PRELOAD_INDEX;
+  // A local file reads a node in microseconds from the page cache; preloading would make a cold
+  // open read the whole tail from disk before its first read.
+  const preload = preloadIndexBytes ?? (source.local ? 0 : DEFAULT_PRELOAD_INDEX);
   return nodesEnd > indexStart && size - indexStart <= preload && !(header.encryption && !cipher)
     ? new PinnedRangeSource(source, indexStart, await source.read(indexStart, size - indexStart))
     : source;

@@ -28,8 +28,9 @@ export interface OpenOptions {
   decodeWorkers?: number;
   /**
    * Load the whole index at open, in one request, when it is at most this many bytes
-   * (default 4 MiB: 64K entries, 4 GiB of data in 64 KiB blocks); larger indexes are paged in node by
-   * node as reads need them. 0 disables it.
+   * (default 4 MiB: 64K entries, 4 GiB of data in 64 KiB blocks; 0 for a local file, whose nodes
+   * cost a page-cache read each); larger indexes are paged in node by node as reads need them.
+   * 0 disables it.
    */
   preloadIndexBytes?: number;
   /**

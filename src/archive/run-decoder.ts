@@ -53,5 +53,7 @@ export function inThreadRunDecoder(stores: (BlockStore | undefined)[]): RunDecod
       open: cipher ? (sealed, b) => cipher.openBlock(sealed, b.storedOffset, b.length, b.encoding, b.hash) : undefined,
     };
   });
-  return { decodeRun: (request) => decodeRun(request, slots) };
+  return {
+    decodeRun: (request) => decodeRun(request, slots, (n) => (request.output && request.output.length >= n ? request.output.subarray(0, n) : new Uint8Array(n))),
+  };
 }

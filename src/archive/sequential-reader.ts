@@ -33,6 +33,12 @@ export interface SequentialReadOptions {
   windowBytes?: number;
   /** Most decoded bytes ahead of the consumer (default 4 × `windowBytes`: highly compressible data). */
   decodedWindowBytes?: number;
+  /**
+   * The consumer calls each data chunk's `release()` once done with its bytes: chunks are then
+   * decoded into a bounded set of reused buffers of shared memory (SharedArrayBuffer) instead of
+   * a new buffer each, which spares a long read most of its garbage collection.
+   */
+  recycle?: boolean;
   /** Decodes the chunks (default: in the calling thread; the Node shell passes its worker pool). */
   decoder?: RunDecoder;
   signal?: AbortSignal;
@@ -50,6 +56,12 @@ export interface SequentialChunk {
    * when the range starts or ends inside a block). Zero entries inside a chunk are zero bytes in `data`.
    */
   entries: IndexEntry[];
+  /**
+   * With the `recycle` option: hands `data`'s buffer back to the reader, which decodes a later
+   * chunk into it. Call it once the bytes are no longer needed (written out), and never use
+   * them after; a chunk not released keeps its buffer (the reader allocates another).
+   */
+  release?: () => void;
 }
 
 /** Default read-ahead window of stored bytes. */
@@ -135,9 +147,31 @@ export async function* readSequential(archive: SequentialArchive, stream: Stream
       live.delete(own);
     }
   };
+  // With `recycle`, data chunks decode into buffers of shared memory (decoders on other threads
+  // write them in place) that the consumer hands back; a chunk that finds none free, or is longer
+  // than one, gets a buffer of its own.
+  const free: Uint8Array[] = [];
+  let slots = 0;
+  const maxSlots = Math.ceil(decodedWindow / chunkBytes) + 2;
+  const output = (length: number): Uint8Array | undefined => {
+    if (!options.recycle || length > chunkBytes) return undefined;
+    if (free.length) return free.pop();
+    if (slots >= maxSlots) return undefined;
+    slots++;
+    return new Uint8Array(new SharedArrayBuffer(chunkBytes));
+  };
+  const releaser = (data: Uint8Array) => {
+    let done = false;
+    return () => {
+      // Twice would hand one buffer to two chunks.
+      if (done || !(data.buffer instanceof SharedArrayBuffer) || data.buffer.byteLength !== chunkBytes) return;
+      done = true;
+      free.push(new Uint8Array(data.buffer));
+    };
+  };
   const begin = (run: Run): Ahead => {
     let result: Promise<Uint8Array | null> = Promise.resolve(null);
-    if (run.stored.length) result = fetchAndDecode(run, stores, decoder, stream, read);
+    if (run.stored.length) result = fetchAndDecode(run, stores, decoder, stream, read, output(run.length));
     result.catch(() => {}); // thrown when the consumer reaches it
     storedAhead += run.storedBytes;
     decodedAhead += run.stored.length ? run.length : 0;
@@ -189,7 +223,7 @@ export async function* readSequential(archive: SequentialArchive, stream: Stream
       storedAhead -= head.run.storedBytes;
       decodedAhead -= data ? head.run.length : 0;
       await fill();
-      yield { offset: head.run.offset, length: head.run.length, data, entries: head.run.entries };
+      yield { offset: head.run.offset, length: head.run.length, data, entries: head.run.entries, release: data && options.recycle ? releaser(data) : undefined };
     }
   } finally {
     options.signal?.removeEventListener('abort', onAbort);

@@ -53,7 +53,7 @@ export async function extract(from: string | Archive, options: ExtractOptions): 
     let done = 0;
     // One write in flight while the next batch is fetched and decoded.
     let writing: Promise<void> = Promise.resolve();
-    for await (const batch of entryBatches(a, stream, options.signal)) {
+    for await (const batch of entryBatches(a, stream, options.signal, { recycle: true })) {
       throwIfAborted(options.signal, 'extract');
       await writing;
       const runs: { at: number; bufs: Uint8Array[] }[] = [];
@@ -72,6 +72,8 @@ export async function extract(from: string | Archive, options: ExtractOptions): 
       const file = out;
       writing = (async () => {
         for (const r of runs) await file.writevAt(r.bufs, r.at);
+        // Written: the batch's buffer decodes a later batch.
+        batch.release?.();
       })();
       writing.catch(() => {});
       options.onProgress?.(done, total);

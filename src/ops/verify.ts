@@ -153,7 +153,9 @@ async function checkStreams(a: Archive, report: VerifyReport, options: VerifyOpt
   const total = a.streams.reduce((n, s) => n + a.size(s), 0);
   let done = 0;
   for (const stream of a.streams) {
-    for await (const batch of entryBatches(a, stream, options.signal)) {
+    // The bytes are checked by being decoded: each batch's buffer is reused at once.
+    for await (const batch of entryBatches(a, stream, options.signal, { recycle: true })) {
+      batch.release?.();
       for (const e of batch.entries) {
         if (e.kind !== EntryKind.ZERO) {
           report.blocksChecked++;

@@ -4,14 +4,17 @@ import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { StoreError, wrapIoError } from '../errors.js';
 import { openInputFile } from '../store/open-input-file.js';
-import { advanceBuffers } from '../util/advance-buffers.js';
 import type { DiskImage } from '../image/types.js';
 import { createHoleFinder, type HoleFinder } from '../store/holes.js';
 
-/** One unit of input: a run of zeros known without reading, or one block of bytes. */
+/**
+ * One unit of input: a run of zeros known without reading, or one block of bytes. A block's
+ * `bytes` may be a view of a buffer shared with the blocks next to it (one read); once a block
+ * of another buffer or a zero run comes, the input no longer uses the earlier buffers, so the
+ * packer may transfer them to a worker (see CompressBatcher).
+ */
 export type InputBlock =
   | { kind: 'zero'; length: number }
-  /** `bytes` owns its ArrayBuffer so it can be transferred to a worker. */
   | { kind: 'data'; bytes: Uint8Array };
 
 /** A packing input: its size when known, and its blocks in order. */
@@ -80,25 +83,25 @@ async function* fileBlocks(fh: FileHandle, path: string, size: number, blockSize
 }
 
 /**
- * Reads `n` bytes at `pos` straight into separate block-sized buffers with readv (one syscall,
- * no copy), so every block owns its ArrayBuffer and can be transferred to a worker.
+ * Reads `n` bytes at `pos` into one buffer and returns its blocks as views of it: one allocation
+ * (and later one transfer to a worker) per read rather than per block, which spared the main
+ * thread most of its garbage collection.
  */
 async function readBlocks(fh: FileHandle, path: string, size: number, pos: number, n: number, blockSize: number): Promise<Uint8Array[]> {
-  const blocks: Uint8Array[] = [];
-  for (let at = 0; at < n; at += blockSize) blocks.push(new Uint8Array(Math.min(blockSize, n - at)));
+  const buf = new Uint8Array(n);
   let done = 0;
-  let rest = blocks;
   try {
     while (done < n) {
-      const { bytesRead } = await fh.readv(rest, pos + done);
+      const { bytesRead } = await fh.read(buf, done, n - done, pos + done);
       if (bytesRead === 0) break;
       done += bytesRead;
-      rest = advanceBuffers(rest, bytesRead); // a short read continues into the unfilled part
     }
   } catch (err) {
     throw wrapIoError(err, path, 'read input');
   }
   if (done !== n) throw new StoreError(`${path}: input shrank while packing (expected ${size} bytes)`, { archive: path, stage: 'read input' });
+  const blocks: Uint8Array[] = [];
+  for (let at = 0; at < n; at += blockSize) blocks.push(buf.subarray(at, Math.min(n, at + blockSize)));
   return blocks;
 }
 

@@ -12,6 +12,7 @@ import type { CompressResult } from '../workers/block-task.js';
 import { DedupTable } from './dedup-table.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 import { cdcInput } from './cdc-input.js';
+import { CompressBatcher } from './compress-batcher.js';
 import { sampleFile } from './dict-samples.js';
 import { createEnvelope, DEFAULT_KDF, type RandomBytes } from '../crypto/key-envelope.js';
 import { deriveArchiveKeys } from '../crypto/archive-keys.js';
@@ -141,43 +142,59 @@ async function packWith(options: PackOptions, thin: ThinParent | undefined): Pro
     for (const { name, input } of inputs) {
       progress.stream = name;
       writer.beginStream(name);
-      const queue: (Promise<CompressResult & { length: number }> | { zero: number })[] = [];
+      const queue: ({ batch: number; result: Promise<CompressResult & { length: number }> } | { zero: number })[] = [];
       const w = writer;
       const drainOne = async () => {
-        const item = await queue.shift()!;
+        const head = queue.shift()!;
+        const item = 'zero' in head ? head : await head.result;
         if ('zero' in item) {
           await w.addZero(item.zero);
           progress.zeroBytes += item.zero;
           progress.bytesDone += item.zero;
         } else {
-          const hash = new Uint8Array(item.hash);
+          const hash = item.hash;
           const known = table?.get(hash);
           if (item.known && !known) throw new Error('internal: a block the workers skipped as known is not in the dedup table');
           if (known) {
             await w.addDedup(item.length, hash, known);
             progress.dedupBytes += item.length;
           } else {
-            const ref = await w.addData(item.length, hash, item.encoding, new Uint8Array(item.stored, 0, item.storedLength));
+            const ref = await w.addData(item.length, hash, item.encoding, item.stored);
             if (dedup) table?.set(hash, ref);
-            progress.storedBytes += item.storedLength;
+            progress.storedBytes += item.stored.length;
           }
           progress.bytesDone += item.length;
         }
         report();
       };
       const limit = inFlightLimit(workers, blockSize);
+      // About a megabyte of blocks per worker message (the blocks of one read, their buffer
+      // transferred whole), each block's result still drained in order.
+      const batcher = new CompressBatcher(pool, codec, level);
+      const drain = async () => {
+        // The oldest result may wait in a batch not sent yet: send it (copied, since the input may
+        // still have blocks in its buffer) rather than wait for it forever.
+        const head = queue[0];
+        if ('batch' in head && head.batch === batcher.batch) batcher.flushCopy();
+        await drainOne();
+      };
       for await (const block of input.blocks()) {
         throwIfAborted(signal, 'pack');
-        if (block.kind === 'zero' || isAllZero(block.bytes, zeros)) {
-          queue.push({ zero: block.kind === 'zero' ? block.length : block.bytes.length });
+        if (block.kind === 'zero') {
+          batcher.bufferDone();
+          queue.push({ zero: block.length });
+        } else if (isAllZero(block.bytes, zeros)) {
+          queue.push({ zero: block.bytes.length });
         } else {
           const length = block.bytes.length;
-          const p = pool.compress(block.bytes, codec, level).then((r) => ({ ...r, length }));
-          p.catch(() => {}); // surfaced when drained, in order
-          queue.push(p);
+          const result = batcher.add(block.bytes).then((r) => ({ ...r, length }));
+          const batch = batcher.batch; // after add: it may have sent the batch before this block's
+          result.catch(() => {}); // surfaced when drained, in order
+          queue.push({ batch, result });
         }
-        while (queue.length >= limit) await drainOne();
+        while (queue.length >= limit) await drain();
       }
+      batcher.bufferDone();
       while (queue.length) await drainOne();
       throwIfAborted(signal, 'pack');
       await writer.endStream();

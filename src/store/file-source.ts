@@ -1,6 +1,7 @@
-import { readSync } from 'node:fs';
+import { close, read, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { openInputFile } from './open-input-file.js';
+import { promisify } from 'node:util';
+import { openInputFileSync } from './open-input-file.js';
 import { StoreError, wrapIoError } from '../errors.js';
 import type { ByteSource, ReadOptions } from './types.js';
 
@@ -9,7 +10,10 @@ const SYNC_READ_MAX = 256 * 1024;
 
 /** A {@link ByteSource} over a local file, read with positional reads (pread). */
 export class FileSource implements ByteSource {
-  private constructor(readonly name: string, private readonly fh: FileHandle, private readonly bytes: number) {}
+  private constructor(readonly name: string, private readonly fd: number, private readonly bytes: number, private readonly closeFd: () => Promise<void>) {}
+
+  /** A local file: small reads are page-cache copies (see ByteSource.local). */
+  readonly local = true;
 
   /** The file's path (its name): a thin archive's parents are looked up beside it. */
   get location(): string {
@@ -23,8 +27,10 @@ export class FileSource implements ByteSource {
    *   directory, character device or socket.
    */
   static async open(path: string): Promise<FileSource> {
-    const { fh, size } = await openInputFile(path, 'open');
-    return new FileSource(path, fh, size);
+    // Synchronous: a local open is a few microseconds of syscalls, the thread pool's round trips
+    // would cost more than reading the header.
+    const { fd, size } = openInputFileSync(path, 'open');
+    return new FileSource(path, fd, size, () => closeAsync(fd));
   }
 
   /**
@@ -33,7 +39,7 @@ export class FileSource implements ByteSource {
    * @param size the file's size in bytes, as the caller knows it.
    */
   static fromHandle(name: string, fh: FileHandle, size: number): FileSource {
-    return new FileSource(name, fh, size);
+    return new FileSource(name, fh.fd, size, () => fh.close());
   }
 
   async size(): Promise<number> {
@@ -52,8 +58,8 @@ export class FileSource implements ByteSource {
     try {
       while (done < buf.length) {
         const bytesRead = sync
-          ? readSync(this.fh.fd, buf, done, buf.length - done, offset + done)
-          : (await this.fh.read(buf, done, buf.length - done, offset + done)).bytesRead;
+          ? readSync(this.fd, buf, done, buf.length - done, offset + done)
+          : await readAsync(this.fd, buf, done, buf.length - done, offset + done);
         if (bytesRead === 0) break;
         done += bytesRead;
       }
@@ -65,6 +71,14 @@ export class FileSource implements ByteSource {
   }
 
   async close(): Promise<void> {
-    await this.fh.close();
+    // Once: a second close of the number could close a descriptor opened since under it.
+    this.closing ??= this.closeFd();
+    await this.closing;
   }
+
+  private closing: Promise<void> | undefined;
 }
+
+const closeAsync = promisify(close);
+const readAsync = (fd: number, buf: Uint8Array, at: number, length: number, position: number): Promise<number> =>
+  new Promise((resolve, reject) => read(fd, buf, at, length, position, (err, n) => (err ? reject(err) : resolve(n))));

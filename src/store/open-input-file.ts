@@ -1,4 +1,4 @@
-import { constants, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { open, stat as statPath, type FileHandle } from 'node:fs/promises';
 import { StoreError, wrapIoError } from '../errors.js';
 
@@ -85,6 +85,54 @@ async function blockDeviceSize(fh: FileHandle): Promise<number> {
     const mid = Math.floor((lo + hi + 1) / 2);
     const { bytesRead } = await fh.read(probe, 0, 1, mid - 1);
     if (bytesRead === 1) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** An input opened by {@link openInputFileSync}: a raw descriptor the caller closes. */
+export interface InputFd {
+  fd: number;
+  stat: Stats;
+  /** Size in bytes, as {@link InputFile.size}. */
+  size: number;
+}
+
+/**
+ * {@link openInputFile} with synchronous calls: the same checks, without three thread-pool
+ * round trips (stat, open, fstat), each of which costs more than the syscall itself on a busy
+ * machine — opening an archive to read 4 KiB of it should cost about the read.
+ * @throws StoreError as openInputFile.
+ */
+export function openInputFileSync(path: string, what = 'open input'): InputFd {
+  let before: Stats | undefined;
+  try {
+    before = statSync(path, { throwIfNoEntry: false });
+  } catch {
+    before = undefined; // the open below reports why
+  }
+  const early = before && notInputFileError(path, before, what);
+  if (early) throw early;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, INPUT_OPEN_FLAGS);
+    const stat = fstatSync(fd);
+    const refused = notInputFileError(path, stat, what);
+    if (refused) throw refused;
+    return { fd, stat, size: stat.isBlockDevice() ? blockDeviceSizeSync(fd) : stat.size };
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    throw wrapIoError(err, path, what);
+  }
+}
+
+function blockDeviceSizeSync(fd: number): number {
+  const probe = Buffer.alloc(1);
+  let lo = 0;
+  let hi = 2 ** 50;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi + 1) / 2);
+    if (readSync(fd, probe, 0, 1, mid - 1) === 1) lo = mid;
     else hi = mid - 1;
   }
   return lo;

@@ -18,6 +18,12 @@ export interface ByteSource {
    * be looked up relative to; undefined for memory and wrapped sources.
    */
   readonly location?: string;
+  /**
+   * True when a small read costs about a copy from memory or the page cache (a local file), not
+   * a round trip: readers then fetch index nodes as reads need them instead of preloading the
+   * index at open. Undefined (the default, and what wrappers report) means reads are worth saving.
+   */
+  readonly local?: boolean;
   /** Total size in bytes. */
   size(): Promise<number>;
   /**

@@ -1,10 +1,17 @@
 import type { CodecId } from '../format/constants.js';
 
-/** A block sent to a worker to be hashed and compressed. `bytes` is transferred. */
+/**
+ * Blocks sent to a worker to be hashed and compressed, in one message: several blocks per message
+ * (a megabyte of input, typically the blocks of one read) cost the two threads a fraction of
+ * one message per 64 KiB block. `buffers` are transferred; block i is `fields[3i+1]` bytes long
+ * at offset `fields[3i+2]` of `buffers[fields[3i]]`.
+ */
 export interface CompressTask {
   op: 'compress';
   id: number;
-  bytes: ArrayBuffer;
+  buffers: ArrayBuffer[];
+  /** A Float64Array's buffer: (buffer index, length, offset) per block. */
+  fields: ArrayBuffer;
   codec: CodecId;
   level: number;
 }
@@ -49,6 +56,14 @@ export interface DecodeRunTask {
   hashes: ArrayBuffer;
   /** Logical length of the output. */
   length: number;
+  /**
+   * Shared memory to decode into, at `outOffset` (at least `length` bytes), instead of a buffer
+   * of the worker's own transferred back: a reader that recycles its output buffers spares both
+   * threads an allocation per run and the main thread the garbage collections that large
+   * transferred buffers cause. The result then carries no data.
+   */
+  out?: SharedArrayBuffer;
+  outOffset?: number;
 }
 
 /**
@@ -80,18 +95,34 @@ export interface CompressBatchTask {
 
 export type BlockTask = CompressTask | DecodeTask | Qcow2CompressTask | DecodeRunTask | CompressBatchTask;
 
-/** What a worker returns for a compress task. Buffers are transferred. */
-export interface CompressResult {
+/**
+ * What a worker returns for a compress task, per block in order, in a few flat buffers (a
+ * buffer per block and hash cost the receiving thread more than their bytes): 32-byte hashes
+ * back to back, stored lengths, codecs (0 = raw) and known flags (1: the hash is in the pool's
+ * known set, nothing was compressed, its stored length is 0), and the stored bytes back to back.
+ * Buffers are transferred.
+ */
+export interface CompressManyResult {
   id: number;
-  /** Content hash of the block (32 bytes): BLAKE3-256, keyed in encrypted archives. */
-  hash: ArrayBuffer;
-  /** The bytes to store: compressed, or the input itself when compression did not shrink it. */
+  hashes: ArrayBuffer;
+  /** A Uint32Array's buffer. */
+  storedLengths: ArrayBuffer;
+  /** Uint8Array buffers. */
+  encodings: ArrayBuffer;
+  known: ArrayBuffer;
   stored: ArrayBuffer;
-  storedLength: number;
+}
+
+/** One block of a compress task's result, as {@link WorkerPool.compress} returns it (views of the task's buffers). */
+export interface CompressResult {
+  /** Content hash of the block (32 bytes): BLAKE3-256, keyed in encrypted archives. */
+  hash: Uint8Array;
+  /** The bytes to store: compressed, or the input itself when compression did not shrink it; empty when known. */
+  stored: Uint8Array;
   /** Codec of `stored` (0 = raw). */
   encoding: CodecId;
   /** The hash is in the pool's known set: nothing was compressed and `stored` is empty. */
-  known?: boolean;
+  known: boolean;
 }
 
 /**
@@ -123,7 +154,8 @@ export interface Qcow2CompressResult {
 /** What a worker returns for a decode task. */
 export interface DecodeResult {
   id: number;
-  data: ArrayBuffer;
+  /** The decoded bytes; absent when the task decoded into shared memory it was given. */
+  data?: ArrayBuffer;
 }
 
 /** A failed task: `kind` says whether the seal failed, decoding failed or the content hash did not match. */

@@ -14,7 +14,7 @@ import { openSealed } from '../crypto/object-cipher.js';
 import { KnownHashes } from '../hash/known-hashes.js';
 import { blockAad } from '../format/seal-aad.js';
 import { decodeRun, RunBlockError, unpackRunBlocks, type RunSlotTools } from '../archive/decode-run.js';
-import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressBatchTask, CompressResult, DecodeResult, DecodeRunTask, Qcow2CompressResult, TaskFailure } from './block-task.js';
+import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressBatchTask, CompressManyResult, DecodeResult, DecodeRunTask, Qcow2CompressResult, TaskFailure } from './block-task.js';
 
 // The archive's zstd dictionary and keys arrive once, with the worker's creation data (not per task).
 const data = (workerData ?? {}) as BlockWorkerData;
@@ -37,22 +37,40 @@ const runSlots: RunSlotTools[] = (data.slots ?? []).map((s) => {
 parentPort!.on('message', (task: BlockTask) => {
   if (task.op === 'compress') {
     try {
-      const input = new Uint8Array(task.bytes);
-      const hash = contentHash(input);
-      if (known?.has(hash)) {
-        // Stored as a reference by the main thread: compressing it would be wasted work.
-        const result: CompressResult = { id: task.id, hash: new Uint8Array(hash).buffer, stored: new ArrayBuffer(0), storedLength: 0, encoding: 0, known: true };
-        parentPort!.postMessage(result, [result.hash]);
-        return;
+      const fields = new Float64Array(task.fields);
+      const n = fields.length / 3;
+      const hashes = new Uint8Array(n * 32);
+      const storedLengths = new Uint32Array(n);
+      const encodings = new Uint8Array(n);
+      const flags = new Uint8Array(n);
+      const parts: Uint8Array[] = [];
+      let total = 0;
+      for (let i = 0; i < n; i++) {
+        const input = new Uint8Array(task.buffers[fields[i * 3]], fields[i * 3 + 2], fields[i * 3 + 1]);
+        const hash = contentHash(input);
+        hashes.set(hash, i * 32);
+        // A block the chain already holds is stored as a reference by the main thread: compressing it would be wasted work.
+        if (known?.has(hash)) {
+          flags[i] = 1;
+          continue;
+        }
+        const packed = codecs.get(task.codec).compress(input, task.level);
+        const stored = packed ?? input;
+        encodings[i] = packed ? task.codec : 0;
+        storedLengths[i] = stored.length;
+        parts.push(stored);
+        total += stored.length;
       }
-      const packed = codecs.get(task.codec).compress(input, task.level);
-      const stored = packed ?? input;
-      // Both arrays own exactly their ArrayBuffer (codecs return fresh copies), so transfer them.
-      const result: CompressResult = {
-        id: task.id, hash: new Uint8Array(hash).buffer, stored: stored.buffer as ArrayBuffer,
-        storedLength: stored.length, encoding: packed ? task.codec : 0,
+      const stored = new Uint8Array(total);
+      let at = 0;
+      for (const p of parts) {
+        stored.set(p, at);
+        at += p.length;
+      }
+      const result: CompressManyResult = {
+        id: task.id, hashes: hashes.buffer, storedLengths: storedLengths.buffer, encodings: encodings.buffer, known: flags.buffer, stored: stored.buffer,
       };
-      parentPort!.postMessage(result, [result.hash, result.stored]);
+      parentPort!.postMessage(result, [result.hashes, result.storedLengths, result.encodings, result.known, result.stored]);
     } catch (err) {
       fail(task.id, 'internal', err);
     }
@@ -90,17 +108,20 @@ parentPort!.on('message', (task: BlockTask) => {
   }
   if (task.hash && !bytesEqual(contentHash(block), new Uint8Array(task.hash))) return fail(task.id, 'hash', 'content hash mismatch');
   const own = block.byteOffset === 0 && block.byteLength === block.buffer.byteLength ? block : block.slice();
-  const result: DecodeResult = { id: task.id, data: own.buffer as ArrayBuffer };
-  parentPort!.postMessage(result, [result.data]);
+  const decoded = own.buffer as ArrayBuffer;
+  parentPort!.postMessage({ id: task.id, data: decoded } satisfies DecodeResult, [decoded]);
 });
 
 async function runTask(task: DecodeRunTask): Promise<void> {
   try {
-    // Not zero-filled (every byte of the output is written), and its own ArrayBuffer (transferred).
+    // Into the caller's shared memory when given; else not zero-filled (every byte of the output
+    // is written), and its own ArrayBuffer (transferred).
     const blocks = unpackRunBlocks(new Float64Array(task.fields), new Uint8Array(task.hashes));
-    const out = await decodeRun({ stored: new Uint8Array(task.bytes), blocks, length: task.length }, runSlots, (n) => Buffer.allocUnsafeSlow(n));
-    const result: DecodeResult = { id: task.id, data: out.buffer as ArrayBuffer };
-    parentPort!.postMessage(result, [result.data]);
+    const shared = task.out;
+    const alloc = (n: number) => (shared ? new Uint8Array(shared, task.outOffset ?? 0, n) : Buffer.allocUnsafeSlow(n));
+    const out = await decodeRun({ stored: new Uint8Array(task.bytes), blocks, length: task.length }, runSlots, alloc);
+    const result: DecodeResult = { id: task.id, data: shared ? undefined : out.buffer as ArrayBuffer };
+    parentPort!.postMessage(result, result.data ? [result.data] : []);
   } catch (err) {
     if (!(err instanceof RunBlockError)) return fail(task.id, 'internal', err);
     const partial = err.partial;

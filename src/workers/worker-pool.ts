@@ -3,10 +3,10 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CodecId } from '../format/constants.js';
 import { BlockDecodeError, type BlockDecoder, type BlockDecodeRequest } from '../archive/block-decoder.js';
-import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
+import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressManyResult, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
 import { packRunBlocks, RunBlockError, type RunRequest } from '../archive/decode-run.js';
 
-type TaskResult = CompressResult | DecodeResult | Qcow2CompressResult | CompressBatchResult;
+type TaskResult = CompressManyResult | DecodeResult | Qcow2CompressResult | CompressBatchResult;
 
 /** A decode task that failed in a worker; `kind` says how. The pool is the Node {@link BlockDecoder}. */
 export { BlockDecodeError as BlockTaskError };
@@ -49,10 +49,40 @@ export class WorkerPool implements BlockDecoder {
     return this.workers.length;
   }
 
-  /** Hashes and compresses `bytes` (its buffer is transferred when it owns it, else copied). */
-  compress(bytes: Uint8Array, codec: CodecId, level: number): Promise<CompressResult> {
-    const own = owned(bytes);
-    return this.submit({ op: 'compress', id: 0, bytes: own.buffer as ArrayBuffer, codec, level }) as Promise<CompressResult>;
+  /**
+   * Hashes and compresses `blocks` in one task, results in order. With `transfer`, the blocks'
+   * ArrayBuffers are transferred (detached here): a buffer may hold several of the blocks but no
+   * bytes the caller still needs. Without, the blocks are copied into one buffer first.
+   */
+  async compress(blocks: Uint8Array[], codec: CodecId, level: number, options: { transfer: boolean }): Promise<CompressResult[]> {
+    const buffers: ArrayBuffer[] = [];
+    const fields = new Float64Array(blocks.length * 3);
+    if (options.transfer) {
+      const index = new Map<ArrayBufferLike, number>();
+      blocks.forEach((b, i) => {
+        let k = index.get(b.buffer);
+        if (k === undefined) index.set(b.buffer, (k = buffers.push(b.buffer as ArrayBuffer) - 1));
+        fields.set([k, b.length, b.byteOffset], i * 3);
+      });
+    } else {
+      const copy = new Uint8Array(blocks.reduce((n, b) => n + b.length, 0));
+      let at = 0;
+      blocks.forEach((b, i) => {
+        copy.set(b, at);
+        fields.set([0, b.length, at], i * 3);
+        at += b.length;
+      });
+      buffers.push(copy.buffer);
+    }
+    const r = (await this.submit({ op: 'compress', id: 0, buffers, fields: fields.buffer, codec, level })) as CompressManyResult;
+    const lengths = new Uint32Array(r.storedLengths);
+    const encodings = new Uint8Array(r.encodings);
+    const known = new Uint8Array(r.known);
+    const out: CompressResult[] = [];
+    for (let i = 0, at = 0; i < lengths.length; at += lengths[i], i++) {
+      out.push({ hash: new Uint8Array(r.hashes, i * 32, 32), stored: new Uint8Array(r.stored, at, lengths[i]), encoding: encodings[i] as CodecId, known: known[i] === 1 });
+    }
+    return out;
   }
 
   /**
@@ -92,21 +122,26 @@ export class WorkerPool implements BlockDecoder {
     const copy = (x: Uint8Array) => new Uint8Array(x).buffer;
     const task = { op: 'decode' as const, id: 0, bytes: copy(stored), encoding, length, hash: hash && copy(hash), aad: aad && copy(aad) };
     const r = (await this.submit(task)) as DecodeResult;
-    return new Uint8Array(r.data);
+    return new Uint8Array(r.data!);
   }
 
   /**
    * Decodes a run of stored blocks into one buffer of logical bytes (archive/decode-run.ts),
    * with the keys and dictionaries of the archives given at start as `slots`. The request's
-   * `stored` buffer is transferred when it owns its whole ArrayBuffer (else copied).
+   * `stored` buffer is transferred when it owns its whole ArrayBuffer (else copied). An
+   * `output` in shared memory is decoded into in place (and returned); any other is not used.
    * @throws RunBlockError naming the block that failed and how.
    */
   async decodeRun(request: RunRequest): Promise<Uint8Array> {
     const own = owned(request.stored);
     const { fields, hashes } = packRunBlocks(request.blocks);
-    const task = { op: 'decode-run' as const, id: 0, bytes: own.buffer as ArrayBuffer, fields: fields.buffer as ArrayBuffer, hashes: hashes.buffer as ArrayBuffer, length: request.length };
+    const output = request.output && request.output.length >= request.length && request.output.buffer instanceof SharedArrayBuffer ? request.output : undefined;
+    const task = {
+      op: 'decode-run' as const, id: 0, bytes: own.buffer as ArrayBuffer, fields: fields.buffer as ArrayBuffer, hashes: hashes.buffer as ArrayBuffer, length: request.length,
+      out: output?.buffer as SharedArrayBuffer | undefined, outOffset: output?.byteOffset,
+    };
     const r = (await this.submit(task)) as DecodeResult;
-    return new Uint8Array(r.data);
+    return output ? output.subarray(0, request.length) : new Uint8Array(r.data!);
   }
 
   /**
@@ -137,7 +172,7 @@ export class WorkerPool implements BlockDecoder {
     if (this.workers[slot].load === 1) this.workers[slot].worker.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(task.id, { resolve, reject, slot });
-      const transfer = [task.bytes, ...(task.op === 'decode' ? [task.hash, task.aad].filter((b): b is ArrayBuffer => !!b) : task.op === 'decode-run' ? [task.fields, task.hashes] : task.op === 'compress-batch' ? [task.fields, task.hashes, task.patchFields, task.patches, task.lengths] : [])];
+      const transfer = task.op === 'compress' ? [...task.buffers, task.fields] : [task.bytes, ...(task.op === 'decode' ? [task.hash, task.aad].filter((b): b is ArrayBuffer => !!b) : task.op === 'decode-run' ? [task.fields, task.hashes] : task.op === 'compress-batch' ? [task.fields, task.hashes, task.patchFields, task.patches, task.lengths] : [])];
       this.workers[slot].worker.postMessage(task, transfer);
     });
   }

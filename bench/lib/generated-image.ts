@@ -1,4 +1,4 @@
-/** Generated inputs for the benchmarks (no dependency on hexz itself: the dist benches use them too). */
+/** Generated inputs for the single-purpose benches (no dependency on hexz itself: the dist benches use them too). */
 import { writeFileSync } from 'node:fs';
 
 /**

@@ -1,12 +1,12 @@
 /**
  * Random 4 KiB reads inside stored (non-zero) entries of an archive's disk stream, shared by
- * the benchmarks. The decoded-block cache is off, so every read fetches, opens, decodes and
- * verifies its block; the same seed gives the same offsets for archives of the same input and
- * chunking, so two archives can be compared read for read.
+ * the crypto and thin benchmarks. The decoded-block cache is off, so every read fetches, opens,
+ * decodes and verifies its block; the same seed gives the same offsets for archives of the same
+ * input and chunking, so two archives can be compared read for read.
  */
-import { spawnSync } from 'node:child_process';
-import { Archive } from '../src/node/archive.js';
-import { EntryKind } from '../src/format/constants.js';
+import { Archive } from '../../src/node/archive.js';
+import { EntryKind } from '../../src/format/constants.js';
+import { dropCaches, syncAll } from './page-cache.js';
 
 /** Latencies in µs, and the share of reads whose block lives in a parent archive (slot > 0). */
 export interface ReadStats {
@@ -37,11 +37,12 @@ export async function randomStoredReads(path: string, count: number, password?: 
   return { p50us: times[Math.floor(times.length / 2)], meanUs: times.reduce((s, v) => s + v, 0) / times.length, parentShare: inParent / count };
 }
 
-/** 500 {@link randomStoredReads} right after dropping the page cache; null when that is not allowed (not root). */
+/**
+ * 500 {@link randomStoredReads} right after a sync and dropping the page cache, dentries and
+ * inodes; null when that is not allowed (not root).
+ */
 export async function coldStoredReads(path: string, password?: string): Promise<ReadStats | null> {
-  const r = spawnSync('sh', ['-c', 'sync && echo 3 > /proc/sys/vm/drop_caches'], { stdio: 'ignore' });
-  if (r.status !== 0) return null;
+  syncAll();
+  if (!dropCaches(3)) return null;
   return randomStoredReads(path, 500, password);
 }
-
-export { fillPseudoText, writeGeneratedImage } from './generated-image.js';
