@@ -3,7 +3,7 @@
  * mkswap (and, where installed, mkfs.xfs, mkfs.btrfs, mkfs.exfat, mkfs.ntfs, genisoimage and
  * cryptsetup) into temp files, detected, and compared with the label and UUID they were made with
  * and with `blkid -p -o export`. The core tools (e2fsprogs, dosfstools, util-linux) skip with a
- * message when missing and fail with CI=true; the extra peers only ever skip.
+ * message when missing and fail with CI=true, as do the extra peers (.ci/run installs them all).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,11 +30,12 @@ function needs(...tools: string[]): string | false {
   return reason;
 }
 
-/** The `skip` option for an extra peer: skipped with a message wherever it is missing. */
+/** The `skip` option for an extra peer: skipped with a message where it is missing (a failing test with CI=true, which installs it). */
 function peer(tool: string, pkg: string): string | false {
   if (has(tool)) return false;
-  const reason = `${tool} not installed (Debian ${pkg}): skipped`;
-  console.log(`# ${reason}`);
+  const reason = `${tool} not installed (Debian ${pkg})`;
+  if (CI) test(`${tool} present (required in CI)`, () => assert.fail(reason));
+  else console.log(`# ${reason}: skipped`);
   return reason;
 }
 
