@@ -168,12 +168,21 @@ export class Qcow2Image implements DiskImage {
       const l1Index = Math.floor(cluster / this.l2Entries);
       const tableEnd = Math.min(end, (l1Index + 1) * this.l2Entries * clusterSize);
       const l2 = await this.l2Table(l1Index, pos);
+      if (!l2) {
+        // No L2 table: its whole range is unallocated, one run (a sparse multi-TiB image has
+        // millions of such clusters; walking them one by one took seconds).
+        const last = runs[runs.length - 1];
+        if (last?.kind === 'unallocated' && last.offset + last.length === pos) last.length += tableEnd - pos;
+        else runs.push({ kind: 'unallocated', offset: pos, length: tableEnd - pos });
+        pos = tableEnd;
+        continue;
+      }
       while (pos < tableEnd) {
         const c = Math.floor(pos / clusterSize);
         const within = pos - c * clusterSize;
         const n = Math.min(clusterSize - within, tableEnd - pos);
         const i = (c % this.l2Entries) * 2;
-        const m = l2 ? decodeL2Entry(l2[i], l2[i + 1], clusterBits) : { kind: 'unallocated' as const };
+        const m = decodeL2Entry(l2[i], l2[i + 1], clusterBits);
         if (!m) throw this.corrupt(`L2 entry for guest offset ${c * clusterSize} has reserved bits set`, pos);
         const last = runs[runs.length - 1];
         if (m.kind === 'data') {

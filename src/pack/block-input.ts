@@ -146,6 +146,13 @@ async function planImageChunk(image: DiskImage, pos: number, chunkSize: number, 
   return out;
 }
 
+/**
+ * Most virtual bytes one hole probe asks the image about: long enough that a 16 TiB image with
+ * a few data extents takes about a thousand probes, short enough that a probe that lands in
+ * allocated space loads few tables.
+ */
+const HOLE_PROBE = 16 * 2 ** 30;
+
 async function* imageBlocks(image: DiskImage, blockSize: number): AsyncGenerator<InputBlock> {
   const chunkSize = Math.max(blockSize, IMAGE_CHUNK - (IMAGE_CHUNK % blockSize));
   const plan = (pos: number) => {
@@ -153,15 +160,32 @@ async function* imageBlocks(image: DiskImage, blockSize: number): AsyncGenerator
     p.catch(() => {});
     return p;
   };
-  let ahead: Promise<PlannedBlock[]> | null = image.size > 0 ? plan(0) : null;
-  for (let pos = 0; ahead; ) {
-    const items = await ahead;
-    pos = Math.min(image.size, pos + chunkSize);
-    ahead = pos < image.size ? plan(pos) : null;
+  let ahead: Promise<PlannedBlock[]> | null = null;
+  for (let pos = 0; pos < image.size; ) {
+    if (!ahead) {
+      // A long hole is one zero run, found without planning it a chunk at a time.
+      const [first] = await image.extents(pos, Math.min(image.size - pos, HOLE_PROBE));
+      if (first && first.kind !== 'data') {
+        const holeEnd = first.offset + first.length;
+        const to = holeEnd >= image.size ? image.size : pos + Math.floor((holeEnd - pos) / blockSize) * blockSize;
+        if (to - pos >= chunkSize) {
+          yield { kind: 'zero', length: to - pos };
+          pos = to;
+          continue;
+        }
+      }
+      ahead = plan(pos);
+    }
+    const items: PlannedBlock[] = await ahead;
+    const next = Math.min(image.size, pos + chunkSize);
+    // After a chunk that was all hole, probe again rather than plan the next chunk blind.
+    const allHole: boolean = items.length === 1 && items[0].kind === 'zero';
+    ahead = next < image.size && !allHole ? plan(next) : null;
     for (const item of items) {
       if (item.kind === 'zero') yield item;
       else yield { kind: 'data', bytes: await item.bytes };
     }
+    pos = next;
   }
 }
 
