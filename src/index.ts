@@ -44,3 +44,9 @@ export type { ServeExport, ExportWriter } from './serve/serve-export.js';
 export { archiveExports, type NamedArchive } from './serve/archive-exports.js';
 export { startNbdServer, type NbdServer, type NbdServerOptions } from './serve/nbd/nbd-server.js';
 export { startHttpServer, type HttpExportServer, type HttpServerOptions } from './serve/http/http-export-server.js';
+export {
+  listFiles, readFile, getFiles, diffFiles, openVolume, volumeOf, readDiskLayout, FILE_PIECE_BYTES,
+  type Volume, type ListFilesOptions, type FileListing, type ReadFileOptions, type FileContent, type GetFilesOptions,
+  type GetFilesResult, type RestoreCounts, type DiffFilesOptions, type FilesDiffReport, type FileChange, type FileSummary,
+  type ChangeKind, type DiskLayout, type FileEntry, type GetProgress, type PartitionSummary, type VolumeOptions,
+} from './ops/files/index.js';

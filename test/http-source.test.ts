@@ -13,7 +13,7 @@ import { CountingSource } from '../src/store/counting-source.ts';
 import { nodeHttpFetch } from '../src/store/node-http-fetch.ts';
 import { HttpSource } from '../src/store/http-source.ts';
 import { FIRST_CONTACT_BYTES } from '../src/store/first-contact.ts';
-import { wrapRemote } from '../src/store/open-source.ts';
+import { wrapRemote } from '../src/store/wrap-remote.ts';
 import { RetryingSource } from '../src/store/retrying-source.ts';
 import { Rng, assertBytes, randomData, tempDir } from './helpers.ts';
 import { startFaultyHttp } from './servers/faulty-http.ts';

@@ -17,7 +17,7 @@ import { verify } from '../src/ops/verify.ts';
 import { HttpSource } from '../src/store/http-source.ts';
 import { CountingSource } from '../src/store/counting-source.ts';
 import { FIRST_CONTACT_BYTES } from '../src/store/first-contact.ts';
-import { wrapRemote } from '../src/store/open-source.ts';
+import { wrapRemote } from '../src/store/wrap-remote.ts';
 import { nginxSkip, startNginx, type NginxServer } from './servers/nginx.ts';
 import { HEXZ_BIN, assertBytes, assertNoNodeWarning, mixedData, packSmall, runCli, tempDir, writeData } from './helpers.ts';
 

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Archive } from '../src/index.ts';
 import { HttpSource } from '../src/store/http-source.ts';
-import { wrapRemote } from '../src/store/open-source.ts';
+import { wrapRemote } from '../src/store/wrap-remote.ts';
 import { DEFAULT_PRELOAD_INDEX } from '../src/archive/open-archive-parts.ts';
 import { FIRST_CONTACT_BYTES } from '../src/format/constants.ts';
 import { nginxSkip, startNginx, type NginxServer } from './servers/nginx.ts';

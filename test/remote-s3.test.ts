@@ -17,7 +17,7 @@ import { S3Source } from '../src/store/s3-source.ts';
 import { CountingSource } from '../src/store/counting-source.ts';
 import { FIRST_CONTACT_BYTES } from '../src/store/first-contact.ts';
 import type { S3ClientLike } from '../src/store/s3-client.ts';
-import { wrapRemote } from '../src/store/open-source.ts';
+import { wrapRemote } from '../src/store/wrap-remote.ts';
 import { push } from '../src/ops/push.ts';
 import { pack } from '../src/pack/pack.ts';
 import { AbortedError } from '../src/errors.ts';

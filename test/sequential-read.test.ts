@@ -19,7 +19,7 @@ import { sequentialChunks } from '../src/node/sequential-chunks.ts';
 import { MemorySource } from '../src/store/memory-source.ts';
 import { FileSource } from '../src/store/file-source.ts';
 import { SourceWrapper } from '../src/store/source-wrapper.ts';
-import { wrapRemote } from '../src/store/open-source.ts';
+import { wrapRemote } from '../src/store/wrap-remote.ts';
 import type { ByteSource, ReadOptions } from '../src/store/types.ts';
 import { AbortedError, CorruptArchiveError, MissingParentError } from '../src/errors.ts';
 import { EntryKind } from '../src/format/constants.ts';

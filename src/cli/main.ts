@@ -1,28 +1,9 @@
 import { HEXZ_VERSION } from '../version.js';
-import { Command, CommanderError } from 'commander';
 import { AbortedError } from '../errors.js';
 import type { CommandContext } from './context.js';
 import { reportError } from './errors.js';
 import { installShutdown, signalExitCode } from './shutdown.js';
-import { registerAnalyze } from './commands/analyze.js';
-import { registerCat } from './commands/cat.js';
-import { registerCommit } from './commands/commit.js';
-import { registerDiff } from './commands/diff.js';
-import { registerExtract } from './commands/extract.js';
-import { registerFlatten } from './commands/flatten.js';
-import { registerInspect } from './commands/inspect.js';
-import { registerKeygen } from './commands/keygen.js';
-import { registerLs } from './commands/ls.js';
-import { registerMount } from './commands/mount.js';
-import { registerOverlay } from './commands/overlay.js';
-import { registerPack } from './commands/pack.js';
-import { registerSign } from './commands/sign.js';
-import { registerPasswd } from './commands/passwd.js';
-import { registerPull } from './commands/pull.js';
-import { registerPush } from './commands/push.js';
-import { registerRebase } from './commands/rebase.js';
-import { registerServe } from './commands/serve.js';
-import { registerVerify } from './commands/verify.js';
+import { commandsFor } from './command-table.js';
 
 const VERSION = HEXZ_VERSION;
 
@@ -37,6 +18,12 @@ export async function main(argv: string[]): Promise<number> {
     // A closed pipe (`hexz cat ... | head`) is a normal end, not an error.
     if (err.code === 'EPIPE') process.exit(0);
   });
+  if (asksVersionOnly(argv)) {
+    // What commander prints for it, without loading commander: checking an install costs no parser.
+    process.stdout.write(`${VERSION}\n`);
+    shutdown.dispose(0);
+    return 0;
+  }
   let exitCode = 0;
   const run = async (fn: (ctx: CommandContext) => Promise<number>) => {
     try {
@@ -48,36 +35,22 @@ export async function main(argv: string[]): Promise<number> {
       if (cancelled && shutdown.received) exitCode = signalExitCode(shutdown.received);
     }
   };
-  const program = new Command('hexz')
-    .description('pack disk images and memory dumps into compressed, deduplicated, randomly readable .hxz archives')
-    .version(VERSION)
-    .exitOverride()
-    // Usage errors stay one line, with the hint on it.
-    .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `hexz: ${s.trimEnd()} (see hexz --help)\n` : s) });
-  registerPack(program, run);
-  registerInspect(program, run);
-  registerExtract(program, run);
-  registerCat(program, run);
-  registerVerify(program, run);
-  registerFlatten(program, run);
-  registerRebase(program, run);
-  registerDiff(program, run);
-  registerLs(program, run);
-  registerKeygen(program, run);
-  registerSign(program, run);
-  registerAnalyze(program, run);
-  registerPasswd(program, run);
-  registerPush(program, run);
-  registerPull(program, run);
-  registerServe(program, run);
-  registerOverlay(program, run);
-  registerMount(program, run);
-  registerCommit(program, run);
-  program.commands.forEach((c) => c.exitOverride());
+  let commander: typeof import('commander') | undefined;
   try {
+    // Inside the try: a module that fails to load is reported like any other error.
+    commander = await import('commander');
+    const program = new commander.Command('hexz')
+      .description('pack disk images and memory dumps into compressed, deduplicated, randomly readable .hxz archives')
+      .version(VERSION)
+      .exitOverride()
+      // Usage errors stay one line, with the hint on it.
+      .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `hexz: ${s.trimEnd()} (see hexz --help)\n` : s) });
+    const registers = await Promise.all(commandsFor(argv).map((entry) => entry.load()));
+    for (const register of registers) register(program, run);
+    program.commands.forEach((c) => c.exitOverride());
     await program.parseAsync(argv);
   } catch (err) {
-    if (err instanceof CommanderError) {
+    if (commander && err instanceof commander.CommanderError) {
       const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
       exitCode = ok ? 0 : 2;
     } else {
@@ -86,4 +59,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   shutdown.dispose(exitCode);
   return exitCode;
+}
+
+/** `hexz --version` (or `-V`) and nothing else. */
+function asksVersionOnly(argv: readonly string[]): boolean {
+  return argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V');
 }

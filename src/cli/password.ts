@@ -1,6 +1,6 @@
 import { openSync, closeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { ReadStream, WriteStream } from 'node:tty';
+import type { ReadStream, WriteStream } from 'node:tty';
 import { AbortedError, UsageError, wrapIoError } from '../errors.js';
 
 /** Where a command may take a password from; never from a command-line argument. */
@@ -40,7 +40,7 @@ export async function readPassword(src: PasswordSource): Promise<string | undefi
     if (env === '') throw new UsageError(`${src.envVar ?? 'HEXZ_PASSWORD'} is set but empty`);
     return env;
   }
-  const tty = openTty();
+  const tty = await openTty();
   if (!tty) return undefined;
   try {
     const prompt = src.prompt ?? 'Password: ';
@@ -68,7 +68,9 @@ export async function requirePassword(src: PasswordSource, why: string): Promise
   return pw;
 }
 
-function openTty(): { input: ReadStream; output: WriteStream } | undefined {
+async function openTty(): Promise<{ input: ReadStream; output: WriteStream } | undefined> {
+  // Imported only to prompt: most runs take the password from a file or the environment.
+  const { ReadStream, WriteStream } = await import('node:tty');
   let fd: number;
   try {
     fd = openSync('/dev/tty', 'r+');

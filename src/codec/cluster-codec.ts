@@ -6,7 +6,7 @@
  * pointing down only.
  */
 import { deflateRawSync } from 'node:zlib';
-import binding from 'zstd-napi/binding.js';
+import { zstdBinding, type ZstdBinding } from './zstd-binding.js';
 
 /** Cluster compression types (qcow2 compression_type 0 and 1; same as image's Qcow2Compression). */
 export type ClusterCompression = 'zlib' | 'zstd';
@@ -20,7 +20,7 @@ export const QCOW2_DEFAULT_LEVEL: Record<ClusterCompression, number> = { zlib: 6
  * back-references it cannot follow. zstd (type 1): one frame per cluster.
  */
 export class ClusterEncoder {
-  private cctx: InstanceType<typeof binding.CCtx> | undefined;
+  private cctx: ZstdBinding.CCtx | undefined;
   private scratch = new Uint8Array(0);
 
   constructor(readonly kind: ClusterCompression, readonly level = QCOW2_DEFAULT_LEVEL[kind]) {}
@@ -34,8 +34,9 @@ export class ClusterEncoder {
       const out = deflateRawSync(cluster, { windowBits: 12, level: this.level });
       return out.length < cluster.length ? new Uint8Array(out.buffer, out.byteOffset, out.length) : null;
     }
-    this.cctx ??= new binding.CCtx();
-    const bound = binding.compressBound(cluster.length);
+    const zstd = zstdBinding();
+    this.cctx ??= new zstd.CCtx();
+    const bound = zstd.compressBound(cluster.length);
     if (this.scratch.length < bound) this.scratch = new Uint8Array(bound);
     const n = this.cctx.compress(this.scratch, cluster, this.level);
     return n < cluster.length ? this.scratch.slice(0, n) : null;

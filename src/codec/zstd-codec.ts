@@ -1,4 +1,4 @@
-import binding from 'zstd-napi/binding.js';
+import { zstdBinding, type ZstdBinding } from './zstd-binding.js';
 import { Codec } from '../format/constants.js';
 import type { BlockCodec } from './types.js';
 
@@ -12,22 +12,23 @@ import type { BlockCodec } from './types.js';
 export class ZstdCodec implements BlockCodec {
   readonly id = Codec.ZSTD;
   readonly name = 'zstd' as const;
-  private readonly cctx = new binding.CCtx();
-  private readonly dctx = new binding.DCtx();
-  private readonly cdicts = new Map<number, binding.CDict>();
-  private ddict: binding.DDict | undefined;
+  private readonly zstd = zstdBinding();
+  private readonly cctx = new this.zstd.CCtx();
+  private readonly dctx = new this.zstd.DCtx();
+  private readonly cdicts = new Map<number, ZstdBinding.CDict>();
+  private ddict: ZstdBinding.DDict | undefined;
   private scratch = new Uint8Array(0);
 
   /** @param dictionary zstd dictionary bytes every frame uses, or undefined for none. */
   constructor(private readonly dictionary?: Uint8Array) {}
 
   compress(input: Uint8Array, level: number): Uint8Array | null {
-    const bound = binding.compressBound(input.length);
+    const bound = this.zstd.compressBound(input.length);
     if (this.scratch.length < bound) this.scratch = new Uint8Array(bound);
     let n: number;
     if (this.dictionary) {
       let cdict = this.cdicts.get(level);
-      if (!cdict) this.cdicts.set(level, (cdict = new binding.CDict(this.dictionary, level)));
+      if (!cdict) this.cdicts.set(level, (cdict = new this.zstd.CDict(this.dictionary, level)));
       n = this.cctx.compressUsingCDict(this.scratch, input, cdict);
     } else {
       n = this.cctx.compress(this.scratch, input, level);
@@ -46,7 +47,7 @@ export class ZstdCodec implements BlockCodec {
   decompressInto(input: Uint8Array, output: Uint8Array): void {
     let n: number;
     if (this.dictionary) {
-      this.ddict ??= new binding.DDict(this.dictionary);
+      this.ddict ??= new this.zstd.DDict(this.dictionary);
       n = this.dctx.decompressUsingDDict(output, input, this.ddict);
     } else {
       n = this.dctx.decompress(output, input);

@@ -1,4 +1,4 @@
-import blakeHash from '@napi-rs/blake-hash';
+import { blakeHash } from '../hash/blake-hash-binding.js';
 import type { Digest32 } from '../format/digest.js';
 
 /**

@@ -1,4 +1,4 @@
-import blakeHash from '@napi-rs/blake-hash';
+import { blakeHash } from './blake-hash-binding.js';
 
 /**
  * Incremental BLAKE3-256: feed bytes in pieces with {@link Blake3Stream.update}, read the

@@ -5,7 +5,7 @@
  * full cluster has been produced, never reading the padding as data.
  */
 import { inflateRaw } from 'node:zlib';
-import binding from 'zstd-napi/binding.js';
+import { zstdBinding, type ZstdBinding } from '../codec/zstd-binding.js';
 import type { Qcow2Compression } from './qcow2-header.js';
 
 /** Why a compressed cluster could not be decoded (turned into CorruptImageError by the caller). */
@@ -21,14 +21,14 @@ export class ClusterDecodeError extends Error {}
  */
 export class ClusterDecoder {
   /** One zstd context per image, reused across clusters (it is reset after every frame). */
-  private dctx: InstanceType<typeof binding.DCtx> | undefined;
+  private dctx: ZstdBinding.DCtx | undefined;
 
   constructor(readonly kind: Qcow2Compression, readonly clusterSize: number) {}
 
   /** Decodes one compressed cluster's payload (stream plus padding) to exactly a cluster. */
   async decode(payload: Uint8Array): Promise<Uint8Array> {
     if (this.kind === 'zlib') return inflateCluster(payload, this.clusterSize);
-    this.dctx ??= new binding.DCtx();
+    this.dctx ??= new (zstdBinding()).DCtx();
     try {
       return zstdCluster(this.dctx, payload, this.clusterSize);
     } finally {
@@ -53,7 +53,7 @@ function inflateCluster(payload: Uint8Array, clusterSize: number): Promise<Uint8
   });
 }
 
-function zstdCluster(dctx: InstanceType<typeof binding.DCtx>, payload: Uint8Array, clusterSize: number): Uint8Array {
+function zstdCluster(dctx: ZstdBinding.DCtx, payload: Uint8Array, clusterSize: number): Uint8Array {
   const out = new Uint8Array(clusterSize);
   let produced = 0;
   let consumed = 0;

@@ -1,15 +1,10 @@
 import type { ReaderPlatform } from '../archive/reader-platform.js';
 import { CodecSet } from '../codec/registry.js';
-import { ArchiveCipher } from '../crypto/archive-cipher.js';
-import { deriveArchiveKeys } from '../crypto/archive-keys.js';
 import { keyedBlake3 } from '../crypto/content-hash.js';
-import { headerTagMatches } from '../crypto/header-tag.js';
-import { unlockEnvelope } from '../crypto/key-envelope.js';
 import { blake3 } from '../hash/blake3.js';
 import { parentOf } from '../store/locations.js';
 import { openSource } from '../store/open-source.js';
-import { WorkerPool } from '../workers/worker-pool.js';
-import { resolveParent } from './parent-resolver.js';
+import { lazyWorkerDecoder } from './lazy-pool.js';
 
 /**
  * The reader core's platform under Node: native BLAKE3 (@napi-rs/blake-hash) and zstd
@@ -19,16 +14,22 @@ import { resolveParent } from './parent-resolver.js';
 export const nodePlatform: ReaderPlatform = {
   blake3,
   codecs: (dictionary) => new CodecSet(dictionary),
+  // Imported by the first encrypted archive: reading plain ones never loads node:crypto.
   crypto: {
-    unlock: (header, password, limits) => unlockEnvelope(header.encryption!, password, header.archiveId, limits),
-    opener: (dataKey, header) => new ArchiveCipher(deriveArchiveKeys(dataKey, header.archiveId, header.version), header.archiveId),
-    headerTagMatches,
+    unlock: async (header, password, limits) => (await import('../crypto/key-envelope.js')).unlockEnvelope(header.encryption!, password, header.archiveId, limits),
+    opener: async (dataKey, header) => {
+      const [{ ArchiveCipher }, { deriveArchiveKeys }] = await Promise.all([import('../crypto/archive-cipher.js'), import('../crypto/archive-keys.js')]);
+      return new ArchiveCipher(deriveArchiveKeys(dataKey, header.archiveId, header.version), header.archiveId);
+    },
+    headerTagMatches: async (headerBytes, keys) => (await import('../crypto/header-tag.js')).headerTagMatches(headerBytes, keys),
     keyedHash: keyedBlake3,
   },
-  decoder: ({ workers, dictionary, keys }) => new WorkerPool(workers, { dictionary, hashKey: keys?.hashKey, objectKey: keys?.objectKey }),
+  decoder: ({ workers, dictionary, keys }) => lazyWorkerDecoder(workers, { dictionary, hashKey: keys?.hashKey, objectKey: keys?.objectKey }),
   openSource,
   parentOf,
   async findParent(record, search) {
+    // Only thin archives have parents to look for.
+    const { resolveParent } = await import('./parent-resolver.js');
     const { path, archive } = await resolveParent(record, {
       baseDir: search.baseDir, searchDirs: search.searchDirs, sourceOptions: search.sourceOptions, open: search.open,
     }, search.child);

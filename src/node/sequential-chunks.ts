@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { StreamName } from '../format/constants.js';
 import { readSequential, type SequentialArchive, type SequentialChunk, type SequentialReadOptions } from '../archive/sequential-reader.js';
-import { startRunDecoderPool } from './run-decoder-pool.js';
+import { lazyRunDecoderPool } from './lazy-pool.js';
 
 /**
  * Ranges shorter than this decode in the calling thread by default: starting workers (tens of
@@ -30,7 +30,7 @@ export async function* sequentialChunks(archive: SequentialArchive, stream: Stre
   const end = options.end ?? archive.size(stream);
   const cores = availableParallelism();
   const workers = options.workers ?? (cores > 1 && end - start >= PARALLEL_MIN_BYTES ? cores : 0);
-  const pool = workers > 0 && end > start ? startRunDecoderPool(archive, workers) : undefined;
+  const pool = workers > 0 && end > start ? lazyRunDecoderPool(archive, workers) : undefined;
   try {
     yield* readSequential(archive, stream, { ...options, decoder: pool });
   } finally {

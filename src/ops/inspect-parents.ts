@@ -1,6 +1,5 @@
 import { parentOf } from '../store/locations.js';
 import { Archive } from '../node/archive.js';
-import { locateParent, parentLookupMessage } from '../node/parent-resolver.js';
 import { toHex } from '../format/digest.js';
 
 /**
@@ -51,6 +50,7 @@ export interface InspectThin {
  */
 export async function inspectParents(a: Archive, options: { parentDirs?: string[]; baseDir?: string } = {}): Promise<InspectThin | null> {
   if (a.header.parents.count === 0) return null;
+  const { locateParent, parentLookupMessage } = await import('../node/parent-resolver.js');
   const baseDir = options.baseDir ?? parentOf(a.name);
   const parents: InspectParent[] = [];
   for (const record of a.parentRecords) {

@@ -1,11 +1,9 @@
 import { Archive, type PasswordOption } from '../node/archive.js';
 import { Chunker, CODEC_NAMES, HEADER_SIZE, PROFILE_NAMES, STREAM_NAMES, type StreamName } from '../format/constants.js';
 import { toHex } from '../format/digest.js';
-import { SIGNATURE_ALGORITHM_NAMES } from '../format/signature.js';
-import { fingerprint } from '../crypto/signing.js';
+import { isSigned, SIGNATURE_ALGORITHM_NAMES } from '../format/signature.js';
 import { formatTime } from '../util/format-time.js';
 import { HexzError } from '../errors.js';
-import { readSignatureBlock } from './check-signature.js';
 import { inspectParents, type InspectThin } from './inspect-parents.js';
 
 /** One stream in an {@link InspectReport}; sizes in bytes. */
@@ -157,6 +155,9 @@ export async function inspectArchive(a: Archive, options: { parentDirs?: string[
 }
 
 async function inspectSignature(a: Archive): Promise<InspectSignature | null> {
+  if (!isSigned(a.header)) return null;
+  // Only a signed archive needs them, and node:crypto with them.
+  const [{ readSignatureBlock }, { fingerprint }] = await Promise.all([import('./check-signature.js'), import('../crypto/signing.js')]);
   try {
     const block = await readSignatureBlock(a.source, a.header, a.fileSize);
     return block && {

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { analyze } from '../../ops/analyze.js';
 import { UsageError } from '../../errors.js';
 import { parseSize, formatBytes } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
@@ -17,6 +16,7 @@ export function registerAnalyze(program: Command, run: (fn: (ctx: CommandContext
     .action((file: string, flags: { json?: boolean; sample?: string; timeBudget?: string }) => run(async (ctx) => {
       const timeBudget = flags.timeBudget === undefined ? undefined : Number(flags.timeBudget);
       if (timeBudget !== undefined && !(timeBudget > 0)) throw new UsageError(`--time-budget must be a positive number of seconds, got ${flags.timeBudget}`);
+      const { analyze } = await import('../../ops/analyze.js');
       const r = await analyze(file, {
         signal: ctx.signal,
         maxSampleBytes: flags.sample === undefined ? undefined : parseSize(flags.sample),

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { commitOverlay, type CommitProgress, type CommitResult } from '../../ops/commit-overlay.js';
+import type { CommitProgress, CommitResult } from '../../ops/commit-overlay.js';
 import { UsageError } from '../../errors.js';
 import { formatBytes } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
@@ -59,6 +59,7 @@ async function commitCommand(overlay: string, flags: CommitFlags, ctx: CommandCo
   if (!flags.encrypt && (flags.passwordFile !== undefined || anyKdf)) throw new UsageError('--password-file and --kdf-* need --encrypt');
   const kdf = flags.encrypt && anyKdf ? kdfFlags(flags) : undefined;
   const password = flags.encrypt ? await requirePassword({ passwordFile: flags.passwordFile, prompt: 'Password for the child (and the base): ' }, 'the child is to be encrypted') : undefined;
+  const { commitOverlay } = await import('../../ops/commit-overlay.js');
   const progress = createProgress('committing', !flags.silent && !flags.json);
   let r: CommitResult;
   try {

@@ -1,16 +1,20 @@
 import type { Command } from 'commander';
-import { diffArchives, type DiffReport, type DiffSide, type StreamDiff } from '../../ops/diff.js';
+import { UsageError } from '../../errors.js';
+import type { DiffReport, DiffSide, StreamDiff } from '../../ops/diff.js';
 import { formatBytes } from '../../util/size.js';
 import { lazyPasswordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
 import type { CommandContext } from '../context.js';
 import { bytesText, printFields, printJson } from '../output.js';
 import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
+import { PARTITION_FLAG } from '../partition-option.js';
 
 /** Changed ranges shown per stream in text output; --json has them all. */
 const MAX_RANGES_SHOWN = 50;
 
 interface DiffFlags {
   json?: boolean;
+  files?: boolean;
+  partition?: number;
   passwordFile?: string;
   parentDir?: string[];
 }
@@ -23,6 +27,8 @@ export function registerDiff(program: Command, run: (fn: (ctx: CommandContext) =
     .argument('<a>', 'archive A (before)')
     .argument('<b>', 'archive B (after)')
     .option('--json', 'print the report as JSON (every range, sizes in bytes)')
+    .option('--files', 'compare the ext2/3/4 filesystems inside the disks instead: files added, removed and changed')
+    .option(...PARTITION_FLAG)
     .option(...PASSWORD_FILE_FLAG)
     .option(...PARENT_DIR_FLAG)
     .addHelpText('after', `
@@ -30,11 +36,18 @@ Changes are found at block granularity: a block of B is unchanged when A has a b
 same offset, length and content hash, and zero runs are unchanged where both are zero.
 Encrypted archives need their password (the same --password-file or HEXZ_PASSWORD serves both)
 and compare only when they share a data key, as the archives of one thin lineage do.
+With --files, the filesystems are walked side by side and files listed in path order as A
+(added), D (removed) or M (changed: type, size, mode, owner, target, device or content, with the
+bytes of content changed); a file's content is equal without being read where both archives
+hold it at the same disk offsets with the same content hashes (a thin child against its parent).
 Exit status: 0 whether or not the archives differ (unlike cmp); non-zero only on an error.`)
     .action((a: string, b: string, flags: DiffFlags) => run(async (ctx) => {
+      if (flags.files) return (await import('../files-diff.js')).runFilesDiff(a, b, flags, ctx);
+      if (flags.partition !== undefined) throw new UsageError('--partition applies only with --files');
       // Each password is asked by its archive's open, only when its header says it is encrypted.
       const passwordA = lazyPasswordFor(a, flags);
       const passwordB = lazyPasswordFor(b, flags);
+      const { diffArchives } = await import('../../ops/diff.js');
       const r = await diffArchives(a, b, { passwordA, passwordB, parentDirs: parentDirsFrom(flags), signal: ctx.signal });
       if (flags.json) printJson(r);
       else printDiff(r);

@@ -1,6 +1,4 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import { extract } from '../../ops/extract.js';
-import { exportQcow2 } from '../../ops/export-qcow2.js';
 import type { StreamName } from '../../format/constants.js';
 import { UsageError } from '../../errors.js';
 import { parseSize } from '../../util/size.js';
@@ -55,6 +53,7 @@ export function registerExtract(program: Command, run: (fn: (ctx: CommandContext
       const progress = createProgress('extracting', !flags.silent && !flags.json);
       const onProgress = (d: number, t: number) => progress.update(d, t);
       if (format === 'qcow2') {
+        const { exportQcow2 } = await import('../../ops/export-qcow2.js');
         let q;
         try {
           q = await exportQcow2(file, {
@@ -74,6 +73,7 @@ export function registerExtract(program: Command, run: (fn: (ctx: CommandContext
         }
         return 0;
       }
+      const { extract } = await import('../../ops/extract.js');
       let r;
       try {
         r = await extract(file, { stream: flags.stream, output: flags.output, force: flags.force, signal: ctx.signal, onProgress, password, parentDirs });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { inspect, type InspectSignature } from '../../ops/inspect.js';
+import type { InspectSignature } from '../../ops/inspect.js';
 import type { InspectThin } from '../../ops/inspect-parents.js';
 import type { CommandContext } from '../context.js';
 import { bytesText, printFields, printJson, ratioText } from '../output.js';
@@ -19,6 +19,7 @@ export function registerInspect(program: Command, run: (fn: (ctx: CommandContext
       // Inspect never prompts: without a password it shows what the header reveals.
       const password = flags.passwordFile !== undefined || process.env.HEXZ_PASSWORD !== undefined
         ? await readPassword({ passwordFile: flags.passwordFile }) : undefined;
+      const { inspect } = await import('../../ops/inspect.js');
       // A missing parent is shown per slot, not an error: inspect is how one finds out which.
       const r = await inspect(file, { password, parentDirs: parentDirsFrom(flags) });
       if (flags.json) {

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { generateKeyFiles } from '../../ops/generate-key-files.js';
 import type { CommandContext } from '../context.js';
 import { printFields, printJson } from '../output.js';
 
@@ -12,6 +11,7 @@ export function registerKeygen(program: Command, run: (fn: (ctx: CommandContext)
     .option('-f, --force', 'overwrite existing key files')
     .option('--json', 'print the paths and the fingerprint as JSON')
     .action((flags: { output: string; force?: boolean; json?: boolean }) => run(async () => {
+      const { generateKeyFiles } = await import('../../ops/generate-key-files.js');
       const r = await generateKeyFiles(flags.output, { force: flags.force });
       if (flags.json) printJson(r);
       else {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { lineage, type LineageNode, type LineageReport } from '../../ops/lineage.js';
+import type { LineageNode, LineageReport } from '../../ops/lineage.js';
 import { formatBytes } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
 import { printJson } from '../output.js';
@@ -17,6 +17,7 @@ Columns: LOGICAL is the archive's content (all streams); OWN the block bytes it 
 FILE its size on disk. A thin archive also shows how much it refers to in its chain.
 Files that are not readable archives are skipped with a warning on stderr; the exit code is 0.`)
     .action((dir: string, flags: { json?: boolean }) => run(async (ctx) => {
+      const { lineage } = await import('../../ops/lineage.js');
       const r = await lineage(dir, { signal: ctx.signal });
       if (flags.json) printJson(r);
       else {

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Archive } from '../../node/archive.js';
 import { StoreError, UsageError } from '../../errors.js';
 import { parseSize } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
@@ -71,6 +70,7 @@ async function mount(file: string, dir: string, flags: MountFlags, ctx: CommandC
   // A background server has nobody to tell after it is ready: it keeps quiet then.
   let quiet = false;
   const log = (line: string) => void (quiet || process.stderr.write(`hexz: ${line}\n`));
+  const { Archive } = await import('../../node/archive.js');
   const archive = await Archive.open(file, { password: lazyPasswordFor(file, flags), parentDirs: parentDirsFrom(flags), cacheBytes });
   const closers: (() => Promise<void>)[] = [];
   try {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { inspectOverlay, type OverlayReport } from '../../overlay/inspect-overlay.js';
+import type { OverlayReport } from '../../overlay/inspect-overlay.js';
 import type { CommandContext } from '../context.js';
 import { bytesText, printFields, printJson } from '../output.js';
 import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
@@ -23,6 +23,7 @@ and identity; only its header is read. A base that is missing or changed is repo
 "dirty" counts pages written (data) and pages zeroed (write-zeroes, trim, all-zero writes).
 "garbage" is log space of overwritten pages and record headers; compaction reclaims it.`)
     .action((file: string, flags: { json?: boolean; parentDir?: string[] }) => run(async () => {
+      const { inspectOverlay } = await import('../../overlay/inspect-overlay.js');
       const report = await inspectOverlay(file, { parentDirs: parentDirsFrom(flags) });
       if (flags.json) printJson(report);
       else printReport(report);

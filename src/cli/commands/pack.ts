@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { Archive } from '../../node/archive.js';
-import { pack, type PackInput } from '../../pack/pack.js';
+import type { Archive } from '../../node/archive.js';
+import type { PackInput } from '../../pack/pack.js';
 import { UsageError } from '../../errors.js';
 import { parseSize } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
@@ -95,6 +95,7 @@ async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<numbe
   else if (flags.passwordFile !== undefined || flags.kdfMemory !== undefined || flags.kdfIterations !== undefined || flags.kdfLanes !== undefined) {
     throw new UsageError('--password-file and --kdf-* need --encrypt');
   }
+  const { pack } = await import('../../pack/pack.js');
   const opened = await openParent(flags);
   const progress = createProgress('packing', !flags.silent && !flags.json);
   let result;
@@ -154,6 +155,7 @@ async function openParent(flags: PackFlags): Promise<OpenedParent | undefined> {
     opened.password = given;
     return given;
   };
+  const { Archive } = await import('../../node/archive.js');
   const parent = await Archive.open(parentName, { password, parentDirs: parentDirsFrom(flags), verify: true });
   try {
     if (!parent.encrypted && flags.encrypt) {

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { changePassword } from '../../ops/passwd.js';
 import { formatBytes } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
 import { printFields, printJson } from '../output.js';
@@ -36,6 +35,7 @@ export function registerPasswd(program: Command, run: (fn: (ctx: CommandContext)
         { passwordFile: flags.newPasswordFile, envVar: 'HEXZ_NEW_PASSWORD', confirm: true, prompt: 'New password: ' },
         'a new password is needed (--new-password-file FILE or HEXZ_NEW_PASSWORD)',
       );
+      const { changePassword } = await import('../../ops/passwd.js');
       const r = await changePassword(file, { oldPassword, newPassword, kdf });
       if (flags.json) printJson(r);
       else if (!flags.silent) printFields([['password changed', file], ['kdf', `Argon2id ${formatBytes(r.kdf.memoryKiB * 1024)} × ${r.kdf.iterations} iterations × ${r.kdf.lanes} lanes`]]);

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { pull } from '../../ops/pull.js';
 import type { CommandContext } from '../context.js';
 import { createProgress } from '../progress.js';
 import { bytesText, printJson } from '../output.js';
@@ -24,6 +23,7 @@ Archives already in DIR (same id and identity) are skipped. Each download is wri
 temporary file, checked (header identity, then every block; an encrypted chain's blocks only
 with its password) and renamed into place, parents first.`)
     .action((url: string, dir: string, flags: { parentDir?: string[]; passwordFile?: string; force?: boolean; verify?: boolean; silent?: boolean; json?: boolean }) => run(async (ctx) => {
+      const { pull } = await import('../../ops/pull.js');
       const progress = createProgress('pulling', !flags.silent && !flags.json);
       let r;
       try {

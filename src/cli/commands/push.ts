@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { push } from '../../ops/push.js';
 import type { CommandContext } from '../context.js';
 import { createProgress } from '../progress.js';
 import { bytesText, printJson } from '../output.js';
@@ -22,6 +21,7 @@ uploads with parallel parts. An interrupted push leaves no partial object (the u
 running it again skips what is complete. S3 settings come from the AWS environment
 (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, AWS_PROFILE).`)
     .action((file: string, destination: string, flags: { parentDir?: string[]; force?: boolean; silent?: boolean; json?: boolean }) => run(async (ctx) => {
+      const { push } = await import('../../ops/push.js');
       const progress = createProgress('pushing', !flags.silent && !flags.json);
       let r;
       try {

@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
-import { rebase } from '../../ops/rebase.js';
 import { UsageError } from '../../errors.js';
 import type { CommandContext } from '../context.js';
 import { createProgress } from '../progress.js';
 import { readPassword } from '../password.js';
 import { packProgressHandler } from '../pack-report.js';
-import { addRepackOptions, openRepackSource, printRepackResult, type RepackFlags } from '../repack-flags.js';
+import { addRepackOptions, printRepackResult, type RepackFlags } from '../repack-flags.js';
 
 interface RebaseFlags extends RepackFlags {
   parent: string;
@@ -22,6 +21,7 @@ export function registerRebase(program: Command, run: (fn: (ctx: CommandContext)
       .requiredOption('--parent <archive>', 'the new parent: only blocks not in its chain are stored')
       .option('--parent-password-file <file>', "encrypted archives: the new parent's password from the first line of FILE (default: the source's password)"),
   ).action((file: string, flags: RebaseFlags) => run(async (ctx) => {
+    const [{ rebase }, { openRepackSource }] = await Promise.all([import('../../ops/rebase.js'), import('../repack-source.js')]);
     // Passwords are read (the source's by the open) before the bar starts, so a prompt is not drawn over.
     const { source, options } = await openRepackSource(file, flags);
     try {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { basename } from 'node:path';
-import { Archive } from '../../node/archive.js';
+import type { Archive } from '../../node/archive.js';
 import { UsageError } from '../../errors.js';
 import { parseSize } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
@@ -59,6 +59,7 @@ async function serve(files: string[], flags: ServeFlags, ctx: CommandContext): P
   const archives: Archive[] = [];
   const closers: (() => Promise<void>)[] = [];
   try {
+    const { Archive } = await import('../../node/archive.js');
     for (const file of files) {
       archives.push(await Archive.open(file, { password: lazyPasswordFor(file, flags), parentDirs: parentDirsFrom(flags), cacheBytes }));
     }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { signArchive } from '../../ops/sign.js';
 import type { CommandContext } from '../context.js';
 import { bytesText, printJson } from '../output.js';
 
@@ -12,6 +11,7 @@ export function registerSign(program: Command, run: (fn: (ctx: CommandContext) =
     .requiredOption('--key <file>', 'private key (PEM, from hexz keygen)')
     .option('--json', 'print the result as JSON')
     .action((file: string, flags: { key: string; json?: boolean }) => run(async (ctx) => {
+      const { signArchive } = await import('../../ops/sign.js');
       const r = await signArchive(file, { key: flags.key, signal: ctx.signal });
       if (flags.json) printJson(r);
       else process.stdout.write(`${file}: ${r.replaced ? 're-signed' : 'signed'} with key ${r.fingerprint} at ${r.signedAt} (${bytesText(r.bytes)})\n`);

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { loadPublicKey } from '../../crypto/signing.js';
-import { verify, type VerifyReport } from '../../ops/verify.js';
+import type { VerifyReport } from '../../ops/verify.js';
 import { lazyPasswordFor, PASSWORD_FILE_FLAG } from '../archive-password.js';
 import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
 import type { CommandContext } from '../context.js';
@@ -29,6 +28,7 @@ export function registerVerify(program: Command, run: (fn: (ctx: CommandContext)
     .option('--json', 'print the report as JSON')
     .option('--silent', 'print nothing on success (damage is still reported on stderr)')
     .action((file: string, flags: VerifyFlags) => run(async (ctx) => {
+      const [{ loadPublicKey }, { verify }] = await Promise.all([import('../../crypto/signing.js'), import('../../ops/verify.js')]);
       const publicKey = flags.pubkey === undefined ? undefined : await loadPublicKey(flags.pubkey);
       // The signature covers no encrypted content, so --signature-only never asks for a password;
       // otherwise the open asks, only when the header says the archive is encrypted (before the
