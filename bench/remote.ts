@@ -27,7 +27,7 @@ import { pack } from '../src/pack/pack.js';
 import { Archive } from '../src/node/archive.js';
 import { HttpSource } from '../src/store/http-source.js';
 import { CountingSource } from '../src/store/counting-source.js';
-import { wrapRemote } from '../src/store/open-source.js';
+import { wrapRemote } from '../src/store/wrap-remote.js';
 import { startNginx, type NginxServer } from '../test/servers/nginx.js';
 import { writeGeneratedImage } from './lib/generated-image.js';
 import { sh as shell } from './lib/shell.js';

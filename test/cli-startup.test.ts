@@ -75,7 +75,7 @@ function assertNone(loaded: Loaded, forbidden: (name: string) => boolean, what: 
 
 /** Outside dist/cli/, the only modules a start-up needs: the version, the error family, the temp-file registry of the signal handler. */
 const STARTUP_FILES = ['bin/hexz.js', 'dist/version.js', 'dist/errors.js', 'dist/store/live-temp-files.js'];
-/** And what registering every command needs besides: commander's own helpers use these. */
+/** And what registering every command needs besides: the sizes and stream names its option parsers check. */
 const REGISTRATION_FILES = [...STARTUP_FILES, 'dist/util/size.js', 'dist/format/constants.js'];
 
 describe('hexz --version and --help load no library module', () => {
