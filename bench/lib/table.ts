@@ -2,7 +2,8 @@
 
 const MiB = 1 << 20;
 
-export type Unit = 's' | 'ms' | 'bytes' | 'us' | 'MiB/s' | 'KiB';
+/** `B`: a byte count shown in KiB below 1 MiB (figures of a few KiB would round to 0.0 MiB). */
+export type Unit = 's' | 'ms' | 'bytes' | 'B' | 'us' | 'MiB/s' | 'KiB';
 
 /** One line of the table and of latest.json's `rows`. */
 export interface Row {
@@ -26,6 +27,7 @@ export function formatValue(v: number | null, unit: Unit): string {
     case 's': return `${v.toFixed(2)} s`;
     case 'ms': return `${v.toFixed(1)} ms`;
     case 'bytes': return `${(v / MiB).toFixed(1)} MiB`;
+    case 'B': return v < MiB ? `${(v / 1024).toFixed(1)} KiB` : `${(v / MiB).toFixed(2)} MiB`;
     case 'us': return v >= 10000 ? `${(v / 1000).toFixed(1)} ms` : `${v.toFixed(v < 100 ? 1 : 0)} us`;
     case 'MiB/s': return `${v.toFixed(0)} MiB/s`;
     case 'KiB': return `${(v / 1024).toFixed(0)} MiB`;
