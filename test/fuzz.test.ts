@@ -4,8 +4,9 @@
  * defect, test/fixtures/hostile/) must be refused with its specific error class, quickly and
  * without a memory blow-up (each runs in a child process with a time limit).
  *
- * HEXZ_FUZZ_SECONDS sets the length of the fuzz run (default 50; the corpus is built first, in
- * about 20 s more).
+ * HEXZ_FUZZ_SECONDS sets the length of the fuzz run (default 50, a few seconds per kind; the
+ * corpus is built first, in about 25 s more). Every kind the machine can build (the partitions
+ * and ext4 kinds need sgdisk, sfdisk and e2fsprogs) must have had cases.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,13 +40,15 @@ describe('fuzzer', () => {
       cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20, timeout: (SECONDS + 200) * 1000,
     });
     assert.equal(r.signal, null, `fuzzer killed by ${r.signal}; stderr: ${r.stderr?.slice(-2000)}`);
-    let summary: { cases: number; findings: { type: string; op: string; seeds: string[]; kind: string; flavour: string; message: string; description: string; known?: string }[] };
+    let summary: { cases: number; kinds: string[]; counts: Record<string, unknown>; findings: { type: string; op: string; seeds: string[]; kind: string; flavour: string; message: string; description: string; known?: string }[] };
     try {
       summary = JSON.parse(r.stdout);
     } catch {
       return assert.fail(`fuzzer printed no JSON summary (exit ${r.status}); stderr: ${r.stderr?.slice(-2000)}`);
     }
     assert.ok(summary.cases > 0, 'the fuzzer ran no case');
+    const idle = summary.kinds.filter((k) => !Object.keys(summary.counts).some((c) => c.startsWith(`${k}/`)));
+    assert.deepEqual(idle, [], `kinds that had no case: ${idle.join(', ')}`);
     const lines = summary.findings.map((f) => `[${f.known ?? 'NEW'}] ${f.type} in ${f.op} (replay: npm run fuzz -- --replay ${f.seeds[0]}) ${f.kind}/${f.flavour}: ${f.message.slice(0, 300)} — mutation: ${f.description}`);
     assert.equal(summary.findings.length, 0, `findings:\n${lines.join('\n')}`);
     assert.equal(r.status, 0);

@@ -12,7 +12,7 @@ import { runCase, type CaseEnv, type Finding } from './run-case.ts';
 import { formatSeed } from './rng.ts';
 
 export type ToChild =
-  | { type: 'init'; corpusRoot: string; verifyChance: number; findingsDir: string }
+  | { type: 'init'; corpusRoot: string; verifyChance: number; packChance: number; findingsDir: string }
   | { type: 'case'; seed: number; verbose: boolean; keep: boolean };
 
 export type FromChild =
@@ -46,7 +46,7 @@ process.on('message', async (m: ToChild) => {
     const corpus = JSON.parse(readFileSync(join(m.corpusRoot, 'manifest.json'), 'utf8')) as Corpus;
     findingsDir = m.findingsDir;
     const headerMac = await loadHeaderMac();
-    env = { corpus, headerMac, verifyChance: m.verifyChance, keep: false, log: () => {} };
+    env = { corpus, headerMac, verifyChance: m.verifyChance, packChance: m.packChance, keep: false, log: () => {} };
     send({ type: 'ready', headerMac: headerMac !== undefined });
     return;
   }

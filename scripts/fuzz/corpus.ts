@@ -1,7 +1,8 @@
 /**
  * The fuzzer's corpus: small archives of every kind (and qcow2 images when qemu-img is
- * installed), built deterministically at start in a temporary directory. Everything here is a
- * pure function of fixed seeds, so a case seed replays against the same bytes in a later run.
+ * installed; partitioned disks and ext2/3/4 images when sgdisk, sfdisk and e2fsprogs are),
+ * built deterministically at start in a temporary directory. Everything here is a pure function
+ * of fixed seeds, so a case seed replays against the same bytes in a later run.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey } from 'node:crypto';
@@ -10,12 +11,14 @@ import { join } from 'node:path';
 import { Archive, pack, type PackOptions } from '../../src/index.ts';
 import { dictionaryTrainingAvailable } from '../../src/codec/zstd-dict-trainer.ts';
 import { signArchive } from '../../src/ops/sign.ts';
+import { buildExt4Seeds } from './ext4-seeds.ts';
+import { buildPartitionSeeds } from './partition-seeds.ts';
 import { Rng } from './rng.ts';
 
 /** Every kind a case can pick; the pick is made from the case seed over this fixed list. */
 export const KINDS = [
   'zstd', 'lz4', 'cdc', 'dict', 'encrypted', 'signed', 'two-streams', 'thin', 'thin-encrypted',
-  'qcow2', 'qcow2-zlib', 'qcow2-backing',
+  'qcow2', 'qcow2-zlib', 'qcow2-backing', 'partitions', 'ext4',
 ] as const;
 export type KindName = (typeof KINDS)[number];
 
@@ -27,12 +30,15 @@ export interface CorpusFile {
   original: Record<string, string>;
   /** Hex data key of an encrypted archive (so cases can re-seal without running Argon2id). */
   dataKey?: string;
+  /** Disk images: a JSON file in the item's directory saying what the unmutated image holds. */
+  expect?: string;
 }
 
 /** A corpus item: one kind, one directory holding its files (a thin chain's archives side by side). */
 export interface CorpusItem {
   kind: KindName;
-  format: 'hxz' | 'qcow2';
+  /** `partitions` and `ext4`: raw disk images read with src/fs (the pure parsers of disk contents). */
+  format: 'hxz' | 'qcow2' | 'partitions' | 'ext4';
   /** Absolute directory. */
   dir: string;
   files: CorpusFile[];
@@ -239,6 +245,15 @@ export async function buildCorpus(root: string, log: (line: string) => void = ()
     }
     log(`qcow2 images built in ${Date.now() - t1} ms`);
   } else skipped.push('qcow2, qcow2-zlib, qcow2-backing (qemu-img missing)');
+
+  for (const [kind, build] of [['partitions', buildPartitionSeeds], ['ext4', buildExt4Seeds]] as const) {
+    const t2 = Date.now();
+    const built = await build(join(root, kind));
+    if (built.item) {
+      items[kind] = built.item;
+      log(`${kind} images built in ${Date.now() - t2} ms`);
+    } else skipped.push(built.skipped!);
+  }
   return { root, items, signingKeyPem, skipped };
 }
 

@@ -1,10 +1,15 @@
 /**
  * `npm run fuzz`: a time-bounded, seeded, reproducible fuzzer of the archive reader, the
- * inspect/verify operations and the qcow2 image reader (issue 10, "Prove it").
+ * inspect/verify operations, the qcow2 image reader (issue 10, "Prove it"), and the pure
+ * parsers of disk contents: partition tables, filesystem detection and the ext2/3/4 reader
+ * (issue 15; kinds `partitions` and `ext4`).
  *
  *   node --import tsx scripts/fuzz/main.ts [--seconds N] [--seed S] [--replay CASESEED]
  *        [--kind K] [--json] [--jobs N] [--case-timeout S] [--memory-mib M] [--corpus DIR]
- *        [--verify-chance P] [--findings DIR]
+ *        [--verify-chance P] [--pack-chance P] [--findings DIR]
+ *
+ * --pack-chance: the fraction of partitions/ext4 cases that also pack the mutated image and
+ * walk it again through the archive (default 0.05).
  *
  * Case n of run seed S has case seed caseSeedOf(S, n) (rng.ts); everything about the case
  * follows from that seed, so `--replay CASESEED` reruns exactly that case, verbosely, keeping
@@ -33,18 +38,19 @@ interface Options {
   memoryMiB: number;
   corpus?: string;
   verifyChance: number;
+  packChance: number;
   findings?: string;
 }
 
 function usage(message?: string): never {
   if (message) process.stderr.write(`fuzz: ${message}\n`);
-  process.stderr.write('usage: fuzz [--seconds N] [--seed S] [--replay CASESEED] [--kind K] [--json] [--jobs N] [--case-timeout S] [--memory-mib M] [--corpus DIR] [--verify-chance P] [--findings DIR]\n');
+  process.stderr.write('usage: fuzz [--seconds N] [--seed S] [--replay CASESEED] [--kind K] [--json] [--jobs N] [--case-timeout S] [--memory-mib M] [--corpus DIR] [--verify-chance P] [--pack-chance P] [--findings DIR]\n');
   process.stderr.write(`kinds: ${KINDS.join(', ')}\n`);
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 60, seed: (Date.now() >>> 0), json: false, jobs: 2, caseTimeoutMs: 12_000, memoryMiB: 768, verifyChance: 0.1 };
+  const o: Options = { seconds: 60, seed: (Date.now() >>> 0), json: false, jobs: 2, caseTimeoutMs: 12_000, memoryMiB: 768, verifyChance: 0.1, packChance: 0.05 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => (i + 1 < argv.length ? argv[++i] : usage(`${a} needs a value`));
@@ -60,6 +66,7 @@ function parseArgs(argv: string[]): Options {
       case '--memory-mib': o.memoryMiB = num(); break;
       case '--corpus': o.corpus = val(); break;
       case '--verify-chance': o.verifyChance = Math.min(1, num()); break;
+      case '--pack-chance': o.packChance = Math.min(1, num()); break;
       case '--findings': o.findings = val(); break;
       case '-h': case '--help': usage();
       // eslint-disable-next-line no-fallthrough
@@ -187,7 +194,7 @@ class Runner {
       const dir = join(tmpdir(), d);
       if (this.o.findings) {
         mkdirSync(this.o.findings, { recursive: true });
-        for (const f2 of readdirSync(dir).filter((x) => x.endsWith('.hxz') || x.endsWith('.qcow2'))) {
+        for (const f2 of readdirSync(dir).filter((x) => x.endsWith('.hxz') || x.endsWith('.qcow2') || x.endsWith('.img'))) {
           try { cpSync(join(dir, f2), join(this.o.findings, `${plan.seed}-${f2}`)); savedFile ??= join(this.o.findings, `${plan.seed}-${f2}`); } catch { /* a FIFO */ }
         }
       }
@@ -237,7 +244,7 @@ async function main(): Promise<number> {
   const { corpus, cleanup } = await prepareCorpus(o, o.json ? err : (s) => console.log(s));
   const findingsDir = o.findings ?? join(tmpdir(), `hexz-fuzz-findings-${formatSeed(o.seed)}`);
   o.findings = findingsDir;
-  const init: ToChild = { type: 'init', corpusRoot: corpus.root, verifyChance: o.verifyChance, findingsDir };
+  const init: ToChild = { type: 'init', corpusRoot: corpus.root, verifyChance: o.verifyChance, packChance: o.packChance, findingsDir };
   try {
     if (o.replay !== undefined) return await replay(o, init);
     return await fuzz(o, init, corpus);
@@ -305,6 +312,8 @@ async function fuzz(o: Options, init: ToChild, corpus: Corpus): Promise<number> 
   const seconds = (Date.now() - started) / 1000;
   const summary = {
     runSeed: formatSeed(o.seed), seconds, cases: total, skipped, headerMac: runners[0].headerMac,
+    /** The kinds this machine could build (the others were skipped for a missing tool). */
+    kinds: Object.keys(corpus.items),
     counts: Object.fromEntries([...counts].sort().map(([k, v]) => [k, { cases: v.cases, ...Object.fromEntries(v.outcomes) }])),
     findings: dedupe(findings),
     findingsDir: findings.length ? o.findings : undefined,

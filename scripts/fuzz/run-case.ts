@@ -13,7 +13,7 @@ import { createPrivateKey } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Archive, HexzError, openImage, pack, type StreamName } from '../../src/index.ts';
+import { Archive, openImage, pack, type StreamName } from '../../src/index.ts';
 import { inspect } from '../../src/ops/inspect.ts';
 import { verify } from '../../src/ops/verify.ts';
 import { checkSignature } from '../../src/ops/check-signature.ts';
@@ -23,9 +23,14 @@ import { bytesEqual } from '../../src/format/digest.ts';
 import type { IndexEntry } from '../../src/format/entry.ts';
 import { contentHasher, deriveArchiveKeys } from '../../src/crypto/archive-keys.ts';
 import { dissect } from './anatomy.ts';
+import { Judge } from './judge.ts';
 import { KINDS, type Corpus, type CorpusItem, type KindName } from './corpus.ts';
 import { craftedMutation, rawMutation, type MutationResult } from './mutate-archive.ts';
 import { mutateQcow2 } from './mutate-qcow2.ts';
+import { mutateExt4 } from './mutate-ext4.ts';
+import { mutatePartitions } from './mutate-partitions.ts';
+import { ext4Layout, type Ext4Layout } from './ext4-layout.ts';
+import { diskOps } from './disk-ops.ts';
 import { coveringEntries, modelArchive, type ArchiveModel } from './oracle.ts';
 import { reseal, type HeaderMacFn } from './reseal.ts';
 import { formatSeed, Rng } from './rng.ts';
@@ -75,6 +80,8 @@ export interface CaseEnv {
   headerMac?: HeaderMacFn;
   /** Fraction of archive cases that run src/ops/verify (slow under tsx: it starts decode workers). */
   verifyChance: number;
+  /** Fraction of partitions/ext4 cases that also walk the image packed into an archive. */
+  packChance: number;
   /** Keep the case directory (replay). */
   keep: boolean;
   log: (line: string) => void;
@@ -87,6 +94,7 @@ export interface CaseEnv {
 }
 
 const fileCache = new Map<string, Uint8Array>();
+const layoutCache = new Map<string, Ext4Layout>();
 function cached(path: string): Uint8Array {
   let b = fileCache.get(path);
   if (!b) fileCache.set(path, (b = new Uint8Array(readFileSync(path))));
@@ -103,12 +111,19 @@ export async function runCase(seed: number, env: CaseEnv): Promise<CaseResult> {
   const opRng = rng.fork();
   const dir = mkdtempSync(join(tmpdir(), `hexz-fuzz-${plan.seed}-`));
   try {
-    for (const f of readdirSync(item.dir)) if (!f.endsWith('.raw')) copyFileSync(join(item.dir, f), join(dir, f));
+    // Disk images are walked in memory: only the mutated one is written (to keep, or to pack).
+    const disk = item.format === 'partitions' || item.format === 'ext4';
+    if (!disk) for (const f of readdirSync(item.dir)) if (!f.endsWith('.raw')) copyFileSync(join(item.dir, f), join(dir, f));
     const target = item.files[mutRng.int(item.files.length)];
     result.target = target.file;
     const healthy = cached(join(item.dir, target.file));
     let mutation: MutationResult | undefined;
     if (plan.flavour === 'none') mutation = { bytes: healthy, region: '-', description: 'unmutated (control)', reseal: false };
+    else if (item.format === 'ext4') {
+      const key = join(item.dir, target.file);
+      if (!layoutCache.has(key)) layoutCache.set(key, ext4Layout(healthy));
+      mutation = mutateExt4(mutRng, healthy, layoutCache.get(key)!, plan.flavour);
+    } else if (item.format === 'partitions') mutation = mutatePartitions(mutRng, healthy, plan.flavour);
     else if (item.format === 'qcow2') {
       mutation = mutateQcow2(mutRng, healthy, plan.flavour, target.file, item.files.map((f) => f.file).filter((f) => f !== target.file));
     } else {
@@ -137,6 +152,7 @@ export async function runCase(seed: number, env: CaseEnv): Promise<CaseResult> {
     const before = new Set(readdirSync(dir));
     const judge = new Judge(result, env);
     if (item.format === 'qcow2') await qcow2Ops(judge, item, dir, opRng);
+    else if (disk) await diskOps(judge, item, target, path, mutation.bytes, opRng, env);
     else {
       // The mutated file itself, then (thin chains) the top of the chain that reads through it.
       await archiveOps(judge, item, dir, target.file, opRng, env);
@@ -149,41 +165,6 @@ export async function runCase(seed: number, env: CaseEnv): Promise<CaseResult> {
     if (!env.keep) rmSync(dir, { recursive: true, force: true });
     else env.log(`case directory kept: ${dir}`);
   }
-}
-
-/** Records outcomes and findings of one case. */
-class Judge {
-  constructor(readonly result: CaseResult, readonly env: CaseEnv) {}
-
-  finding(type: string, op: string, message: string): void {
-    this.result.findings.push({ type, op, message });
-    this.env.log(`  FINDING ${type} in ${op}: ${message}`);
-  }
-
-  /** Runs `fn`; a HexzError is an allowed outcome, anything else thrown is a finding. Returns undefined on error. */
-  async run<T>(op: string, fn: () => Promise<T>): Promise<T | undefined> {
-    this.env.onOp?.(op);
-    try {
-      const v = await fn();
-      this.result.ops.push({ op, outcome: v instanceof Uint8Array ? 'bytes' : 'ok' });
-      return v;
-    } catch (err) {
-      if (err instanceof HexzError) {
-        this.result.ops.push({ op, outcome: err.name });
-        this.env.log(`  ${op}: ${err.name}: ${err.message}`);
-      } else {
-        const e = err as Error;
-        this.result.ops.push({ op, outcome: `!${e?.name ?? typeof err}` });
-        this.finding('non-hexz-error', op, `${e?.name ?? typeof err}: ${e?.message ?? String(err)}${e?.stack ? ` @ ${firstFrame(e.stack)}` : ''}`);
-      }
-      return undefined;
-    }
-  }
-}
-
-function firstFrame(stack: string): string {
-  const line = stack.split('\n').find((l) => l.includes('/src/'));
-  return (line ?? stack.split('\n')[1] ?? '').trim();
 }
 
 /** Everything the oracle needs about one archive file of a case. */

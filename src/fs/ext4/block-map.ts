@@ -4,7 +4,7 @@
  * double and triple indirect blocks of 32-bit pointers. A zero pointer is a hole of the whole
  * subtree's span, skipped in one step, so a sparse 5 GiB file costs a few reads.
  */
-import type { BlockRun } from './block-run.js';
+import { overOwned, ownedBlocks, type BlockRun } from './block-run.js';
 import type { Inode } from './inode.js';
 import type { Ext4Volume } from './volume.js';
 
@@ -24,6 +24,10 @@ export async function* blockMapRuns(
   const perBlock = vol.sb.blockSize / 4;
   const what = `inode ${inode.ino} block map`;
   const pending = new RunBuilder();
+  // Indirect blocks count against what the inode owns too: a map whose indirect blocks point at
+  // each other would otherwise walk millions of pointers (all holes, or all one block).
+  const owned = ownedBlocks(vol, inode);
+  const budget = { left: owned, spend: () => { if (--budget.left < 0) throw overOwned(inode, owned); } };
 
   for (let i = Math.max(0, from); i < Math.min(DIRECT_BLOCKS, to); i++) {
     const ptr = ptrs.getUint32(i * 4, true);
@@ -37,7 +41,7 @@ export async function* blockMapRuns(
     const span = perBlock ** level;
     const ptr = ptrs.getUint32((DIRECT_BLOCKS - 1 + level) * 4, true);
     if (ptr !== 0 && base + span > from) {
-      for await (const run of indirect(vol, ptr, level, base, from, to, what, perBlock, signal)) {
+      for await (const run of indirect(vol, ptr, level, base, from, to, what, perBlock, budget, signal)) {
         const done = pending.addRun(run);
         if (done) yield done;
       }
@@ -50,8 +54,9 @@ export async function* blockMapRuns(
 
 async function* indirect(
   vol: Ext4Volume, block: number, level: number, base: number, from: number, to: number,
-  what: string, perBlock: number, signal: AbortSignal | undefined,
+  what: string, perBlock: number, budget: { spend(): void }, signal: AbortSignal | undefined,
 ): AsyncGenerator<BlockRun> {
+  budget.spend();
   const bytes = await vol.cache.readBlock(block, `${what} indirect block`, { signal });
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const childSpan = perBlock ** (level - 1);
@@ -67,7 +72,7 @@ async function* indirect(
       const done = pending.add(lblk, ptr);
       if (done) yield done;
     } else {
-      for await (const run of indirect(vol, ptr, level - 1, lblk, from, to, what, perBlock, signal)) {
+      for await (const run of indirect(vol, ptr, level - 1, lblk, from, to, what, perBlock, budget, signal)) {
         const done = pending.addRun(run);
         if (done) yield done;
       }
