@@ -98,8 +98,8 @@ export type BlockTask = CompressTask | DecodeTask | Qcow2CompressTask | DecodeRu
 /**
  * What a worker returns for a compress task, per block in order, in a few flat buffers (a
  * buffer per block and hash cost the receiving thread more than their bytes): 32-byte hashes
- * back to back, stored lengths, codecs (0 = raw) and known flags (1: the hash is in the pool's
- * known set, nothing was compressed, its stored length is 0), and the stored bytes back to back.
+ * back to back, stored lengths, codecs (0 = raw) and flags (1: the hash is in the pool's known
+ * set, nothing was compressed, its stored length is 0), and the stored bytes back to back.
  * Buffers are transferred.
  */
 export interface CompressManyResult {
@@ -109,7 +109,7 @@ export interface CompressManyResult {
   storedLengths: ArrayBuffer;
   /** Uint8Array buffers. */
   encodings: ArrayBuffer;
-  known: ArrayBuffer;
+  flags: ArrayBuffer;
   stored: ArrayBuffer;
 }
 

@@ -12,6 +12,7 @@ import { ClusterEncoder, encodeClusters } from '../codec/cluster-codec.js';
 import { keyedBlake3 } from '../crypto/content-hash.js';
 import { openSealed } from '../crypto/object-cipher.js';
 import { KnownHashes } from '../hash/known-hashes.js';
+import { compressBlocks, type CompressTools } from './compress-blocks.js';
 import { blockAad } from '../format/seal-aad.js';
 import { decodeRun, RunBlockError, unpackRunBlocks, type RunSlotTools } from '../archive/decode-run.js';
 import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressBatchTask, CompressManyResult, DecodeResult, DecodeRunTask, Qcow2CompressResult, TaskFailure } from './block-task.js';
@@ -21,6 +22,8 @@ const data = (workerData ?? {}) as BlockWorkerData;
 const codecs = new CodecSet(data.dictionary);
 const contentHash = data.hashKey ? keyedBlake3(data.hashKey) : blake3;
 const known = data.known ? new KnownHashes(data.known) : undefined;
+/** What compress and compress-batch tasks hash and compress with. */
+const compressTools: CompressTools = { contentHash: (b) => contentHash(b), known, compress: (codec, b, level) => codecs.get(codec).compress(b, level) };
 /** qcow2 cluster encoders by codec and level, created on first use. */
 const clusterEncoders = new Map<string, ClusterEncoder>();
 /** For decode-run tasks: how each archive of the chain opens, decodes and checks its blocks. */
@@ -38,39 +41,13 @@ parentPort!.on('message', (task: BlockTask) => {
   if (task.op === 'compress') {
     try {
       const fields = new Float64Array(task.fields);
-      const n = fields.length / 3;
-      const hashes = new Uint8Array(n * 32);
-      const storedLengths = new Uint32Array(n);
-      const encodings = new Uint8Array(n);
-      const flags = new Uint8Array(n);
-      const parts: Uint8Array[] = [];
-      let total = 0;
-      for (let i = 0; i < n; i++) {
-        const input = new Uint8Array(task.buffers[fields[i * 3]], fields[i * 3 + 2], fields[i * 3 + 1]);
-        const hash = contentHash(input);
-        hashes.set(hash, i * 32);
-        // A block the chain already holds is stored as a reference by the main thread: compressing it would be wasted work.
-        if (known?.has(hash)) {
-          flags[i] = 1;
-          continue;
-        }
-        const packed = codecs.get(task.codec).compress(input, task.level);
-        const stored = packed ?? input;
-        encodings[i] = packed ? task.codec : 0;
-        storedLengths[i] = stored.length;
-        parts.push(stored);
-        total += stored.length;
-      }
-      const stored = new Uint8Array(total);
-      let at = 0;
-      for (const p of parts) {
-        stored.set(p, at);
-        at += p.length;
-      }
+      const blocks: Uint8Array[] = [];
+      for (let f = 0; f < fields.length; f += 3) blocks.push(new Uint8Array(task.buffers[fields[f]], fields[f + 2], fields[f + 1]));
+      const r = compressBlocks(blocks, task.codec, task.level, compressTools);
       const result: CompressManyResult = {
-        id: task.id, hashes: hashes.buffer, storedLengths: storedLengths.buffer, encodings: encodings.buffer, known: flags.buffer, stored: stored.buffer,
+        id: task.id, hashes: r.hashes.buffer, storedLengths: r.storedLengths.buffer, encodings: r.encodings.buffer, flags: r.flags.buffer, stored: r.stored.buffer,
       };
-      parentPort!.postMessage(result, [result.hashes, result.storedLengths, result.encodings, result.known, result.stored]);
+      parentPort!.postMessage(result, [result.hashes, result.storedLengths, result.encodings, result.flags, result.stored]);
     } catch (err) {
       fail(task.id, 'internal', err);
     }
@@ -164,35 +141,10 @@ async function compressBatch(task: CompressBatchTask): Promise<void> {
       else input.set(pb.subarray(at, at + length), to);
     }
     const lengths = new Uint32Array(task.lengths);
-    const n = lengths.length;
-    const hashes = new Uint8Array(n * 32);
-    const storedLengths = new Uint32Array(n);
-    const encodings = new Uint8Array(n);
-    const flags = new Uint8Array(n);
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    for (let i = 0, at = 0; i < n; at += lengths[i], i++) {
-      const block = input.subarray(at, at + lengths[i]);
-      if (allZero(block)) {
-        flags[i] = 2;
-        continue;
-      }
-      const hash = contentHash(block);
-      hashes.set(hash, i * 32);
-      if (known?.has(hash)) {
-        flags[i] = 1;
-        continue;
-      }
-      // Codecs return fresh arrays; a block stored raw is copied out of the scratch buffer below.
-      const packed = codecs.get(task.codec).compress(block, task.level);
-      const stored = packed ?? block;
-      encodings[i] = packed ? task.codec : 0;
-      storedLengths[i] = stored.length;
-      parts.push(stored);
-      total += stored.length;
-    }
-    const stored = new Uint8Array(total);
-    for (let i = 0, at = 0; i < parts.length; at += parts[i].length, i++) stored.set(parts[i], at);
+    const blocks: Uint8Array[] = [];
+    for (let i = 0, at = 0; i < lengths.length; at += lengths[i], i++) blocks.push(input.subarray(at, at + lengths[i]));
+    // Laid out in the reused scratch buffer: compressBlocks copies raw blocks out of it.
+    const { hashes, storedLengths, encodings, flags, stored } = compressBlocks(blocks, task.codec, task.level, { ...compressTools, allZero });
     const result: CompressBatchResult = {
       id: task.id, hashes: hashes.buffer, storedLengths: storedLengths.buffer, encodings: encodings.buffer, flags: flags.buffer, stored: stored.buffer,
     };

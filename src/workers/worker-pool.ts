@@ -77,10 +77,10 @@ export class WorkerPool implements BlockDecoder {
     const r = (await this.submit({ op: 'compress', id: 0, buffers, fields: fields.buffer, codec, level })) as CompressManyResult;
     const lengths = new Uint32Array(r.storedLengths);
     const encodings = new Uint8Array(r.encodings);
-    const known = new Uint8Array(r.known);
+    const flags = new Uint8Array(r.flags);
     const out: CompressResult[] = [];
     for (let i = 0, at = 0; i < lengths.length; at += lengths[i], i++) {
-      out.push({ hash: new Uint8Array(r.hashes, i * 32, 32), stored: new Uint8Array(r.stored, at, lengths[i]), encoding: encodings[i] as CodecId, known: known[i] === 1 });
+      out.push({ hash: new Uint8Array(r.hashes, i * 32, 32), stored: new Uint8Array(r.stored, at, lengths[i]), encoding: encodings[i] as CodecId, known: flags[i] === 1 });
     }
     return out;
   }
