@@ -8,13 +8,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { detectFilesystem, type FilesystemInfo } from '../src/fs/detect-filesystem.ts';
 import { readPartitions } from '../src/fs/partition/partition-table.ts';
 import { subDevice } from '../src/fs/sub-device.ts';
-import type { BlockDevice } from '../src/fs/types.ts';
-import { UsageError } from '../src/errors.ts';
 import { Rng, tempDir } from './helpers.js';
+import { fileDevice, memDevice } from './block-devices.ts';
 
 const MiB = 1 << 20;
 const CI = process.env.CI === 'true';
@@ -45,38 +44,7 @@ function sh(cmd: string, args: string[], input?: string): string {
   return r.stdout;
 }
 
-/** A BlockDevice over a file, read with node:fs; counts the bytes read. */
-function fileDevice(path: string): BlockDevice & { bytes: number } {
-  const size = statSync(path).size;
-  const dev = {
-    size,
-    bytes: 0,
-    async read(offset: number, length: number): Promise<Uint8Array> {
-      if (offset < 0 || length < 0 || offset + length > size) throw new UsageError(`read ${offset}+${length} outside ${size}`);
-      dev.bytes += length;
-      const out = new Uint8Array(length);
-      const fd = openSync(path, 'r');
-      try {
-        readSync(fd, out, 0, length, offset);
-      } finally {
-        closeSync(fd);
-      }
-      return out;
-    },
-  };
-  return dev;
-}
 
-/** A BlockDevice over bytes; an out-of-range read is a reader bug (a plain Error). */
-function memDevice(bytes: Uint8Array): BlockDevice {
-  return {
-    size: bytes.length,
-    async read(offset: number, length: number): Promise<Uint8Array> {
-      if (offset < 0 || length < 0 || offset + length > bytes.length) throw new Error(`reader bug: read ${offset}+${length} outside ${bytes.length}`);
-      return bytes.slice(offset, offset + length);
-    },
-  };
-}
 
 /** What `blkid -p` says (TYPE mapped to our kind names), or undefined without blkid. */
 function blkid(img: string, offset?: number): FilesystemInfo | undefined {

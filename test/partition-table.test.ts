@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, readSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import CRC32 from 'crc-32';
 import { CorruptImageError, HexzError, UsageError } from '../src/errors.ts';
 import { formatGuid, parseGuid } from '../src/fs/partition/bytes.ts';
@@ -21,6 +21,7 @@ import type { Partition, PartitionTable } from '../src/fs/partition/types.ts';
 import { subDevice } from '../src/fs/sub-device.ts';
 import type { BlockDevice } from '../src/fs/types.ts';
 import { Rng, tempDir } from './helpers.js';
+import { fileDevice, memDevice } from './block-devices.ts';
 
 const MiB = 1 << 20;
 const CI = process.env.CI === 'true';
@@ -46,45 +47,7 @@ function sh(cmd: string, args: string[], input?: string): string {
   return r.stdout;
 }
 
-/** A BlockDevice over a file, read with node:fs; counts reads and bytes. */
-function fileDevice(path: string): BlockDevice & { reads: number; bytes: number } {
-  const size = statSync(path).size;
-  const dev = {
-    size,
-    reads: 0,
-    bytes: 0,
-    async read(offset: number, length: number): Promise<Uint8Array> {
-      if (offset < 0 || length < 0 || offset + length > size) throw new UsageError(`read ${offset}+${length} outside ${size}`);
-      dev.reads++;
-      dev.bytes += length;
-      const out = new Uint8Array(length);
-      const fd = openSync(path, 'r');
-      try {
-        readSync(fd, out, 0, length, offset);
-      } finally {
-        closeSync(fd);
-      }
-      return out;
-    },
-  };
-  return dev;
-}
 
-/**
- * A BlockDevice over bytes in memory. An out-of-range read is a plain Error, not a HexzError:
- * the readers must check bounds before they read, so the hostile tests catch one that does not.
- */
-function memDevice(bytes: Uint8Array): BlockDevice {
-  return {
-    size: bytes.length,
-    async read(offset: number, length: number): Promise<Uint8Array> {
-      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > bytes.length) {
-        throw new Error(`reader bug: read ${offset}+${length} outside ${bytes.length}`);
-      }
-      return bytes.slice(offset, offset + length);
-    },
-  };
-}
 
 interface SfdiskPartition { node: string; start: number; size: number; type: string; uuid?: string; name?: string; bootable?: boolean }
 interface SfdiskTable { label: string; id: string; sectorsize: number; partitions: SfdiskPartition[] }
