@@ -7,7 +7,7 @@ import type { Qcow2Compression } from '../image/qcow2-header.js';
 import { SECTOR, clusterBitsOf } from '../image/qcow2-layout.js';
 import { Qcow2Writer } from '../image/qcow2-writer.js';
 import { WorkerPool } from '../workers/worker-pool.js';
-import { defaultStream } from './extract.js';
+import { defaultStream } from './default-stream.js';
 import { entryBatches } from './entry-batches.js';
 
 /** Options of {@link exportQcow2}. */

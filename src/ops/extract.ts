@@ -3,6 +3,7 @@ import { EntryKind, type StreamName } from '../format/constants.js';
 import { AtomicFile } from '../store/atomic-file.js';
 import { throwIfAborted } from '../errors.js';
 import { entryBatches } from './entry-batches.js';
+import { defaultStream } from './default-stream.js';
 
 /** Options of {@link extract}. */
 export interface ExtractOptions {
@@ -88,9 +89,4 @@ export async function extract(from: string | Archive, options: ExtractOptions): 
   } finally {
     if (typeof from === 'string') await a.close();
   }
-}
-
-/** The stream commands use when none is named: disk if present, else memory. */
-export function defaultStream(a: Archive): StreamName {
-  return a.hasStream('disk') || !a.hasStream('memory') ? 'disk' : 'memory';
 }

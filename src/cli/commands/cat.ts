@@ -30,7 +30,7 @@ export function registerCat(program: Command, run: (fn: (ctx: CommandContext) =>
       if (flags.partition !== undefined) throw new UsageError('--partition applies only with --file');
       // Loaded here, not at startup: registering the command must not load the reader.
       const [{ Archive }, { defaultStream }, { sequentialChunks }] = await Promise.all([
-        import('../../node/archive.js'), import('../../ops/extract.js'), import('../../node/sequential-chunks.js'),
+        import('../../node/archive.js'), import('../../ops/default-stream.js'), import('../../node/sequential-chunks.js'),
       ]);
       const a = await Archive.open(file, { password: lazyPasswordFor(file, flags), parentDirs: parentDirsFrom(flags) });
       try {
