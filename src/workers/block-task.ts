@@ -95,24 +95,6 @@ export interface CompressBatchTask {
 
 export type BlockTask = CompressTask | DecodeTask | Qcow2CompressTask | DecodeRunTask | CompressBatchTask;
 
-/**
- * What a worker returns for a compress task, per block in order, in a few flat buffers (a
- * buffer per block and hash cost the receiving thread more than their bytes): 32-byte hashes
- * back to back, stored lengths, codecs (0 = raw) and flags (1: the hash is in the pool's known
- * set, nothing was compressed, its stored length is 0), and the stored bytes back to back.
- * Buffers are transferred.
- */
-export interface CompressManyResult {
-  id: number;
-  hashes: ArrayBuffer;
-  /** A Uint32Array's buffer. */
-  storedLengths: ArrayBuffer;
-  /** Uint8Array buffers. */
-  encodings: ArrayBuffer;
-  flags: ArrayBuffer;
-  stored: ArrayBuffer;
-}
-
 /** One block of a compress task's result, as {@link WorkerPool.compress} returns it (views of the task's buffers). */
 export interface CompressResult {
   /** Content hash of the block (32 bytes): BLAKE3-256, keyed in encrypted archives. */
@@ -126,10 +108,11 @@ export interface CompressResult {
 }
 
 /**
- * What a worker returns for a compress-batch task, per block in order: its hash (32 bytes each,
- * back to back), stored length and codec (0 = raw), and a flag; `stored` holds the stored bytes
- * back to back. A failing base block fails the task as a decode-run task's would (`block`).
- * Buffers are transferred.
+ * What a worker returns for a compress or compress-batch task, per block in order, in a few flat
+ * buffers (a buffer per block and hash cost the receiving thread more than their bytes): its hash
+ * (32 bytes each, back to back), stored length and codec (0 = raw), and a flag; `stored` holds the
+ * stored bytes back to back. A failing base block of a compress-batch task fails it as a
+ * decode-run task's would (`block`). Buffers are transferred.
  */
 export interface CompressBatchResult {
   id: number;

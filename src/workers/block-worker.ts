@@ -12,10 +12,10 @@ import { ClusterEncoder, encodeClusters } from '../codec/cluster-codec.js';
 import { keyedBlake3 } from '../crypto/content-hash.js';
 import { openSealed } from '../crypto/object-cipher.js';
 import { KnownHashes } from '../hash/known-hashes.js';
-import { compressBlocks, type CompressTools } from './compress-blocks.js';
+import { compressBlocks, type CompressedBlocks, type CompressTools } from './compress-blocks.js';
 import { blockAad } from '../format/seal-aad.js';
 import { decodeRun, RunBlockError, unpackRunBlocks, type RunSlotTools } from '../archive/decode-run.js';
-import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressBatchTask, CompressManyResult, DecodeResult, DecodeRunTask, Qcow2CompressResult, TaskFailure } from './block-task.js';
+import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressBatchTask, DecodeResult, DecodeRunTask, Qcow2CompressResult, TaskFailure } from './block-task.js';
 
 // The archive's zstd dictionary and keys arrive once, with the worker's creation data (not per task).
 const data = (workerData ?? {}) as BlockWorkerData;
@@ -43,11 +43,7 @@ parentPort!.on('message', (task: BlockTask) => {
       const fields = new Float64Array(task.fields);
       const blocks: Uint8Array[] = [];
       for (let f = 0; f < fields.length; f += 3) blocks.push(new Uint8Array(task.buffers[fields[f]], fields[f + 2], fields[f + 1]));
-      const r = compressBlocks(blocks, task.codec, task.level, compressTools);
-      const result: CompressManyResult = {
-        id: task.id, hashes: r.hashes.buffer, storedLengths: r.storedLengths.buffer, encodings: r.encodings.buffer, flags: r.flags.buffer, stored: r.stored.buffer,
-      };
-      parentPort!.postMessage(result, [result.hashes, result.storedLengths, result.encodings, result.flags, result.stored]);
+      postCompressed(task.id, compressBlocks(blocks, task.codec, task.level, compressTools));
     } catch (err) {
       fail(task.id, 'internal', err);
     }
@@ -144,16 +140,20 @@ async function compressBatch(task: CompressBatchTask): Promise<void> {
     const blocks: Uint8Array[] = [];
     for (let i = 0, at = 0; i < lengths.length; at += lengths[i], i++) blocks.push(input.subarray(at, at + lengths[i]));
     // Laid out in the reused scratch buffer: compressBlocks copies raw blocks out of it.
-    const { hashes, storedLengths, encodings, flags, stored } = compressBlocks(blocks, task.codec, task.level, { ...compressTools, allZero });
-    const result: CompressBatchResult = {
-      id: task.id, hashes: hashes.buffer, storedLengths: storedLengths.buffer, encodings: encodings.buffer, flags: flags.buffer, stored: stored.buffer,
-    };
-    parentPort!.postMessage(result, [result.hashes, result.storedLengths, result.encodings, result.flags, result.stored]);
+    postCompressed(task.id, compressBlocks(blocks, task.codec, task.level, { ...compressTools, allZero }));
   } catch (err) {
     fail(task.id, 'internal', err);
   } finally {
     if (mine) scratchBusy = false;
   }
+}
+
+/** Sends a compress or compress-batch task's result, its buffers transferred. */
+function postCompressed(id: number, r: CompressedBlocks): void {
+  const result: CompressBatchResult = {
+    id, hashes: r.hashes.buffer, storedLengths: r.storedLengths.buffer, encodings: r.encodings.buffer, flags: r.flags.buffer, stored: r.stored.buffer,
+  };
+  parentPort!.postMessage(result, [result.hashes, result.storedLengths, result.encodings, result.flags, result.stored]);
 }
 
 /** True when every byte is zero (a native compare against a zero buffer, a page at a time). */

@@ -3,10 +3,10 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CodecId } from '../format/constants.js';
 import { BlockDecodeError, type BlockDecoder, type BlockDecodeRequest } from '../archive/block-decoder.js';
-import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressManyResult, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
+import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
 import { packRunBlocks, RunBlockError, type RunRequest } from '../archive/decode-run.js';
 
-type TaskResult = CompressManyResult | DecodeResult | Qcow2CompressResult | CompressBatchResult;
+type TaskResult = CompressBatchResult | DecodeResult | Qcow2CompressResult;
 
 /** A decode task that failed in a worker; `kind` says how. The pool is the Node {@link BlockDecoder}. */
 export { BlockDecodeError as BlockTaskError };
@@ -74,7 +74,7 @@ export class WorkerPool implements BlockDecoder {
       });
       buffers.push(copy.buffer);
     }
-    const r = (await this.submit({ op: 'compress', id: 0, buffers, fields: fields.buffer, codec, level })) as CompressManyResult;
+    const r = (await this.submit({ op: 'compress', id: 0, buffers, fields: fields.buffer, codec, level })) as CompressBatchResult;
     const lengths = new Uint32Array(r.storedLengths);
     const encodings = new Uint8Array(r.encodings);
     const flags = new Uint8Array(r.flags);

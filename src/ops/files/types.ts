@@ -4,7 +4,7 @@
  */
 import type { FileType, Timestamp } from '../../fs/ext4/index.js';
 import type { FilesystemKind } from '../../fs/detect-filesystem.js';
-import type { PartitionTableKind } from '../../fs/partition/types.js';
+import type { Partition, PartitionTableKind } from '../../fs/partition/types.js';
 import type { StreamName } from '../../format/constants.js';
 
 export type { FileType, Timestamp } from '../../fs/ext4/index.js';
@@ -23,20 +23,8 @@ export interface VolumeOptions {
   signal?: AbortSignal;
 }
 
-/** One partition of the disk, with what it holds. */
-export interface PartitionSummary {
-  /** Linux's number (`/dev/sdaN`); 0 for the whole disk when there is no table. */
-  number: number;
-  /** Byte offset on the disk. */
-  offset: number;
-  /** Size in bytes. */
-  size: number;
-  /** GPT type GUID, MBR type byte (`0x83`), or `none`. */
-  type: string;
-  /** A human name of the type (`Linux filesystem`), when it is a well-known one. */
-  typeName?: string;
-  /** GPT partition name. */
-  name?: string;
+/** One partition of the disk (as the table gives it), with what it holds. */
+export interface PartitionSummary extends Pick<Partition, 'number' | 'offset' | 'size' | 'type' | 'typeName' | 'name'> {
   /** What the partition holds, by its magic numbers (`ext4`, `vfat`, `swap`, `unknown`, …). */
   filesystem: FilesystemKind;
   /** Filesystem label as blkid prints it. */
