@@ -10,11 +10,11 @@ import { DIRENT_TAIL_SIZE, dirLeafChecksum, dxNodeChecksum } from './checksums.j
 import type { FileType } from './types.js';
 
 /** ext4_dir_entry_2 header: inode (4), rec_len (2), name_len (1), file_type (1). */
-const DIRENT_HEADER_SIZE = 8;
+export const DIRENT_HEADER_SIZE = 8;
 /** EXT4_DIR_REC_LEN(1): the smallest record. */
 const MIN_REC_LEN = 12;
 /** det_reserved_ft of the leaf checksum tail (EXT4_FT_DIR_CSUM). */
-const FT_DIR_CSUM = 0xde;
+export const FT_DIR_CSUM = 0xde;
 /** dx_root_info.info_length, and where count/limit start in a root and in an interior node. */
 const DX_ROOT_INFO_LENGTH = 8;
 const DX_ROOT_COUNT_OFFSET = 0x20;
@@ -29,6 +29,9 @@ const NAME_MAX = 255;
 const DIRENT_TYPES: Record<number, FileType> = {
   1: 'file', 2: 'dir', 3: 'chardev', 4: 'blockdev', 5: 'fifo', 6: 'socket', 7: 'symlink',
 };
+
+/** The file_type code of each file type (the inverse of the table above, for the writer). */
+export const DIRENT_TYPE_CODES = Object.fromEntries(Object.entries(DIRENT_TYPES).map(([code, t]) => [t, Number(code)])) as Record<FileType, number>;
 
 /** One record as stored (`.` and `..` included). */
 export interface RawDirent {
