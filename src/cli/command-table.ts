@@ -22,6 +22,7 @@ export interface CommandEntry {
  */
 export const COMMANDS: readonly CommandEntry[] = [
   { names: ['pack'], load: async () => (await import('./commands/pack.js')).registerPack },
+  { names: ['build'], load: async () => (await import('./commands/build.js')).registerBuild },
   { names: ['inspect'], load: async () => (await import('./commands/inspect.js')).registerInspect },
   { names: ['extract'], load: async () => (await import('./commands/extract.js')).registerExtract },
   { names: ['cat'], load: async () => (await import('./commands/cat.js')).registerCat },

@@ -2,14 +2,22 @@ import type { Readable } from 'node:stream';
 import type { StreamName } from '../format/constants.js';
 import type { Header } from '../format/header.js';
 import type { KdfParams } from '../format/encryption-params.js';
-import type { ImageFormat } from '../image/types.js';
+import type { DiskImage, ImageFormat } from '../image/types.js';
 import type { S3ClientLike } from '../store/s3-client.js';
 import type { ChunkParams } from '../chunk/chunk-params.js';
 import type { RandomBytes } from '../crypto/key-envelope.js';
 import type { Archive } from '../node/archive.js';
 
-/** A packing input: a file path, or a Node Readable (a pipe, stdin). */
-export type PackInput = string | Readable;
+/**
+ * A packing input: a file path, a Node Readable (a pipe, stdin), or a DiskImage (a virtual
+ * disk such as the one `hexz build` generates; its zero extents are never read).
+ */
+export type PackInput = string | Readable | DiskImage;
+
+/** True when `input` is a DiskImage rather than a path or a Readable. */
+export function isDiskImageInput(input: PackInput): input is DiskImage {
+  return typeof input === 'object' && typeof (input as DiskImage).extents === 'function' && typeof (input as DiskImage).size === 'number';
+}
 
 /** Progress of a running pack; sizes in bytes. */
 export interface PackProgress {

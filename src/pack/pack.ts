@@ -20,6 +20,7 @@ import { HEXZ_VERSION } from '../version.js';
 import { openThinParent, parentSettings, seedFromParent, type ThinParent } from './parent-chain.js';
 import { KnownHashes } from '../hash/known-hashes.js';
 import type { PackOptions, PackProgress, PackResult } from './pack-options.js';
+import { isDiskImageInput } from './pack-options.js';
 import { resolvePackPlan, withParentSettings } from './pack-plan.js';
 import { buildDictionary, takePrefix } from './pack-dictionary.js';
 
@@ -92,7 +93,7 @@ async function packWith(options: PackOptions, thin: ThinParent | undefined): Pro
       if (!src) continue;
       // Detected once here (qcow2 by its magic); the input, sampling and metadata all use it.
       const format: ImageFormat = name === 'disk' && typeof src === 'string' ? (options.diskFormat ?? (await detectImageFormat(src).catch(() => 'raw' as const))) : 'raw';
-      let input = typeof src === 'string' ? await openPathInput(src, format, blockSize) : streamInput(src, `${name} stream`, blockSize);
+      let input = typeof src === 'string' ? await openPathInput(src, format, blockSize) : isDiskImageInput(src) ? imageInput(src, blockSize) : streamInput(src, `${name} stream`, blockSize);
       // A pipe may stall for ever: abort destroys the input, which ends the wait for its next block.
       const opened = input;
       if (opened.size === undefined && signal) signal.addEventListener('abort', () => void opened.close().catch(() => {}), { once: true });
@@ -245,7 +246,7 @@ function packMetadata(options: PackOptions, opened: { name: StreamName; input: B
   for (const { name, input, format } of opened) {
     const src = options[name]!;
     const isPath = typeof src === 'string' && src !== '-';
-    inputs[name] = { name: isPath ? basename(src) : '-', format, bytes: input.size ?? null };
+    inputs[name] = { name: isPath ? basename(src) : isDiskImageInput(src) ? src.name : '-', format, bytes: input.size ?? null };
   }
   return { tool: `hexz ${HEXZ_VERSION}`, inputs };
 }

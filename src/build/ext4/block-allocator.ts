@@ -54,9 +54,10 @@ export class BlockAllocator {
 
   /**
    * Allocates `count` blocks from the cursor on, split where group metadata intervenes.
-   * @throws UsageError when the filesystem is full (`what` names what did not fit).
+   * @param what names what did not fit in the error (a function: only called then).
+   * @throws UsageError when the filesystem is full.
    */
-  allocate(count: number, what: string): BlockRun[] {
+  allocate(count: number, what: string | (() => string)): BlockRun[] {
     const out: BlockRun[] = [];
     let left = count;
     while (left > 0) {
@@ -64,7 +65,7 @@ export class BlockAllocator {
       const group = Math.floor(this.cursor / BLOCKS_PER_GROUP);
       const groupEnd = Math.min((group + 1) * BLOCKS_PER_GROUP, this.geometry.blocksCount);
       if (this.cursor >= this.geometry.blocksCount) {
-        throw new UsageError(`the filesystem is full: no room for ${what} (${this.geometry.blocksCount} blocks of 4 KiB); give a larger --size`);
+        throw new UsageError(`the filesystem is full: no room for ${typeof what === 'string' ? what : what()} (${this.geometry.blocksCount} blocks of 4 KiB); give a larger --size`);
       }
       const n = Math.min(left, groupEnd - this.cursor);
       if (n <= 0) {

@@ -16,14 +16,14 @@ import { metadataChecksumSeed, inodeChecksumSeed, INODE_CHECKSUM_HI, INODE_CHECK
 import { Compat, Incompat, RoCompat } from '../../fs/ext4/features.js';
 import { encodeSuperblock } from '../../fs/ext4/encode-superblock.js';
 import { blockMapBlocks, encodeBlockMap } from '../../fs/ext4/encode-block-map.js';
-import { encodeDirectory } from '../../fs/ext4/encode-directory.js';
+import { directoryBlocks, encodeDirectory } from '../../fs/ext4/encode-directory.js';
 import { encodeExtentTree, extentTreeBlocks, type WriteExtent } from '../../fs/ext4/encode-extent-tree.js';
 import { encodeInode, EXTRA_ISIZE } from '../../fs/ext4/encode-inode.js';
 import { defaultJournalBlocks, encodeJournalSuperblock } from '../../fs/ext4/encode-journal.js';
 import { I_BLOCK_SIZE } from '../../fs/ext4/inode.js';
 import type { FileContent, SourceInode } from '../tree/types.js';
 import { BlockAllocator, type BlockRun } from './block-allocator.js';
-import { BLOCK_SIZE, BLOCKS_PER_GROUP, chooseGeometry, FIRST_INO, groupBitmapBlock, hasSuperblock, INODE_SIZE, LOG_BLOCK_SIZE, type Ext4Geometry } from './ext4-geometry.js';
+import { BLOCK_SIZE, BLOCKS_PER_GROUP, chooseGeometry, FIRST_INO, groupBitmapBlock, groupOverhead, hasSuperblock, INODE_SIZE, LOG_BLOCK_SIZE, type Ext4Geometry } from './ext4-geometry.js';
 import { GroupTables } from './group-tables.js';
 import { inodeFields, journalFields, type InodeBlocks } from './inode-fields.js';
 import { JOURNAL_INO, planInodes } from './plan-inodes.js';
@@ -43,6 +43,14 @@ export interface Ext4LayoutOptions {
   clamp?: number;
   /** Data alignment in blocks (the archive block size / 4 KiB; 1 for none). */
   alignBlocks: number;
+}
+
+/** What a layout takes, without its encoded metadata ({@link measureExt4}). Counts of blocks. */
+export interface Ext4Measure {
+  /** One past the last block allocated: the filesystem cannot be smaller than this. */
+  highWater: number;
+  /** Blocks in use, group metadata included. */
+  usedBlocks: number;
 }
 
 /** A run of blocks whose bytes the image must produce. */
@@ -68,6 +76,8 @@ export interface Ext4Layout {
   /** Blocks in use (metadata included) and inodes in use. */
   usedBlocks: number;
   usedInodes: number;
+  /** One past the last block allocated. */
+  highWater: number;
 }
 
 /** Mapped logical-to-physical runs of one inode. */
@@ -118,42 +128,64 @@ function toExtents(m: Mapped): WriteExtent[] {
   return out;
 }
 
+/** Inode numbering depends on the tree alone: done once per tree however often it is laid out. */
+const plans = new WeakMap<SourceInode, ReturnType<typeof planInodes>>();
+
 /**
  * Lays out the tree.
  * @throws UsageError when the tree does not fit in `sizeBytes` (blocks or inodes), a file is
  *   larger than the filesystem type allows, or a label is too long.
  */
 export function layoutExt4(root: SourceInode, o: Ext4LayoutOptions): Ext4Layout {
+  return layout(root, o, false) as Ext4Layout;
+}
+
+/**
+ * Allocates the tree's blocks as {@link layoutExt4} would, without encoding any metadata: what
+ * `--size auto` needs to try sizes cheaply.
+ * @throws as {@link layoutExt4}.
+ */
+export function measureExt4(root: SourceInode, o: Ext4LayoutOptions): Ext4Measure {
+  return layout(root, o, true) as Ext4Measure;
+}
+
+function layout(root: SourceInode, o: Ext4LayoutOptions, measure: boolean): Ext4Layout | Ext4Measure {
   const ext4 = o.fs === 'ext4';
   if (o.label.length > 16) throw new UsageError(`a filesystem label holds at most 16 bytes; "${new TextDecoder().decode(o.label)}" has ${o.label.length}`);
-  const { inodes, last } = planInodes(root);
+  let plan = plans.get(root);
+  if (!plan) {
+    plan = planInodes(root);
+    plans.set(root, plan);
+  }
+  const { inodes, last } = plan;
   const g = chooseGeometry(o.sizeBytes, last - FIRST_INO + 1, ext4);
   const csumSeed = ext4 ? metadataChecksumSeed(o.uuid, undefined) : undefined;
   const seedOf = (ino: number) => (csumSeed === undefined ? undefined : inodeChecksumSeed(csumSeed, ino, 0));
   const alloc = new BlockAllocator(g);
   const regions: LayoutRegion[] = [];
   const mapped = new Map<number, Mapped>();
-  const bytesOf = (ino: number, blocks: Uint8Array[], what: string) => {
+  // Measuring allocates the same counts without the bytes (`blocks` is then a count).
+  const bytesOf = (ino: number, blocks: Uint8Array[] | number, what: () => string) => {
     const m: Mapped = { runs: [] };
     let l = 0;
-    for (const run of alloc.allocate(blocks.length, what)) {
-      regions.push({ kind: 'bytes', start: run.start, len: run.len, blocks: blocks.slice(l, l + run.len) });
+    for (const run of alloc.allocate(typeof blocks === 'number' ? blocks : blocks.length, what)) {
+      if (typeof blocks !== 'number') regions.push({ kind: 'bytes', start: run.start, len: run.len, blocks: blocks.slice(l, l + run.len) });
       mapRuns(m, l, [run]);
       l += run.len;
     }
     mapped.set(ino, m);
   };
   const text = (p: Uint8Array) => new TextDecoder().decode(p) || '/';
+  const nameOf = (p: Uint8Array) => () => text(p);
 
   // Directories, then long symlinks.
-  const dirSizes = new Map<number, number>();
   for (let ino = 1; ino <= last; ino++) {
     const n = inodes[ino];
     if (n?.kind !== 'dir') continue;
     const ents = n.entries!.map((e) => ({ name: e.name, ino: e.ino, type: e.kind }));
-    const blocks = encodeDirectory(ino, n.parent!, ents, BLOCK_SIZE, seedOf(ino), n.source ? 1 : 4);
-    dirSizes.set(ino, blocks.length);
-    bytesOf(ino, blocks, `directory ${text(n.path)}`);
+    const minBlocks = n.source ? 1 : 4;
+    const blocks = measure ? directoryBlocks(ents, BLOCK_SIZE, ext4, minBlocks) : encodeDirectory(ino, n.parent!, ents, BLOCK_SIZE, seedOf(ino), minBlocks);
+    bytesOf(ino, blocks, () => `directory ${text(n.path)}`);
   }
   for (let ino = 1; ino <= last; ino++) {
     const n = inodes[ino];
@@ -161,9 +193,13 @@ export function layoutExt4(root: SourceInode, o: Ext4LayoutOptions): Ext4Layout 
     const target = n.source!.target!;
     if (target.length >= I_BLOCK_SIZE) {
       if (target.length >= BLOCK_SIZE) throw new UsageError(`symlink ${text(n.path)}: a target of ${target.length} bytes is longer than 4095`);
+      if (measure) {
+        bytesOf(ino, 1, () => `symlink ${text(n.path)}`);
+        continue;
+      }
       const block = new Uint8Array(BLOCK_SIZE);
       block.set(target);
-      bytesOf(ino, [block], `symlink ${text(n.path)}`);
+      bytesOf(ino, [block], () => `symlink ${text(n.path)}`);
     }
   }
 
@@ -173,7 +209,7 @@ export function layoutExt4(root: SourceInode, o: Ext4LayoutOptions): Ext4Layout 
     alloc.align(o.alignBlocks);
     const m: Mapped = { runs: [] };
     mapRuns(m, 0, alloc.allocate(journalBlocks, 'the journal'));
-    regions.push({ kind: 'bytes', start: m.runs[0].pblk, len: 1, blocks: [encodeJournalSuperblock(BLOCK_SIZE, journalBlocks, o.uuid)] });
+    if (!measure) regions.push({ kind: 'bytes', start: m.runs[0].pblk, len: 1, blocks: [encodeJournalSuperblock(BLOCK_SIZE, journalBlocks, o.uuid)] });
     mapped.set(JOURNAL_INO, m);
   }
 
@@ -196,12 +232,13 @@ export function layoutExt4(root: SourceInode, o: Ext4LayoutOptions): Ext4Layout 
     }
     const m: Mapped = { runs: [] };
     for (const r of ranges) {
-      const runs = alloc.allocate(r.len, text(n.path));
+      const runs = alloc.allocate(r.len, nameOf(n.path));
       let l = r.lblk;
-      for (const run of runs) {
-        const fileOffset = l * BLOCK_SIZE;
-        regions.push({ kind: 'file', start: run.start, len: run.len, content: src.content!, fileOffset, fileSize: src.size });
-        l += run.len;
+      if (!measure) {
+        for (const run of runs) {
+          regions.push({ kind: 'file', start: run.start, len: run.len, content: src.content!, fileOffset: l * BLOCK_SIZE, fileSize: src.size });
+          l += run.len;
+        }
       }
       mapRuns(m, r.lblk, runs);
     }
@@ -212,7 +249,17 @@ export function layoutExt4(root: SourceInode, o: Ext4LayoutOptions): Ext4Layout 
 
   // Each mapped inode's i_block, and the extent-tree or indirect blocks it needs.
   const iBlocks = new Map<number, InodeBlocks>();
-  for (const [ino, m] of [...mapped].sort((a, b) => a[0] - b[0])) {
+  const order = [...mapped].sort((a, b) => a[0] - b[0]);
+  if (measure) {
+    for (const [, m] of order) {
+      const need = ext4 ? extentTreeBlocks(m.runs.reduce((a, r) => a + Math.ceil(r.len / 32768), 0), BLOCK_SIZE) : blockMapBlocks(m.runs, BLOCK_SIZE);
+      if (need > 0) alloc.allocate(need, ext4 ? 'extent trees' : 'indirect blocks');
+    }
+    let overhead = 0;
+    for (let group = 0; group < g.groups; group++) overhead += groupOverhead(g, group);
+    return { highWater: alloc.next, usedBlocks: overhead + alloc.allocated };
+  }
+  for (const [ino, m] of order) {
     if (ext4) {
       const extents = toExtents(m);
       const need = extentTreeBlocks(extents.length, BLOCK_SIZE);
@@ -239,16 +286,15 @@ export function layoutExt4(root: SourceInode, o: Ext4LayoutOptions): Ext4Layout 
     for (let k = 0; k < count; k++) {
       const ino = first + k;
       const n = inodes[ino];
-      let raw: Uint8Array;
+      const into = table.subarray(k * INODE_SIZE, (k + 1) * INODE_SIZE);
       if (n) {
         if (n.kind === 'dir') dirInos.push(ino);
-        raw = encodeInode(inodeFields(n, iBlocks.get(ino), ext4, o.time, o.clamp), ino, INODE_SIZE, csumSeed);
+        encodeInode(inodeFields(n, iBlocks.get(ino), ext4, o.time, o.clamp), ino, INODE_SIZE, csumSeed, into);
       } else if (ino === JOURNAL_INO && journalBlocks > 0) {
-        raw = encodeInode(journalFields(iBlocks.get(ino)!, journalBlocks, o.time), ino, INODE_SIZE, csumSeed);
+        encodeInode(journalFields(iBlocks.get(ino)!, journalBlocks, o.time), ino, INODE_SIZE, csumSeed, into);
       } else {
-        raw = reservedInode(ino, csumSeed);
+        table.set(reservedInode(ino, csumSeed), k * INODE_SIZE);
       }
-      table.set(raw, k * INODE_SIZE);
     }
     tables.push(table);
   }
@@ -294,6 +340,7 @@ export function layoutExt4(root: SourceInode, o: Ext4LayoutOptions): Ext4Layout 
     },
     usedBlocks,
     usedInodes: last,
+    highWater: alloc.next,
   };
 }
 

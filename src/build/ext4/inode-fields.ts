@@ -35,44 +35,70 @@ function deviceIBlock(major: number, minor: number): Uint8Array {
  * The fields of a source inode.
  * @param blocks its mapped blocks (absent: it has none).
  * @param clamp clamps times later than this many seconds (SOURCE_DATE_EPOCH).
- * @param time the filesystem's creation time (crtime; the times of a lost+found the writer adds).
+ * @param time the filesystem's creation time (the times of a lost+found the writer adds).
  */
 export function inodeFields(n: NumberedInode, blocks: InodeBlocks | undefined, ext4: boolean, time: number, clamp: number | undefined): InodeFields {
-  const clampT = (t: Timestamp): Timestamp => (clamp !== undefined && t.sec > clamp ? { sec: clamp, nsec: 0 } : t);
-  const now: Timestamp = { sec: time, nsec: 0 };
   const src = n.source;
   const extentsFlag = ext4 ? InodeFlag.EXTENTS : 0;
-  const emptyRoot = () => (ext4 ? encodeExtentTree([], [], BLOCK_SIZE, undefined).iBlock : new Uint8Array(I_BLOCK_SIZE));
-  const base = {
+  const now: Timestamp = { sec: time, nsec: 0 };
+  const mtime = src ? clampTime(src.mtime, clamp) : now;
+  const f: InodeFields = {
+    type: n.kind,
     mode: src ? src.mode & 0o7777 : 0o700,
     uid: src?.uid ?? 0,
     gid: src?.gid ?? 0,
-    atime: src ? clampT(src.atime) : now,
-    mtime: src ? clampT(src.mtime) : now,
-    ctime: src ? clampT(src.ctime) : now,
-    crtime: now,
+    size: 0,
+    linksCount: n.links,
+    atime: src ? clampTime(src.atime, clamp) : now,
+    mtime,
+    ctime: src ? clampTime(src.ctime, clamp) : now,
+    // The source has no creation time; its mtime keeps a rebuild's unchanged inodes unchanged.
+    crtime: mtime,
+    flags: 0,
+    blocks512: blocks ? (blocks.dataBlocks + blocks.treeBlocks) * 8 : 0,
     generation: 0,
+    iBlock: blocks?.iBlock ?? ZERO_I_BLOCK,
   };
-  const mappedBlocks = blocks ? blocks.dataBlocks + blocks.treeBlocks : 0;
   switch (n.kind) {
     case 'dir':
-      return { ...base, type: 'dir', size: blocks!.dataBlocks * BLOCK_SIZE, linksCount: n.links > DIR_LINK_MAX ? 1 : n.links, flags: extentsFlag, blocks512: mappedBlocks * 8, iBlock: blocks!.iBlock };
+      f.size = blocks!.dataBlocks * BLOCK_SIZE;
+      f.linksCount = n.links > DIR_LINK_MAX ? 1 : n.links;
+      f.flags = extentsFlag;
+      break;
     case 'file':
-      return { ...base, type: 'file', size: src!.size, linksCount: n.links, flags: extentsFlag, blocks512: mappedBlocks * 8, iBlock: blocks?.iBlock ?? emptyRoot() };
+      f.size = src!.size;
+      f.flags = extentsFlag;
+      if (!blocks && ext4) f.iBlock = EMPTY_EXTENT_ROOT;
+      break;
     case 'symlink': {
       const target = src!.target!;
-      if (blocks) return { ...base, type: 'symlink', size: target.length, linksCount: n.links, flags: extentsFlag, blocks512: mappedBlocks * 8, iBlock: blocks.iBlock };
-      const iBlock = new Uint8Array(I_BLOCK_SIZE);
-      iBlock.set(target);
-      return { ...base, type: 'symlink', size: target.length, linksCount: n.links, flags: 0, blocks512: 0, iBlock };
+      f.size = target.length;
+      if (blocks) {
+        f.flags = extentsFlag;
+      } else {
+        f.iBlock = new Uint8Array(I_BLOCK_SIZE);
+        f.iBlock.set(target);
+      }
+      break;
     }
     case 'chardev':
     case 'blockdev':
-      return { ...base, type: n.kind, size: 0, linksCount: n.links, flags: 0, blocks512: 0, iBlock: deviceIBlock(src!.rdev?.major ?? 0, src!.rdev?.minor ?? 0) };
+      f.iBlock = deviceIBlock(src!.rdev?.major ?? 0, src!.rdev?.minor ?? 0);
+      break;
     default:
-      return { ...base, type: n.kind, size: 0, linksCount: n.links, flags: 0, blocks512: 0, iBlock: new Uint8Array(I_BLOCK_SIZE) };
+      break;
   }
+  return f;
 }
+
+/** `t`, or `clamp` seconds when `t` is later (SOURCE_DATE_EPOCH). */
+function clampTime(t: Timestamp, clamp: number | undefined): Timestamp {
+  return clamp !== undefined && t.sec > clamp ? { sec: clamp, nsec: 0 } : t;
+}
+
+const ZERO_I_BLOCK = new Uint8Array(I_BLOCK_SIZE);
+/** i_block of an empty extent-mapped file: a root with no entries. */
+const EMPTY_EXTENT_ROOT = encodeExtentTree([], [], BLOCK_SIZE, undefined).iBlock;
 
 /** The journal inode (8): a regular file of mode 0600 owned by root, as mke2fs makes it. */
 export function journalFields(blocks: InodeBlocks, journalBlocks: number, time: number): InodeFields {

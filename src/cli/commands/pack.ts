@@ -1,76 +1,28 @@
 import type { Command } from 'commander';
-import type { Archive } from '../../node/archive.js';
 import type { PackInput } from '../../pack/pack.js';
 import { UsageError } from '../../errors.js';
-import { parseSize } from '../../util/size.js';
 import type { CommandContext } from '../context.js';
 import { printFields, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
-import { requirePassword } from '../password.js';
-import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
 import { packProgressHandler, packSummaryFields } from '../pack-report.js';
-import { kdfFlags } from '../kdf-flags.js';
+import { addPackOptions, encryptionFlags, openParent, packOptionsFrom, type PackOptionFlags } from '../pack-flags.js';
 
-interface PackFlags {
+interface PackFlags extends PackOptionFlags {
   disk?: string;
   memory?: string;
   diskFormat?: string;
-  output: string;
-  compression: string;
-  level?: string;
-  blockSize?: string;
-  cdc?: boolean;
-  minChunk?: string;
-  avgChunk?: string;
-  maxChunk?: string;
-  profile?: string;
-  trainDict?: boolean;
-  workers?: string;
-  dedup: boolean;
-  force?: boolean;
-  encrypt?: boolean;
-  passwordFile?: string;
-  kdfMemory?: string;
-  kdfIterations?: string;
-  kdfLanes?: string;
-  parent?: string;
-  parentPasswordFile?: string;
-  parentDir?: string[];
-  silent?: boolean;
-  json?: boolean;
 }
 
 /** `hexz pack`: registers the command on `program`. */
 export function registerPack(program: Command, run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): void {
-  program
+  const cmd = program
     .command('pack')
     .description('pack a disk image and/or a memory dump into a .hxz archive')
     .option('--disk <file>', "disk image to pack ('-' for stdin)")
     .option('--disk-format <format>', 'format of the --disk file: raw or qcow2 (default: detected)')
     .option('--memory <file>', "memory dump to pack ('-' for stdin)")
-    .requiredOption('-o, --output <out.hxz>', 'archive to write (refused if it exists, unless --force)')
-    .option('--profile <name>', 'preset of codec, level, block size and chunking: generic, ml, eda, embedded, archival (explicit flags override it)')
-    .option('--compression <codec>', 'zstd, lz4 or none (default zstd)')
-    .option('--level <n>', 'compression level (zstd: -7..22, default 3)')
-    .option('--block-size <size>', 'fixed block size, a power of two from 4K to 4M (e.g. 64K, 1M; default 64K)')
-    .option('--cdc', 'content-defined chunking (FastCDC) instead of fixed blocks')
-    .option('--no-cdc', 'fixed blocks even when the profile uses CDC')
-    .option('--min-chunk <size>', 'CDC: smallest chunk (default 16K; implies --cdc)')
-    .option('--avg-chunk <size>', 'CDC: average chunk, a power of two (default 64K; implies --cdc)')
-    .option('--max-chunk <size>', 'CDC: largest chunk, at most 4M (default 128K; implies --cdc)')
-    .option('--train-dict', 'train a zstd dictionary (up to ~110K) from samples of the input and compress every block with it (zstd only; needs the system libzstd)')
-    .option('--no-train-dict', 'no dictionary even when the profile uses one')
-    .option('--workers <n>', 'worker threads for hashing and compression (default: one per core)')
-    .option('--no-dedup', 'store duplicate blocks again instead of pointing at the first copy')
-    .option('-f, --force', 'overwrite an existing output')
-    .option('--encrypt', 'encrypt blocks, index and metadata with AES-256-GCM under a password (asked twice on the terminal, or HEXZ_PASSWORD, or --password-file)')
-    .option('--password-file <file>', 'with --encrypt: read the password from the first line of FILE')
-    .option('--kdf-memory <size>', 'with --encrypt: Argon2id memory (default 64M; 8K..4G)')
-    .option('--kdf-iterations <n>', 'with --encrypt: Argon2id iterations (default 3; 1..256)')
-    .option('--kdf-lanes <n>', 'with --encrypt: Argon2id lanes (default 4; 1..64)')
-    .option('--parent <archive>', "pack thin: store only blocks not already in this archive's chain (reuses its codec, level and chunking; keep the chain reachable to read the result). An encrypted parent needs --encrypt: the child shares its data key, and the password must open the parent (or see --parent-password-file)")
-    .option('--parent-password-file <file>', "with --parent and --encrypt: the encrypted parent's password, when it differs from the new archive's")
-    .option(...PARENT_DIR_FLAG)
+    .requiredOption('-o, --output <out.hxz>', 'archive to write (refused if it exists, unless --force)');
+  addPackOptions(cmd)
     .option('--silent', 'print nothing but errors')
     .option('--json', 'print a summary as JSON')
     .action((flags: PackFlags) => run((ctx) => packCommand(flags, ctx)));
@@ -79,22 +31,11 @@ export function registerPack(program: Command, run: (fn: (ctx: CommandContext) =
 async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<number> {
   if (flags.disk === '-' && flags.memory === '-') throw new UsageError('only one input can be read from stdin');
   const input = (v?: string): PackInput | undefined => (v === '-' ? process.stdin : v);
-  const level = flags.level === undefined ? undefined : Number(flags.level);
-  if (level !== undefined && !Number.isInteger(level)) throw new UsageError(`--level must be an integer, got '${flags.level}'`);
   if (flags.diskFormat !== undefined && flags.diskFormat !== 'raw' && flags.diskFormat !== 'qcow2') {
     throw new UsageError(`--disk-format must be raw or qcow2, got '${flags.diskFormat}'`);
   }
   if (flags.diskFormat === 'qcow2' && flags.disk === '-') throw new UsageError('a qcow2 disk cannot be read from stdin');
-  const workers = flags.workers === undefined ? undefined : Number(flags.workers);
-  const chunkFlags = flags.minChunk !== undefined || flags.avgChunk !== undefined || flags.maxChunk !== undefined;
-  if (chunkFlags && flags.cdc === false) throw new UsageError('--min-chunk/--avg-chunk/--max-chunk need CDC; drop --no-cdc');
-  const cdc = chunkFlags
-    ? { min: flags.minChunk, avg: flags.avgChunk, max: flags.maxChunk }
-    : flags.cdc;
-  if (flags.encrypt) kdfFlags(flags); // bad --kdf-* values are refused before any prompt
-  else if (flags.passwordFile !== undefined || flags.kdfMemory !== undefined || flags.kdfIterations !== undefined || flags.kdfLanes !== undefined) {
-    throw new UsageError('--password-file and --kdf-* need --encrypt');
-  }
+  const common = packOptionsFrom(flags);
   const { pack } = await import('../../pack/pack.js');
   const opened = await openParent(flags);
   const progress = createProgress('packing', !flags.silent && !flags.json);
@@ -102,12 +43,8 @@ async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<numbe
   try {
     const encrypt = await encryptionFlags(flags, opened);
     result = await pack({
-      disk: input(flags.disk), diskFormat: flags.diskFormat as 'raw' | 'qcow2' | undefined, memory: input(flags.memory), output: flags.output,
-      compression: flags.compression as 'zstd' | undefined, level, blockSize: flags.blockSize === undefined ? undefined : parseSize(flags.blockSize), workers,
-      cdc, profile: flags.profile, trainDict: flags.trainDict,
-      dedup: flags.dedup, force: flags.force, signal: ctx.signal, encrypt,
-      parent: opened?.parent, parentDirs: flags.parent === undefined ? undefined : parentDirsFrom(flags),
-      onProgress: packProgressHandler(progress),
+      ...common, disk: input(flags.disk), diskFormat: flags.diskFormat as 'raw' | 'qcow2' | undefined, memory: input(flags.memory), output: flags.output,
+      signal: ctx.signal, encrypt, parent: opened?.parent, onProgress: packProgressHandler(progress),
     });
   } finally {
     progress.stop();
@@ -122,69 +59,3 @@ async function packCommand(flags: PackFlags, ctx: CommandContext): Promise<numbe
   return 0;
 }
 
-/** The parent of a thin pack, opened once, and the password that opened it when it is encrypted. */
-interface OpenedParent {
-  parent: Archive;
-  /** The password that opened an encrypted parent (shared with the new archive without --parent-password-file). */
-  password?: string;
-}
-
-/**
- * With --parent, opens it once, with its chain: the password is asked for only when its header
- * says it is encrypted (so a plain parent costs no prompt and a remote one no second header
- * read), and a plain/encrypted mismatch is refused before any prompt, with advice.
- * @returns the opened parent (undefined without --parent); the caller closes it.
- * @throws UsageError for a mismatch, or --parent-password-file / --parent-dir without --parent.
- * @throws WrongKeyError / MissingParentError from opening the parent.
- */
-async function openParent(flags: PackFlags): Promise<OpenedParent | undefined> {
-  if (flags.parent === undefined) {
-    if (flags.parentPasswordFile !== undefined || flags.parentDir?.length) throw new UsageError('--parent-password-file and --parent-dir need --parent');
-    return undefined;
-  }
-  const opened: Partial<OpenedParent> = {};
-  const parentName = flags.parent;
-  const password = async (): Promise<string> => {
-    if (!flags.encrypt) {
-      throw new UsageError(`parent ${parentName} is encrypted, so the thin archive must be too: add --encrypt (the password from --password-file, HEXZ_PASSWORD or the prompt must open the parent, or give the parent's with --parent-password-file; the child shares the parent's data key)`);
-    }
-    // Without --parent-password-file one password opens the parent and protects the child: asked once.
-    const given = flags.parentPasswordFile !== undefined
-      ? await requirePassword({ passwordFile: flags.parentPasswordFile }, '--parent-password-file gave no password')
-      : await requirePassword({ passwordFile: flags.passwordFile, prompt: `Password of ${parentName} (also the new archive's): ` }, '--encrypt needs a password');
-    opened.password = given;
-    return given;
-  };
-  const { Archive } = await import('../../node/archive.js');
-  const parent = await Archive.open(parentName, { password, parentDirs: parentDirsFrom(flags), verify: true });
-  try {
-    if (!parent.encrypted && flags.encrypt) {
-      throw new UsageError(`parent ${parentName} is not encrypted, so the thin archive cannot be (their content hashes would differ): drop --encrypt, or pack without --parent`);
-    }
-    if (!parent.encrypted && flags.parentPasswordFile !== undefined) throw new UsageError(`--parent-password-file: parent ${parentName} is not encrypted`);
-  } catch (err) {
-    await parent.close();
-    throw err;
-  }
-  return { parent, password: opened.password };
-}
-
-/**
- * The `encrypt` option from --encrypt and its flags; the password is read here, before packing
- * starts. With an encrypted parent and no --parent-password-file, the password that opened the
- * parent is the new archive's too, so it was asked once, and the parent checked it (a typo is a
- * WrongKeyError, not a new password).
- */
-async function encryptionFlags(flags: PackFlags, opened: OpenedParent | undefined) {
-  const anyKdf = flags.kdfMemory !== undefined || flags.kdfIterations !== undefined || flags.kdfLanes !== undefined;
-  if (!flags.encrypt) {
-    if (flags.passwordFile !== undefined || anyKdf) throw new UsageError('--password-file and --kdf-* need --encrypt');
-    return undefined;
-  }
-  const kdf = kdfFlags(flags);
-  // An encrypted parent opened without --parent-password-file was opened with the child's password.
-  const password = opened?.parent.encrypted && flags.parentPasswordFile === undefined
-    ? opened.password!
-    : await requirePassword({ passwordFile: flags.passwordFile, confirm: true, prompt: 'New archive password: ' }, '--encrypt needs a password');
-  return { password, kdf };
-}

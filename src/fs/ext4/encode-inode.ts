@@ -38,14 +38,16 @@ export interface InodeFields {
 }
 
 /**
- * Encodes an inode of `inodeSize` bytes. With `csumSeed` (metadata_csum filesystems) both
- * checksum halves are filled, seeded with the inode number and generation as the kernel does.
+ * Encodes an inode of `inodeSize` bytes, into `into` (zero-filled, exactly that long) when
+ * given. With `csumSeed` (metadata_csum filesystems) both checksum halves are filled, seeded
+ * with the inode number and generation as the kernel does.
  * @throws RangeError for a value that does not fit its field (a bug in the caller: the layout
  *   checks sizes and counts first).
  */
-export function encodeInode(f: InodeFields, ino: number, inodeSize: number, csumSeed: number | undefined): Uint8Array {
-  const raw = new Uint8Array(inodeSize);
-  const dv = new DataView(raw.buffer);
+export function encodeInode(f: InodeFields, ino: number, inodeSize: number, csumSeed: number | undefined, into?: Uint8Array): Uint8Array {
+  const raw = into ?? new Uint8Array(inodeSize);
+  if (raw.length !== inodeSize) throw new RangeError(`an inode is ${inodeSize} bytes, not ${raw.length}`);
+  const dv = new DataView(raw.buffer, raw.byteOffset, inodeSize);
   if (f.iBlock.length !== I_BLOCK_SIZE) throw new RangeError('i_block must be 60 bytes');
   if (f.uid > 0xffffffff || f.gid > 0xffffffff || f.uid < 0 || f.gid < 0) throw new RangeError(`inode ${ino}: owner out of range`);
   if (f.linksCount > 0xffff) throw new RangeError(`inode ${ino}: links count ${f.linksCount} out of range`);
