@@ -7,6 +7,7 @@ import { StoreError, wrapIoError } from '../../errors.js';
  * @param name the file, for messages.
  * @throws StoreError when the read fails, or when the file ends early ("changed while
  *   building": it shrank since it was scanned).
+ * @returns a buffer of its own (not a slice of a shared pool), so it may be transferred.
  */
 export async function readAt(fh: FileHandle, position: number, length: number, name: string): Promise<Uint8Array> {
   const buf = Buffer.allocUnsafeSlow(length);

@@ -3,6 +3,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { StoreError, UsageError, throwIfAborted, wrapIoError } from '../../errors.js';
 import { findDataRanges } from './data-ranges.js';
 import { splitDeviceNumber } from './device-number.js';
+import { NAME_MAX } from './tar-path.js';
 import { FileHandleCache } from './file-handle-cache.js';
 import { readAt } from './read-at.js';
 import { timestampFromNs } from './timestamp.js';
@@ -29,8 +30,6 @@ export interface ScanDirectoryOptions {
   openFiles?: number;
 }
 
-/** ext4's longest name, in bytes (EXT4_NAME_LEN). */
-const NAME_MAX = 255;
 const SLASH = Buffer.from('/');
 /** Hole look-ups (an open, lseeks and a close each) in flight at once. */
 const HOLE_LOOKUPS = 8;
@@ -76,7 +75,7 @@ export async function scanDirectory(path: string, options: ScanDirectoryOptions 
       throw wrapIoError(err, path, 'scan directory');
     }
     if (!st.isDirectory()) throw new UsageError(`${path}: not a directory`, { archive: path, stage: 'scan directory' });
-    const root = scanner.inode(st, kindOf(st), rootPath);
+    const root = scanner.inode(st, 'dir', rootPath);
     await scanner.walk(root, rootPath);
     return { root, stats: treeStats(root), name: path, close: () => files.close() };
   } catch (err) {
@@ -127,7 +126,7 @@ class DirectoryScanner {
       }
       if (!st) continue; // removed since the directory was listed: as if it had never been there
       this.progress.entries++;
-      const kind = kindOf(st);
+      const kind = kindOf(st, child);
       const key = kind !== 'dir' && st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined;
       let inode = key === undefined ? undefined : this.links.get(key);
       if (!inode) {
@@ -199,7 +198,7 @@ class ScannedFileContent implements FileContent {
   }
 }
 
-function kindOf(st: BigIntStats): SourceKind {
+function kindOf(st: BigIntStats, path: Buffer): SourceKind {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
@@ -207,5 +206,5 @@ function kindOf(st: BigIntStats): SourceKind {
   if (st.isBlockDevice()) return 'blockdev';
   if (st.isFIFO()) return 'fifo';
   if (st.isSocket()) return 'socket';
-  throw new StoreError(`unknown file type (mode ${st.mode.toString(8)})`);
+  throw new StoreError(`${path.toString()}: unknown file type (mode ${st.mode.toString(8)})`, { archive: path.toString(), stage: 'scan directory' });
 }

@@ -3,13 +3,15 @@ import { constants } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { wrapIoError } from '../../errors.js';
+import { StoreError, wrapIoError } from '../../errors.js';
 import { DATA_BLOCK, DataRangeList } from './data-ranges.js';
 import { readAt } from './read-at.js';
 import type { FileContent } from './types.js';
 
 /** Bytes gathered before one write to the spool. */
 const WRITE_BATCH = 1 << 20;
+/** Writes in flight at once (so at most this many batches held in memory). */
+const MAX_WRITES = 8;
 const ZEROS = Buffer.alloc(DATA_BLOCK);
 
 /**
@@ -22,6 +24,8 @@ const ZEROS = Buffer.alloc(DATA_BLOCK);
 export class SpoolFile {
   private end = 0;
   private sealed = 0;
+  private readonly writes = new Set<Promise<void>>();
+  private failure: unknown;
 
   private constructor(private readonly fh: FileHandle, readonly name: string) {}
 
@@ -57,17 +61,36 @@ export class SpoolFile {
     return new SpoolWriter(this, base, size);
   }
 
-  /** @internal Writes `pieces` back to back at byte `position` of the spool. */
+  /**
+   * @internal Writes `pieces` back to back at byte `position` of the spool. The write is
+   * started, not awaited (a tar of small files would otherwise wait for one write per file):
+   * this waits only while {@link MAX_WRITES} are in flight. The pieces must not change until
+   * {@link seal}.
+   * @throws StoreError when an earlier write failed.
+   */
   async writeAt(position: number, pieces: Uint8Array[]): Promise<void> {
-    try {
-      await this.fh.writev(pieces, position);
-    } catch (err) {
-      throw wrapIoError(err, this.name, 'write spool file');
-    }
+    this.throwIfFailed();
+    const length = pieces.reduce((n, p) => n + p.length, 0);
+    const write: Promise<void> = this.fh.writev(pieces, position).then(
+      ({ bytesWritten }) => {
+        if (bytesWritten !== length) throw new StoreError(`${this.name}: short write (${bytesWritten} of ${length} bytes)`, { archive: this.name, stage: 'write spool file' });
+      },
+    ).catch((err) => {
+      this.failure ??= wrapIoError(err, this.name, 'write spool file');
+    }).finally(() => this.writes.delete(write));
+    this.writes.add(write);
+    if (this.writes.size >= MAX_WRITES) await Promise.race(this.writes);
+    this.throwIfFailed();
   }
 
-  /** Extends the spool over trailing holes, so that reads up to its end find bytes. */
+  /**
+   * Waits for the writes in flight and extends the spool over trailing holes, so that reads up
+   * to its end find bytes. Call before reading.
+   * @throws StoreError when a write failed.
+   */
   async seal(): Promise<void> {
+    await Promise.all(this.writes);
+    this.throwIfFailed();
     if (this.end === this.sealed) return;
     try {
       await this.fh.truncate(this.end);
@@ -85,9 +108,14 @@ export class SpoolFile {
     return readAt(this.fh, position, length, this.name);
   }
 
-  /** Closes (and so deletes) the spool. */
+  /** Closes (and so deletes) the spool, once the writes in flight are done. */
   async close(): Promise<void> {
+    await Promise.all(this.writes);
     await this.fh.close();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
   }
 }
 

@@ -141,11 +141,15 @@ function checkChecksum(block: Uint8Array): void {
   // The checksum field counts as eight spaces; high bytes differ between the two sums.
   let unsigned = 8 * 0x20;
   let high = 0;
-  for (let i = 0; i < TAR_BLOCK; i++) {
-    if (i === 148) i = 156;
+  for (let i = 0; i < 148; i++) {
     const b = block[i]!;
     unsigned += b;
-    if (b >= 0x80) high++;
+    high += b >>> 7;
+  }
+  for (let i = 156; i < TAR_BLOCK; i++) {
+    const b = block[i]!;
+    unsigned += b;
+    high += b >>> 7;
   }
   if (stored !== unsigned && stored !== unsigned - 0x100 * high) throw new TarSyntaxError('header checksum mismatch');
 }
