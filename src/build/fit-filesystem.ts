@@ -2,7 +2,7 @@
  * Lays a tree out at a given filesystem size, or finds the size for `--size auto`: the space up
  * to the last block the tree needs (data with its alignment, directories, extent trees, inode
  * tables, group metadata, the journal), plus a quarter of the blocks in use and 16 MiB, rounded
- * up to a MiB. Sizes are tried with measureExt4, which allocates without encoding anything.
+ * up to a MiB, measured at a larger size tried first (measureExt4 allocates without encoding anything).
  */
 import { UsageError } from '../errors.js';
 import { layoutExt4, measureExt4, type Ext4Layout, type Ext4LayoutOptions, type Ext4Measure } from './ext4/ext4-layout.js';
@@ -14,7 +14,7 @@ const AUTO_EXTRA = 16 * MiB;
 const AUTO_SHARE = 0.25;
 /** The smallest filesystem auto picks. */
 const AUTO_MIN = 16 * MiB;
-/** Sizes tried before giving up on settling (each halves the distance many times over). */
+/** Sizes tried (each failure doubles the size) before the last one is taken. */
 const AUTO_PASSES = 12;
 
 const isFull = (err: unknown): err is UsageError => err instanceof UsageError && /full|at most .* files/.test(err.message);
@@ -39,7 +39,9 @@ export function autoFilesystemSize(tree: SourceTree, options: Omit<Ext4LayoutOpt
       continue;
     }
     const want = roundMiB(Math.max(AUTO_MIN, m.highWater * 4096 + AUTO_SHARE * m.usedBlocks * 4096 + AUTO_EXTRA));
-    if (want <= size && size - want <= 2 * MiB) return size;
+    // Measured at a size at least as large: a smaller filesystem has smaller inode tables and
+    // journal, so it needs no more, and the headroom covers the group metadata moving.
+    if (want <= size) return want;
     size = want;
   }
   return size;

@@ -189,6 +189,80 @@ async function* imageBlocks(image: DiskImage, blockSize: number): AsyncGenerator
   }
 }
 
+/** Virtual bytes one read of a generated image covers (one buffer, later transferred whole to a worker). */
+const VIRTUAL_CHUNK = 1 << 20;
+
+/**
+ * Wraps a generated {@link DiskImage} (one whose bytes are computed, such as `hexz build`'s
+ * filesystem) as an input. Unlike {@link imageInput} it reads a megabyte at a time into one
+ * buffer and yields its blocks as views of it: the image gathers many small pieces per read
+ * (the files of a directory tree), and one buffer per read is what the packer transfers to a
+ * worker without copying. Blocks the image maps as zero are zero runs, never read.
+ */
+export function virtualImageInput(image: DiskImage, blockSize: number): BlockInput {
+  return {
+    size: image.size,
+    name: image.name,
+    close: () => image.close(),
+    blocks: () => virtualImageBlocks(image, blockSize),
+  };
+}
+
+type PlannedChunk = { n: number; zero: { offset: number; length: number }[]; bytes: Promise<Uint8Array> | null };
+
+async function planVirtualChunk(image: DiskImage, pos: number, n: number): Promise<PlannedChunk> {
+  const extents = await image.extents(pos, n);
+  const zero = extents.filter((e) => e.kind === 'zero');
+  const hasData = extents.some((e) => e.kind === 'data');
+  const bytes = hasData ? image.read(pos, n) : null;
+  bytes?.catch(() => {}); // surfaced when consumed, in order
+  return { n, zero, bytes };
+}
+
+async function* virtualImageBlocks(image: DiskImage, blockSize: number): AsyncGenerator<InputBlock> {
+  const chunkSize = Math.max(blockSize, VIRTUAL_CHUNK - (VIRTUAL_CHUNK % blockSize));
+  const plan = (pos: number) => {
+    const p = planVirtualChunk(image, pos, Math.min(chunkSize, image.size - pos));
+    p.catch(() => {});
+    return p;
+  };
+  let ahead: Promise<PlannedChunk> | null = null;
+  for (let pos = 0; pos < image.size; ) {
+    if (!ahead) {
+      // A long stretch of free space is one zero run, found without planning it a chunk at a time.
+      const [first] = await image.extents(pos, Math.min(image.size - pos, HOLE_PROBE));
+      if (first && first.kind !== 'data') {
+        const holeEnd = first.offset + first.length;
+        const to = holeEnd >= image.size ? image.size : pos + Math.floor((holeEnd - pos) / blockSize) * blockSize;
+        if (to - pos >= chunkSize) {
+          yield { kind: 'zero', length: to - pos };
+          pos = to;
+          continue;
+        }
+      }
+      ahead = plan(pos);
+    }
+    const chunk: PlannedChunk = await ahead;
+    const next: number = pos + chunk.n;
+    ahead = next < image.size && chunk.bytes ? plan(next) : null;
+    if (!chunk.bytes) {
+      yield { kind: 'zero', length: chunk.n };
+      pos = next;
+      continue;
+    }
+    const buf = await chunk.bytes;
+    let z = 0;
+    for (let at = 0; at < chunk.n; at += blockSize) {
+      const len = Math.min(blockSize, chunk.n - at);
+      const from = pos + at;
+      while (z < chunk.zero.length && chunk.zero[z].offset + chunk.zero[z].length <= from) z++;
+      const inZero = z < chunk.zero.length && chunk.zero[z].offset <= from && chunk.zero[z].offset + chunk.zero[z].length >= from + len;
+      yield inZero ? { kind: 'zero', length: len } : { kind: 'data', bytes: buf.subarray(at, at + len) };
+    }
+    pos = next;
+  }
+}
+
 /**
  * Opens a named pipe (a FIFO, or /dev/stdin on a pipe) as a stream input. The open is
  * non-blocking and the pipe is read through the event loop (a net.Socket on the descriptor), so

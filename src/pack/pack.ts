@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { ArchiveWriter } from './archive-writer.js';
 import { STREAM_NAMES, type StreamName } from '../format/constants.js';
 import { AbortedError, UsageError, throwIfAborted } from '../errors.js';
-import { openFileInput, openPipeInput, imageInput, streamInput, type BlockInput } from './block-input.js';
+import { openFileInput, openPipeInput, imageInput, streamInput, virtualImageInput, type BlockInput } from './block-input.js';
 import { detectImageFormat, openImage } from '../image/open-image.js';
 import type { ImageFormat } from '../image/types.js';
 import type { CompressResult } from '../workers/block-task.js';
@@ -93,7 +93,7 @@ async function packWith(options: PackOptions, thin: ThinParent | undefined): Pro
       if (!src) continue;
       // Detected once here (qcow2 by its magic); the input, sampling and metadata all use it.
       const format: ImageFormat = name === 'disk' && typeof src === 'string' ? (options.diskFormat ?? (await detectImageFormat(src).catch(() => 'raw' as const))) : 'raw';
-      let input = typeof src === 'string' ? await openPathInput(src, format, blockSize) : isDiskImageInput(src) ? imageInput(src, blockSize) : streamInput(src, `${name} stream`, blockSize);
+      let input = typeof src === 'string' ? await openPathInput(src, format, blockSize) : isDiskImageInput(src) ? virtualImageInput(src, blockSize) : streamInput(src, `${name} stream`, blockSize);
       // A pipe may stall for ever: abort destroys the input, which ends the wait for its next block.
       const opened = input;
       if (opened.size === undefined && signal) signal.addEventListener('abort', () => void opened.close().catch(() => {}), { once: true });

@@ -20,7 +20,8 @@ interface Slot {
  * Open flags: never follow a symlink swapped in since the scan, never block on a FIFO swapped
  * in (O_NONBLOCK does not change reads of regular files).
  */
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/** Flags every source file is opened with: never through a symlink, never waiting on a FIFO. */
+export const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
  * A bounded, least-recently-used set of open read-only FileHandles, keyed by path. A build reads

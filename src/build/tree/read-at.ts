@@ -1,4 +1,6 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { OPEN_FLAGS } from './file-handle-cache.js';
 import { StoreError, wrapIoError } from '../../errors.js';
 
 /**
@@ -25,4 +27,40 @@ export async function readAt(fh: FileHandle, position: number, length: number, n
     throw new StoreError(`${name}: changed while building: ${length} bytes expected at offset ${position}, only ${done} there`, { archive: name, offset: position, stage: 'read source file' });
   }
   return buf;
+}
+
+/**
+ * Reads `length` bytes at `position` of the file at `path` with blocking calls (open, fstat,
+ * pread, close): for small reads a thread-pool round trip per call costs more than the
+ * syscalls on a warm page cache. The file must still be inode `expect`.
+ * @throws StoreError as {@link readAt}, and when the file was replaced since it was scanned.
+ */
+export function readAtSync(path: Buffer, expect: { dev: bigint; ino: bigint }, position: number, length: number, name: string): Uint8Array {
+  let fd: number;
+  try {
+    fd = openSync(path, OPEN_FLAGS);
+  } catch (err) {
+    throw wrapIoError(err, name, 'open source file');
+  }
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    if (st.ino !== expect.ino || st.dev !== expect.dev) {
+      throw new StoreError(`${name}: changed while building: replaced by another file since it was scanned`, { archive: name, stage: 'open source file' });
+    }
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(fd, buf, done, length - done, position + done);
+      if (n === 0) break;
+      done += n;
+    }
+    if (done < length) {
+      throw new StoreError(`${name}: changed while building: ${length} bytes expected at offset ${position}, only ${done} there`, { archive: name, offset: position, stage: 'read source file' });
+    }
+    return buf;
+  } catch (err) {
+    throw err instanceof StoreError ? err : wrapIoError(err, name, 'read source file');
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -5,7 +5,7 @@ import { findDataRanges } from './data-ranges.js';
 import { splitDeviceNumber } from './device-number.js';
 import { NAME_MAX } from './tar-path.js';
 import { FileHandleCache } from './file-handle-cache.js';
-import { readAt } from './read-at.js';
+import { readAt, readAtSync } from './read-at.js';
 import { timestampFromNs } from './timestamp.js';
 import { treeStats } from './tree-stats.js';
 import type { ByteRange, FileContent, SourceDirEntry, SourceInode, SourceKind, SourceTree } from './types.js';
@@ -184,6 +184,12 @@ class DirectoryScanner {
 }
 
 /**
+ * Reads up to this many bytes with blocking calls (most files of a tree are smaller): four
+ * thread-pool round trips (open, fstat, read, close) cost more than the syscalls themselves.
+ */
+const SYNC_READ_MAX = 64 * 1024;
+
+/**
  * The content of a scanned file: read lazily through the tree's handle cache. A class rather
  * than a closure: a tree holds one per file, and fields are smaller than a captured scope.
  */
@@ -194,6 +200,13 @@ class ScannedFileContent implements FileContent {
 
   read(offset: number, length: number): Promise<Uint8Array> {
     const name = this.path.toString();
+    if (length <= SYNC_READ_MAX) {
+      try {
+        return Promise.resolve(readAtSync(this.path, this, offset, length, name));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     return this.files.use(this.path, name, this, (fh) => readAt(fh, offset, length, name));
   }
 }
