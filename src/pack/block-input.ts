@@ -197,7 +197,7 @@ const VIRTUAL_CHUNK = 1 << 20;
  * filesystem) as an input. Unlike {@link imageInput} it reads a megabyte at a time into one
  * buffer and yields its blocks as views of it: the image gathers many small pieces per read
  * (the files of a directory tree), and one buffer per read is what the packer transfers to a
- * worker without copying. Blocks the image maps as zero are zero runs, never read.
+ * worker without copying. A megabyte the image maps as zero is a zero run, never read.
  */
 export function virtualImageInput(image: DiskImage, blockSize: number): BlockInput {
   return {
@@ -208,15 +208,13 @@ export function virtualImageInput(image: DiskImage, blockSize: number): BlockInp
   };
 }
 
-type PlannedChunk = { n: number; zero: { offset: number; length: number }[]; bytes: Promise<Uint8Array> | null };
+type PlannedChunk = { n: number; bytes: Promise<Uint8Array> | null };
 
 async function planVirtualChunk(image: DiskImage, pos: number, n: number): Promise<PlannedChunk> {
   const extents = await image.extents(pos, n);
-  const zero = extents.filter((e) => e.kind === 'zero');
-  const hasData = extents.some((e) => e.kind === 'data');
-  const bytes = hasData ? image.read(pos, n) : null;
+  const bytes = extents.some((e) => e.kind === 'data') ? image.read(pos, n) : null;
   bytes?.catch(() => {}); // surfaced when consumed, in order
-  return { n, zero, bytes };
+  return { n, bytes };
 }
 
 async function* virtualImageBlocks(image: DiskImage, blockSize: number): AsyncGenerator<InputBlock> {
@@ -251,14 +249,10 @@ async function* virtualImageBlocks(image: DiskImage, blockSize: number): AsyncGe
       continue;
     }
     const buf = await chunk.bytes;
-    let z = 0;
-    for (let at = 0; at < chunk.n; at += blockSize) {
-      const len = Math.min(blockSize, chunk.n - at);
-      const from = pos + at;
-      while (z < chunk.zero.length && chunk.zero[z].offset + chunk.zero[z].length <= from) z++;
-      const inZero = z < chunk.zero.length && chunk.zero[z].offset <= from && chunk.zero[z].offset + chunk.zero[z].length >= from + len;
-      yield inZero ? { kind: 'zero', length: len } : { kind: 'data', bytes: buf.subarray(at, at + len) };
-    }
+    // Every block of a chunk read is yielded as data, zero ones too (the packer finds those by
+    // their content): a zero run between views of one buffer would tell the packer the buffer
+    // is done with, and it would be transferred away under the views still to come.
+    for (let at = 0; at < chunk.n; at += blockSize) yield { kind: 'data', bytes: buf.subarray(at, Math.min(chunk.n, at + blockSize)) };
     pos = next;
   }
 }
