@@ -5,7 +5,9 @@
  * nothing is written but the archive, no root and no loop device are needed, and unused space
  * is a zero run the packer never reads.
  */
+import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { UsageError } from '../errors.js';
 import { encodeGpt } from '../fs/partition/write-gpt.js';
 import { encodeMbr } from '../fs/partition/write-mbr.js';
 import { planPartitions, type PartitionRequest } from '../fs/partition/plan-partitions.js';
@@ -76,6 +78,10 @@ function uuidText(u: Uint8Array): string {
  */
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const { spec } = options;
+  // Checked again when the archive is created; here so a large tree is not scanned first for nothing.
+  if (!options.pack?.force && !/^[a-z0-9]+:\/\//i.test(options.output) && (await stat(options.output).catch(() => undefined))) {
+    throw new UsageError(`${options.output}: output exists (use --force to overwrite)`, { archive: options.output });
+  }
   const epoch = options.sourceDateEpoch;
   const time = epoch ?? Math.floor(Date.now() / 1000);
   const trees: (SourceTree | undefined)[] = [];
