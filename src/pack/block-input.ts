@@ -153,6 +153,19 @@ async function planImageChunk(image: DiskImage, pos: number, chunkSize: number, 
  */
 const HOLE_PROBE = 16 * 2 ** 30;
 
+/**
+ * Where the zero run starting at `pos` ends (on the block grid, or at the image's end) when it
+ * is at least `minLength` long; undefined when `pos` starts data or a shorter run. One extents
+ * query over up to {@link HOLE_PROBE} bytes.
+ */
+async function holeRunEnd(image: DiskImage, pos: number, blockSize: number, minLength: number): Promise<number | undefined> {
+  const [first] = await image.extents(pos, Math.min(image.size - pos, HOLE_PROBE));
+  if (!first || first.kind === 'data') return undefined;
+  const holeEnd = first.offset + first.length;
+  const to = holeEnd >= image.size ? image.size : pos + Math.floor((holeEnd - pos) / blockSize) * blockSize;
+  return to - pos >= minLength ? to : undefined;
+}
+
 async function* imageBlocks(image: DiskImage, blockSize: number): AsyncGenerator<InputBlock> {
   const chunkSize = Math.max(blockSize, IMAGE_CHUNK - (IMAGE_CHUNK % blockSize));
   const plan = (pos: number) => {
@@ -164,15 +177,11 @@ async function* imageBlocks(image: DiskImage, blockSize: number): AsyncGenerator
   for (let pos = 0; pos < image.size; ) {
     if (!ahead) {
       // A long hole is one zero run, found without planning it a chunk at a time.
-      const [first] = await image.extents(pos, Math.min(image.size - pos, HOLE_PROBE));
-      if (first && first.kind !== 'data') {
-        const holeEnd = first.offset + first.length;
-        const to = holeEnd >= image.size ? image.size : pos + Math.floor((holeEnd - pos) / blockSize) * blockSize;
-        if (to - pos >= chunkSize) {
-          yield { kind: 'zero', length: to - pos };
-          pos = to;
-          continue;
-        }
+      const to = await holeRunEnd(image, pos, blockSize, chunkSize);
+      if (to !== undefined) {
+        yield { kind: 'zero', length: to - pos };
+        pos = to;
+        continue;
       }
       ahead = plan(pos);
     }
@@ -228,15 +237,11 @@ async function* virtualImageBlocks(image: DiskImage, blockSize: number): AsyncGe
   for (let pos = 0; pos < image.size; ) {
     if (!ahead) {
       // A long stretch of free space is one zero run, found without planning it a chunk at a time.
-      const [first] = await image.extents(pos, Math.min(image.size - pos, HOLE_PROBE));
-      if (first && first.kind !== 'data') {
-        const holeEnd = first.offset + first.length;
-        const to = holeEnd >= image.size ? image.size : pos + Math.floor((holeEnd - pos) / blockSize) * blockSize;
-        if (to - pos >= chunkSize) {
-          yield { kind: 'zero', length: to - pos };
-          pos = to;
-          continue;
-        }
+      const to = await holeRunEnd(image, pos, blockSize, chunkSize);
+      if (to !== undefined) {
+        yield { kind: 'zero', length: to - pos };
+        pos = to;
+        continue;
       }
       ahead = plan(pos);
     }
