@@ -81,7 +81,9 @@ export class Ext4Image implements DiskImage {
         // File bytes past the file's end (the tail of its last block) stay zero.
         const fileAt = r.fileOffset + (from - r.start * BLOCK_SIZE);
         const n = Math.min(to - from, r.fileSize - fileAt);
-        if (n > 0) pending.push(r.content.read(fileAt, n).then((bytes) => out.set(bytes.subarray(0, n), from - offset)));
+        if (n <= 0) continue;
+        if (r.content.readInto) r.content.readInto(out.subarray(from - offset, from - offset + n), fileAt);
+        else pending.push(r.content.read(fileAt, n).then((bytes) => out.set(bytes.subarray(0, n), from - offset)));
         continue;
       }
       for (let b = Math.floor(from / BLOCK_SIZE); b * BLOCK_SIZE < to; b++) {

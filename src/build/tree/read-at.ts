@@ -30,12 +30,13 @@ export async function readAt(fh: FileHandle, position: number, length: number, n
 }
 
 /**
- * Reads `length` bytes at `position` of the file at `path` with blocking calls (open, fstat,
- * pread, close): for small reads a thread-pool round trip per call costs more than the
- * syscalls on a warm page cache. The file must still be inode `expect`.
+ * Fills `dest` with the bytes at `position` of the file at `path` with blocking calls (open,
+ * fstat, pread, close): on a warm page cache a thread-pool round trip per call costs more than
+ * the syscalls. The file must still be inode `expect` (compared as numbers: a plain fstat is
+ * cheaper than a bigint one, and inode numbers past 2^53 do not occur in practice).
  * @throws StoreError as {@link readAt}, and when the file was replaced since it was scanned.
  */
-export function readAtSync(path: Buffer, expect: { dev: bigint; ino: bigint }, position: number, length: number, name: string): Uint8Array {
+export function readIntoSync(path: Buffer, expect: { dev: bigint; ino: bigint }, dest: Uint8Array, position: number, name: string): void {
   let fd: number;
   try {
     fd = openSync(path, OPEN_FLAGS);
@@ -43,24 +44,30 @@ export function readAtSync(path: Buffer, expect: { dev: bigint; ino: bigint }, p
     throw wrapIoError(err, name, 'open source file');
   }
   try {
-    const st = fstatSync(fd, { bigint: true });
-    if (st.ino !== expect.ino || st.dev !== expect.dev) {
+    const st = fstatSync(fd);
+    if (st.ino !== Number(expect.ino) || st.dev !== Number(expect.dev)) {
       throw new StoreError(`${name}: changed while building: replaced by another file since it was scanned`, { archive: name, stage: 'open source file' });
     }
-    const buf = Buffer.allocUnsafe(length);
+    const length = dest.length;
     let done = 0;
     while (done < length) {
-      const n = readSync(fd, buf, done, length - done, position + done);
+      const n = readSync(fd, dest, done, length - done, position + done);
       if (n === 0) break;
       done += n;
     }
     if (done < length) {
       throw new StoreError(`${name}: changed while building: ${length} bytes expected at offset ${position}, only ${done} there`, { archive: name, offset: position, stage: 'read source file' });
     }
-    return buf;
   } catch (err) {
     throw err instanceof StoreError ? err : wrapIoError(err, name, 'read source file');
   } finally {
     closeSync(fd);
   }
+}
+
+/** {@link readIntoSync} into a new buffer of `length` bytes. */
+export function readAtSync(path: Buffer, expect: { dev: bigint; ino: bigint }, position: number, length: number, name: string): Uint8Array {
+  const buf = Buffer.allocUnsafeSlow(length);
+  readIntoSync(path, expect, buf, position, name);
+  return buf;
 }

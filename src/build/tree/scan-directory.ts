@@ -5,7 +5,7 @@ import { findDataRanges } from './data-ranges.js';
 import { splitDeviceNumber } from './device-number.js';
 import { NAME_MAX } from './tar-path.js';
 import { FileHandleCache } from './file-handle-cache.js';
-import { readAt, readAtSync } from './read-at.js';
+import { readAt, readAtSync, readIntoSync } from './read-at.js';
 import { timestampFromNs } from './timestamp.js';
 import { treeStats } from './tree-stats.js';
 import type { ByteRange, FileContent, SourceDirEntry, SourceInode, SourceKind, SourceTree } from './types.js';
@@ -208,6 +208,10 @@ class ScannedFileContent implements FileContent {
       }
     }
     return this.files.use(this.path, name, this, (fh) => readAt(fh, offset, length, name));
+  }
+
+  readInto(dest: Uint8Array, offset: number): void {
+    readIntoSync(this.path, this, dest, offset, this.path.toString());
   }
 }
 

@@ -34,6 +34,12 @@ export interface FileContent {
    *   scanned (a file that shrank while building).
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional: fills `dest` with the file's bytes from `offset` (always inside its size) with
+   * blocking calls, straight into the caller's buffer (no buffer of its own, no copy).
+   * @throws StoreError as `read`.
+   */
+  readInto?(dest: Uint8Array, offset: number): void;
 }
 
 /** One inode of the source tree. */
