@@ -13,23 +13,33 @@ export type Derive = (purpose: string) => Uint8Array;
 
 function feedTree(h: ReturnType<typeof createHash>, root: SourceInode): void {
   const seen = new Map<SourceInode, number>();
-  const walk = (n: SourceInode) => {
+  // Depth first with an explicit stack: a tree may be deeper than the call stack.
+  type Item = { inode: SourceInode } | { name: Uint8Array } | 'end';
+  const stack: Item[] = [{ inode: root }];
+  while (stack.length > 0) {
+    const item = stack.pop()!;
+    if (item === 'end') {
+      h.update('end\n');
+      continue;
+    }
+    if ('name' in item) {
+      h.update(`${item.name.length}:`);
+      h.update(item.name);
+      continue;
+    }
+    const n = item.inode;
     const again = seen.get(n);
     if (again !== undefined) {
       h.update(`link ${again}\n`);
-      return;
+      continue;
     }
     seen.set(n, seen.size);
     h.update(`${n.kind} ${n.mode} ${n.uid} ${n.gid} ${n.mtime.sec}.${n.mtime.nsec} ${n.size} ${n.rdev?.major ?? ''},${n.rdev?.minor ?? ''}\n`);
     if (n.target) h.update(n.target);
-    for (const e of n.entries ?? []) {
-      h.update(`${e.name.length}:`);
-      h.update(e.name);
-      walk(e.inode);
-    }
-    h.update('end\n');
-  };
-  walk(root);
+    stack.push('end');
+    const entries = n.entries ?? [];
+    for (let i = entries.length - 1; i >= 0; i--) stack.push({ inode: entries[i].inode }, { name: entries[i].name });
+  }
 }
 
 /**

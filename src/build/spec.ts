@@ -95,6 +95,7 @@ export function parseBuildSpec(text: string, baseDir: string): BuildSpec {
   const list = doc.partition;
   if (list === undefined) throw fail('no [[partition]]: a spec needs at least one');
   if (!Array.isArray(list) || list.some((p) => !isTable(p))) throw fail('"partition" must be an array of tables, written [[partition]]');
+  if (list.length === 0) throw fail('no [[partition]]: a spec needs at least one');
   if (table === 'none' && list.length !== 1) throw fail(`table = "none" takes exactly one [[partition]] (the whole disk), not ${list.length}`);
   if (table === 'mbr' && list.length > 4) throw fail(`an MBR holds at most 4 partitions, not ${list.length}`);
   const partitions = list.map((p, i) => parsePartition(new Table(p as Record<string, unknown>, `in [[partition]] ${i + 1}`), table, baseDir, i === list.length - 1));

@@ -15,6 +15,8 @@ export class Ext4Image implements DiskImage {
   readonly format = 'raw' as const;
   readonly size: number;
   private readonly starts: number[];
+  /** The blocks of the lazy region rendered last. */
+  private rendered: { render: () => Uint8Array[]; blocks: Uint8Array[] } | undefined;
 
   constructor(readonly layout: Ext4Layout, readonly name: string) {
     this.size = layout.geometry.blocksCount * BLOCK_SIZE;
@@ -102,6 +104,11 @@ export class Ext4Image implements DiskImage {
   /** Block `b` of a metadata region (undefined: zeros). */
   private block(r: Exclude<LayoutRegion, { kind: 'file' }>, b: number): Uint8Array | undefined {
     if (r.kind === 'bytes') return r.blocks[b - r.start];
+    if (r.kind === 'lazy') {
+      // Reads come in order: the object rendered last is usually the one asked for again.
+      if (this.rendered?.render !== r.render) this.rendered = { render: r.render, blocks: r.render() };
+      return this.rendered.blocks[r.first + b - r.start];
+    }
     const L = this.layout;
     const g = L.geometry;
     const group = r.group;

@@ -26,7 +26,7 @@ import { BlockAllocator, type BlockRun } from './block-allocator.js';
 import { BLOCK_SIZE, BLOCKS_PER_GROUP, chooseGeometry, FIRST_INO, groupBitmapBlock, groupOverhead, hasSuperblock, INODE_SIZE, LOG_BLOCK_SIZE, type Ext4Geometry } from './ext4-geometry.js';
 import { GroupTables } from './group-tables.js';
 import { inodeFields, journalFields, type InodeBlocks } from './inode-fields.js';
-import { JOURNAL_INO, planInodes } from './plan-inodes.js';
+import { JOURNAL_INO, pathOf, planInodes } from './plan-inodes.js';
 
 /** What to make. */
 export interface Ext4LayoutOptions {
@@ -56,6 +56,12 @@ export interface Ext4Measure {
 /** A run of blocks whose bytes the image must produce. */
 export type LayoutRegion =
   | { kind: 'bytes'; start: number; len: number; blocks: Uint8Array[] }
+  /**
+   * Blocks encoded when read (a directory: holding every directory's blocks would cost 4 KiB
+   * per directory, 400 MB for a tree 100,000 directories deep). `render` gives all of the
+   * object's blocks; this run is blocks [first, first + len) of them.
+   */
+  | { kind: 'lazy'; start: number; len: number; first: number; render: () => Uint8Array[] }
   | { kind: 'file'; start: number; len: number; content: FileContent; fileOffset: number; fileSize: number }
   | { kind: 'group'; start: number; len: number; group: number };
 
@@ -85,12 +91,6 @@ interface Mapped {
   runs: { lblk: number; len: number; pblk: number }[];
 }
 
-/** FNV-1a of a path: where small-file runs start (independent of sizes and contents). */
-function pathHash(path: Uint8Array): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path[i], 0x01000193);
-  return h >>> 0;
-}
 
 /** Logical block ranges a file's data occupies. */
 function fileBlockRanges(size: number, content: FileContent | undefined): { lblk: number; len: number }[] {
@@ -164,19 +164,20 @@ function layout(root: SourceInode, o: Ext4LayoutOptions, measure: boolean): Ext4
   const alloc = new BlockAllocator(g);
   const regions: LayoutRegion[] = [];
   const mapped = new Map<number, Mapped>();
-  // Measuring allocates the same counts without the bytes (`blocks` is then a count).
-  const bytesOf = (ino: number, blocks: Uint8Array[] | number, what: () => string) => {
+  // Measuring allocates the same counts without the bytes (`blocks` is then a count); `render`
+  // makes the `count` blocks when they are read.
+  const bytesOf = (ino: number, blocks: Uint8Array[] | number | { count: number; render: () => Uint8Array[] }, what: () => string) => {
     const m: Mapped = { runs: [] };
     let l = 0;
-    for (const run of alloc.allocate(typeof blocks === 'number' ? blocks : blocks.length, what)) {
-      if (typeof blocks !== 'number') regions.push({ kind: 'bytes', start: run.start, len: run.len, blocks: blocks.slice(l, l + run.len) });
+    const count = typeof blocks === 'number' ? blocks : Array.isArray(blocks) ? blocks.length : blocks.count;
+    for (const run of alloc.allocate(count, what)) {
+      if (Array.isArray(blocks)) regions.push({ kind: 'bytes', start: run.start, len: run.len, blocks: blocks.slice(l, l + run.len) });
+      else if (typeof blocks !== 'number') regions.push({ kind: 'lazy', start: run.start, len: run.len, first: l, render: blocks.render });
       mapRuns(m, l, [run]);
       l += run.len;
     }
     mapped.set(ino, m);
   };
-  const text = (p: Uint8Array) => new TextDecoder().decode(p) || '/';
-  const nameOf = (p: Uint8Array) => () => text(p);
 
   // Directories, then long symlinks.
   for (let ino = 1; ino <= last; ino++) {
@@ -184,22 +185,23 @@ function layout(root: SourceInode, o: Ext4LayoutOptions, measure: boolean): Ext4
     if (n?.kind !== 'dir') continue;
     const ents = n.entries!.map((e) => ({ name: e.name, ino: e.ino, type: e.kind }));
     const minBlocks = n.source ? 1 : 4;
-    const blocks = measure ? directoryBlocks(ents, BLOCK_SIZE, ext4, minBlocks) : encodeDirectory(ino, n.parent!, ents, BLOCK_SIZE, seedOf(ino), minBlocks);
-    bytesOf(ino, blocks, () => `directory ${text(n.path)}`);
+    const count = directoryBlocks(ents, BLOCK_SIZE, ext4, minBlocks);
+    const render = () => encodeDirectory(ino, n.parent!, ents, BLOCK_SIZE, seedOf(ino), minBlocks);
+    bytesOf(ino, measure ? count : { count, render }, () => `directory ${pathOf(n)}`);
   }
   for (let ino = 1; ino <= last; ino++) {
     const n = inodes[ino];
     if (n?.kind !== 'symlink') continue;
     const target = n.source!.target!;
     if (target.length >= I_BLOCK_SIZE) {
-      if (target.length >= BLOCK_SIZE) throw new UsageError(`symlink ${text(n.path)}: a target of ${target.length} bytes is longer than 4095`);
+      if (target.length >= BLOCK_SIZE) throw new UsageError(`symlink ${pathOf(n)}: a target of ${target.length} bytes is longer than 4095`);
       if (measure) {
-        bytesOf(ino, 1, () => `symlink ${text(n.path)}`);
+        bytesOf(ino, 1, () => `symlink ${pathOf(n)}`);
         continue;
       }
       const block = new Uint8Array(BLOCK_SIZE);
       block.set(target);
-      bytesOf(ino, [block], () => `symlink ${text(n.path)}`);
+      bytesOf(ino, [block], () => `symlink ${pathOf(n)}`);
     }
   }
 
@@ -223,16 +225,16 @@ function layout(root: SourceInode, o: Ext4LayoutOptions, measure: boolean): Ext4
     const src = n.source!;
     const ranges = fileBlockRanges(src.size, src.content);
     const count = ranges.reduce((a, r) => a + r.len, 0);
-    if (Math.ceil(src.size / BLOCK_SIZE) > maxFileBlocks) throw new UsageError(`${text(n.path)}: ${src.size} bytes is more than ${o.fs} can hold in one file`);
+    if (Math.ceil(src.size / BLOCK_SIZE) > maxFileBlocks) throw new UsageError(`${pathOf(n)}: ${src.size} bytes is more than ${o.fs} can hold in one file`);
     if (count === 0) continue;
     const big = count >= o.alignBlocks;
-    if (big || prevBig || fill >= o.alignBlocks || pathHash(n.path) % 8 === 0) {
+    if (big || prevBig || fill >= o.alignBlocks || n.pathHash % 8 === 0) {
       alloc.align(o.alignBlocks);
       fill = 0;
     }
     const m: Mapped = { runs: [] };
     for (const r of ranges) {
-      const runs = alloc.allocate(r.len, nameOf(n.path));
+      const runs = alloc.allocate(r.len, () => pathOf(n));
       let l = r.lblk;
       if (!measure) {
         for (const run of runs) {

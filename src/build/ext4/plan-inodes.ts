@@ -21,8 +21,15 @@ export interface NumberedInode {
   kind: SourceKind;
   /** The source inode (absent for a lost+found the writer adds). */
   source?: SourceInode;
-  /** The first path it was reached by, as bytes (for the allocator's grouping). */
-  path: Uint8Array;
+  /** The directory it was first reached from (absent for the root) and its name there. */
+  up?: NumberedInode;
+  name: Uint8Array;
+  /**
+   * FNV-1a of the first path it was reached by (for the allocator's grouping), computed from
+   * its directory's: paths are never materialised, since a tree 100,000 directories deep
+   * would hold 10^10 bytes of them.
+   */
+  pathHash: number;
   /** Directory entries pointing at it (directories: subdirectories + 2). */
   links: number;
   /** Directories: the parent's number and the entries (sorted by name, `.`/`..` not included). */
@@ -38,12 +45,21 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-function joinPath(dir: Uint8Array, name: Uint8Array): Uint8Array {
-  const out = new Uint8Array(dir.length + 1 + name.length);
-  out.set(dir);
-  out[dir.length] = 0x2f;
-  out.set(name, dir.length + 1);
-  return out;
+const FNV_OFFSET = 0x811c9dc5;
+
+/** FNV-1a of `parent`'s path continued with "/" and `name`. */
+function childHash(parent: number, name: Uint8Array): number {
+  let h = Math.imul(parent ^ 0x2f, 0x01000193);
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name[i], 0x01000193);
+  return h >>> 0;
+}
+
+/** The path `n` was first reached by, for messages ("/" for the root). */
+export function pathOf(n: NumberedInode): string {
+  const parts: Uint8Array[] = [];
+  for (let at: NumberedInode | undefined = n; at?.up; at = at.up) parts.push(at.name);
+  const dec = new TextDecoder();
+  return parts.length === 0 ? '/' : parts.reverse().map((p) => `/${dec.decode(p)}`).join('');
 }
 
 /**
@@ -56,13 +72,13 @@ export function planInodes(root: SourceInode): { inodes: (NumberedInode | undefi
   const inodes: (NumberedInode | undefined)[] = [];
   const bySource = new Map<SourceInode, NumberedInode>();
   let next = FIRST_INO;
-  const rootNode: NumberedInode = { ino: ROOT_INO, kind: 'dir', source: root, path: new Uint8Array(0), links: 2, parent: ROOT_INO };
+  const rootNode: NumberedInode = { ino: ROOT_INO, kind: 'dir', source: root, name: new Uint8Array(0), pathHash: FNV_OFFSET, links: 2, parent: ROOT_INO };
   inodes[ROOT_INO] = rootNode;
   bySource.set(root, rootNode);
   const rootEntries = root.entries ?? [];
   const hasLostFound = rootEntries.some((e) => compareBytes(e.name, LOST_FOUND) === 0);
   if (!hasLostFound) {
-    const lf: NumberedInode = { ino: next++, kind: 'dir', path: joinPath(rootNode.path, LOST_FOUND), links: 2, parent: ROOT_INO, entries: [] };
+    const lf: NumberedInode = { ino: next++, kind: 'dir', up: rootNode, name: LOST_FOUND, pathHash: childHash(rootNode.pathHash, LOST_FOUND), links: 2, parent: ROOT_INO, entries: [] };
     inodes[lf.ino] = lf;
   }
   const pending: NumberedInode[] = [rootNode];
@@ -73,12 +89,12 @@ export function planInodes(root: SourceInode): { inodes: (NumberedInode | undefi
     const subdirs: NumberedInode[] = [];
     for (const e of src) {
       let node = bySource.get(e.inode);
-      if (node && e.inode.kind === 'dir') throw new UsageError(`the directory ${new TextDecoder().decode(joinPath(dir.path, e.name))} is reached twice (a directory hard link)`);
+      if (node && e.inode.kind === 'dir') throw new UsageError(`the directory ${pathOf(dir).replace(/\/$/, '')}/${new TextDecoder().decode(e.name)} is reached twice (a directory hard link)`);
       if (node) {
         node.links++;
-        if (node.links > LINK_MAX) throw new UsageError(`${new TextDecoder().decode(node.path)} has more than ${LINK_MAX} hard links`);
+        if (node.links > LINK_MAX) throw new UsageError(`${pathOf(node)} has more than ${LINK_MAX} hard links`);
       } else {
-        node = { ino: next++, kind: e.inode.kind, source: e.inode, path: joinPath(dir.path, e.name), links: e.inode.kind === 'dir' ? 2 : 1 };
+        node = { ino: next++, kind: e.inode.kind, source: e.inode, up: dir, name: e.name, pathHash: childHash(dir.pathHash, e.name), links: e.inode.kind === 'dir' ? 2 : 1 };
         if (node.kind === 'dir') {
           node.parent = dir.ino;
           subdirs.push(node);
