@@ -8,11 +8,11 @@ import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Corpus } from './corpus.ts';
 import { loadHeaderMac } from './reseal.ts';
-import { runCase, type CaseEnv, type Finding } from './run-case.ts';
+import { planCase, runCase, type CaseEnv, type Finding } from './run-case.ts';
 import { formatSeed } from './rng.ts';
 
 export type ToChild =
-  | { type: 'init'; corpusRoot: string; verifyChance: number; packChance: number; findingsDir: string }
+  | { type: 'init'; corpusRoot: string; verifyChance: number; packChance: number; layoutChance?: number; findingsDir: string }
   | { type: 'case'; seed: number; verbose: boolean; keep: boolean };
 
 export type FromChild =
@@ -46,7 +46,7 @@ process.on('message', async (m: ToChild) => {
     const corpus = JSON.parse(readFileSync(join(m.corpusRoot, 'manifest.json'), 'utf8')) as Corpus;
     findingsDir = m.findingsDir;
     const headerMac = await loadHeaderMac();
-    env = { corpus, headerMac, verifyChance: m.verifyChance, packChance: m.packChance, keep: false, log: () => {} };
+    env = { corpus, headerMac, verifyChance: m.verifyChance, packChance: m.packChance, layoutChance: m.layoutChance, keep: false, log: () => {} };
     send({ type: 'ready', headerMac: headerMac !== undefined });
     return;
   }
@@ -63,7 +63,8 @@ process.on('message', async (m: ToChild) => {
       result = await runCase(m.seed, { ...caseEnv, save: saveMutated });
     } catch (err) {
       const e = err as Error;
-      result = { seed: current, kind: 'zstd', flavour: 'raw', target: '', region: '', description: 'fuzzer error', ops: [], findings: [{ type: 'fuzzer-error', op: currentOp, message: `${e?.message}\n${e?.stack}` }] } as never;
+      const { rng: _rng, ...plan } = planCase(m.seed);
+      result = { ...plan, target: '', region: '', description: 'fuzzer error', ops: [], findings: [{ type: 'fuzzer-error', op: currentOp, message: `${e?.message}\n${e?.stack}` }] } as never;
     }
     // Late rejections (background prefetch, stream teardown) belong to this case.
     await new Promise((r) => setTimeout(r, 5));

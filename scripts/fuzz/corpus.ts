@@ -1,7 +1,8 @@
 /**
  * The fuzzer's corpus: small archives of every kind (and qcow2 images when qemu-img is
- * installed; partitioned disks and ext2/3/4 images when sgdisk, sfdisk and e2fsprogs are),
- * built deterministically at start in a temporary directory. Everything here is a pure function
+ * installed; partitioned disks and ext2/3/4 images when sgdisk, sfdisk and e2fsprogs are; tars
+ * of a generated tree made by GNU tar and tar-stream, and `hexz build` specs), built
+ * deterministically at start in a temporary directory. Everything here is a pure function
  * of fixed seeds, so a case seed replays against the same bytes in a later run.
  */
 import { execFileSync } from 'node:child_process';
@@ -13,12 +14,14 @@ import { dictionaryTrainingAvailable } from '../../src/codec/zstd-dict-trainer.t
 import { signArchive } from '../../src/ops/sign.ts';
 import { buildExt4Seeds } from './ext4-seeds.ts';
 import { buildPartitionSeeds } from './partition-seeds.ts';
+import { buildSpecSeeds } from './spec-fuzz.ts';
+import { buildTarSeeds } from './tar-seeds.ts';
 import { Rng } from './rng.ts';
 
 /** Every kind a case can pick; the pick is made from the case seed over this fixed list. */
 export const KINDS = [
   'zstd', 'lz4', 'cdc', 'dict', 'encrypted', 'signed', 'two-streams', 'thin', 'thin-encrypted',
-  'qcow2', 'qcow2-zlib', 'qcow2-backing', 'partitions', 'ext4',
+  'qcow2', 'qcow2-zlib', 'qcow2-backing', 'partitions', 'ext4', 'tar', 'spec',
 ] as const;
 export type KindName = (typeof KINDS)[number];
 
@@ -37,8 +40,12 @@ export interface CorpusFile {
 /** A corpus item: one kind, one directory holding its files (a thin chain's archives side by side). */
 export interface CorpusItem {
   kind: KindName;
-  /** `partitions` and `ext4`: raw disk images read with src/fs (the pure parsers of disk contents). */
-  format: 'hxz' | 'qcow2' | 'partitions' | 'ext4';
+  /**
+   * `partitions` and `ext4`: raw disk images read with src/fs (the pure parsers of disk contents).
+   * `tar`: tar files (plain, .gz, .zst) read with src/build/tree/scan-tar.ts and laid out as ext4.
+   * `spec`: `hexz build --spec` TOML files read with src/build/spec.ts.
+   */
+  format: 'hxz' | 'qcow2' | 'partitions' | 'ext4' | 'tar' | 'spec';
   /** Absolute directory. */
   dir: string;
   files: CorpusFile[];
@@ -246,12 +253,12 @@ export async function buildCorpus(root: string, log: (line: string) => void = ()
     log(`qcow2 images built in ${Date.now() - t1} ms`);
   } else skipped.push('qcow2, qcow2-zlib, qcow2-backing (qemu-img missing)');
 
-  for (const [kind, build] of [['partitions', buildPartitionSeeds], ['ext4', buildExt4Seeds]] as const) {
+  for (const [kind, build] of [['partitions', buildPartitionSeeds], ['ext4', buildExt4Seeds], ['tar', buildTarSeeds], ['spec', buildSpecSeeds]] as const) {
     const t2 = Date.now();
     const built = await build(join(root, kind));
     if (built.item) {
       items[kind] = built.item;
-      log(`${kind} images built in ${Date.now() - t2} ms`);
+      log(`${kind} seeds built in ${Date.now() - t2} ms`);
     } else skipped.push(built.skipped!);
   }
   return { root, items, signingKeyPem, skipped };

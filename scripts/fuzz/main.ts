@@ -1,15 +1,30 @@
 /**
- * `npm run fuzz`: a time-bounded, seeded, reproducible fuzzer of the archive reader, the
- * inspect/verify operations, the qcow2 image reader (issue 10, "Prove it"), and the pure
- * parsers of disk contents: partition tables, filesystem detection and the ext2/3/4 reader
- * (issue 15; kinds `partitions` and `ext4`).
+ * `npm run fuzz`: a time-bounded, seeded, reproducible fuzzer of every parser of untrusted
+ * input. Kinds (`--kind K`; corpus.ts KINDS):
+ *
+ * - `zstd`, `lz4`, `cdc`, `dict`, `encrypted`, `signed`, `two-streams`, `thin`,
+ *   `thin-encrypted`: the archive reader and inspect/verify over mutated .hxz archives
+ *   (issue 10, "Prove it"); mutate-archive.ts, oracle.ts.
+ * - `qcow2`, `qcow2-zlib`, `qcow2-backing`: the qcow2 image reader (mutate-qcow2.ts).
+ * - `partitions`, `ext4`: the pure parsers of disk contents: partition tables, filesystem
+ *   detection and the ext2/3/4 reader (issue 15; mutate-partitions.ts, mutate-ext4.ts).
+ * - `tar`: the `hexz build` tar reader (src/build/tree: scanTar, openSourceTree; plain, gzip,
+ *   zstd) over seeds made by GNU tar (pax, gnu, ustar, v7, --sparse in every version) and
+ *   tar-stream, mutated at the header, pax record, sparse map and entry level, plus bombs and
+ *   size generators (mutate-tar.ts); each case scans from the file and from a stream or pipe,
+ *   reads every file, and now and then lays the tree out as ext4/ext2 at the auto size and
+ *   reads the image back (walk-tar.ts; issue 16).
+ * - `spec`: the `hexz build --spec` TOML parser (src/build/spec.ts), mutated as text and as a
+ *   parsed document and judged against the TSDoc read independently (spec-fuzz.ts; issue 16).
  *
  *   node --import tsx scripts/fuzz/main.ts [--seconds N] [--seed S] [--replay CASESEED]
  *        [--kind K] [--json] [--jobs N] [--case-timeout S] [--memory-mib M] [--corpus DIR]
- *        [--verify-chance P] [--pack-chance P] [--findings DIR]
+ *        [--verify-chance P] [--pack-chance P] [--layout-chance P] [--findings DIR]
  *
  * --pack-chance: the fraction of partitions/ext4 cases that also pack the mutated image and
  * walk it again through the archive (default 0.05).
+ * --layout-chance: the fraction of tar cases that also lay the scanned tree out as a
+ * filesystem and read it back (default 0.3).
  *
  * Case n of run seed S has case seed caseSeedOf(S, n) (rng.ts); everything about the case
  * follows from that seed, so `--replay CASESEED` reruns exactly that case, verbosely, keeping
@@ -39,18 +54,19 @@ interface Options {
   corpus?: string;
   verifyChance: number;
   packChance: number;
+  layoutChance: number;
   findings?: string;
 }
 
 function usage(message?: string): never {
   if (message) process.stderr.write(`fuzz: ${message}\n`);
-  process.stderr.write('usage: fuzz [--seconds N] [--seed S] [--replay CASESEED] [--kind K] [--json] [--jobs N] [--case-timeout S] [--memory-mib M] [--corpus DIR] [--verify-chance P] [--pack-chance P] [--findings DIR]\n');
+  process.stderr.write('usage: fuzz [--seconds N] [--seed S] [--replay CASESEED] [--kind K] [--json] [--jobs N] [--case-timeout S] [--memory-mib M] [--corpus DIR] [--verify-chance P] [--pack-chance P] [--layout-chance P] [--findings DIR]\n');
   process.stderr.write(`kinds: ${KINDS.join(', ')}\n`);
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 60, seed: (Date.now() >>> 0), json: false, jobs: 2, caseTimeoutMs: 12_000, memoryMiB: 768, verifyChance: 0.1, packChance: 0.05 };
+  const o: Options = { seconds: 60, seed: (Date.now() >>> 0), json: false, jobs: 2, caseTimeoutMs: 12_000, memoryMiB: 768, verifyChance: 0.1, packChance: 0.05, layoutChance: 0.3 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => (i + 1 < argv.length ? argv[++i] : usage(`${a} needs a value`));
@@ -67,6 +83,7 @@ function parseArgs(argv: string[]): Options {
       case '--corpus': o.corpus = val(); break;
       case '--verify-chance': o.verifyChance = Math.min(1, num()); break;
       case '--pack-chance': o.packChance = Math.min(1, num()); break;
+      case '--layout-chance': o.layoutChance = Math.min(1, num()); break;
       case '--findings': o.findings = val(); break;
       case '-h': case '--help': usage();
       // eslint-disable-next-line no-fallthrough
@@ -194,7 +211,7 @@ class Runner {
       const dir = join(tmpdir(), d);
       if (this.o.findings) {
         mkdirSync(this.o.findings, { recursive: true });
-        for (const f2 of readdirSync(dir).filter((x) => x.endsWith('.hxz') || x.endsWith('.qcow2') || x.endsWith('.img'))) {
+        for (const f2 of readdirSync(dir).filter((x) => /\.(hxz|qcow2|img|tar|gz|zst|toml)$/.test(x))) {
           try { cpSync(join(dir, f2), join(this.o.findings, `${plan.seed}-${f2}`)); savedFile ??= join(this.o.findings, `${plan.seed}-${f2}`); } catch { /* a FIFO */ }
         }
       }
@@ -244,7 +261,7 @@ async function main(): Promise<number> {
   const { corpus, cleanup } = await prepareCorpus(o, o.json ? err : (s) => console.log(s));
   const findingsDir = o.findings ?? join(tmpdir(), `hexz-fuzz-findings-${formatSeed(o.seed)}`);
   o.findings = findingsDir;
-  const init: ToChild = { type: 'init', corpusRoot: corpus.root, verifyChance: o.verifyChance, packChance: o.packChance, findingsDir };
+  const init: ToChild = { type: 'init', corpusRoot: corpus.root, verifyChance: o.verifyChance, packChance: o.packChance, layoutChance: o.layoutChance, findingsDir };
   try {
     if (o.replay !== undefined) return await replay(o, init);
     return await fuzz(o, init, corpus);

@@ -31,6 +31,8 @@ import { mutateExt4 } from './mutate-ext4.ts';
 import { mutatePartitions } from './mutate-partitions.ts';
 import { ext4Layout, type Ext4Layout } from './ext4-layout.ts';
 import { diskOps } from './disk-ops.ts';
+import { specCase } from './spec-fuzz.ts';
+import { tarCase } from './walk-tar.ts';
 import { coveringEntries, modelArchive, type ArchiveModel } from './oracle.ts';
 import { reseal, type HeaderMacFn } from './reseal.ts';
 import { formatSeed, Rng } from './rng.ts';
@@ -82,6 +84,8 @@ export interface CaseEnv {
   verifyChance: number;
   /** Fraction of partitions/ext4 cases that also walk the image packed into an archive. */
   packChance: number;
+  /** Fraction of tar cases whose tree is also laid out as ext4/ext2 and read back (default 0.3). */
+  layoutChance?: number;
   /** Keep the case directory (replay). */
   keep: boolean;
   log: (line: string) => void;
@@ -111,6 +115,13 @@ export async function runCase(seed: number, env: CaseEnv): Promise<CaseResult> {
   const opRng = rng.fork();
   const dir = mkdtempSync(join(tmpdir(), `hexz-fuzz-${plan.seed}-`));
   try {
+    // Tars and build specs: their own cases (walk-tar.ts, spec-fuzz.ts), from the seed file to the judgement.
+    if (item.format === 'tar' || item.format === 'spec') {
+      const judge = new Judge(result, env);
+      if (item.format === 'tar') await tarCase(judge, item, dir, mutRng, opRng, env, plan.flavour);
+      else await specCase(judge, item, dir, mutRng, env, plan.flavour);
+      return result;
+    }
     // Disk images are walked in memory: only the mutated one is written (to keep, or to pack).
     const disk = item.format === 'partitions' || item.format === 'ext4';
     if (!disk) for (const f of readdirSync(item.dir)) if (!f.endsWith('.raw')) copyFileSync(join(item.dir, f), join(dir, f));

@@ -38,7 +38,9 @@ export function autoFilesystemSize(tree: SourceTree, options: Omit<Ext4LayoutOpt
       size = roundMiB(size * 2);
       continue;
     }
-    const want = roundMiB(Math.max(AUTO_MIN, m.highWater * 4096 + AUTO_SHARE * m.usedBlocks * 4096 + AUTO_EXTRA));
+    // Each 128 MiB group holds at most 32768 inodes: a tree of many tiny files needs that room too.
+    const forInodes = roundMiB(Math.ceil((entries + 64) * 1.1 / 32768) * 128 * MiB);
+    const want = roundMiB(Math.max(AUTO_MIN, forInodes, m.highWater * 4096 + AUTO_SHARE * m.usedBlocks * 4096 + AUTO_EXTRA));
     // Measured at a size at least as large: a smaller filesystem has smaller inode tables and
     // journal, so it needs no more, and the headroom covers the group metadata moving.
     if (want <= size) return want;

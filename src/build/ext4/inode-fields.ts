@@ -8,7 +8,8 @@ import type { InodeFields } from '../../fs/ext4/encode-inode.js';
 import { I_BLOCK_SIZE, InodeFlag } from '../../fs/ext4/inode.js';
 import type { Timestamp } from '../tree/types.js';
 import { BLOCK_SIZE } from './ext4-geometry.js';
-import type { NumberedInode } from './plan-inodes.js';
+import { pathOf, type NumberedInode } from './plan-inodes.js';
+import { UsageError } from '../../errors.js';
 
 /** Above this many links a directory records 1 (dir_nlink), as the kernel does past EXT4_LINK_MAX. */
 const DIR_LINK_MAX = 65000;
@@ -23,7 +24,11 @@ export interface InodeBlocks {
 }
 
 /** i_block of a device: old 16-bit encoding in word 0 when both halves fit a byte, else the new one in word 1 (as the kernel). */
-function deviceIBlock(major: number, minor: number): Uint8Array {
+function deviceIBlock(major: number, minor: number, n: NumberedInode): Uint8Array {
+  // Linux device numbers: 12 bits of major, 20 of minor (the kernel's new_encode_dev).
+  if (!(major >= 0 && major <= 0xfff && minor >= 0 && minor <= 0xfffff && Number.isInteger(major) && Number.isInteger(minor))) {
+    throw new UsageError(`${pathOf(n)}: device ${major}:${minor} cannot be stored in ext4 (major 0..4095, minor 0..1048575)`);
+  }
   const b = new Uint8Array(I_BLOCK_SIZE);
   const dv = new DataView(b.buffer);
   if (major < 256 && minor < 256) dv.setUint32(0, (major << 8) | minor, true);
@@ -83,7 +88,7 @@ export function inodeFields(n: NumberedInode, blocks: InodeBlocks | undefined, e
     }
     case 'chardev':
     case 'blockdev':
-      f.iBlock = deviceIBlock(src!.rdev?.major ?? 0, src!.rdev?.minor ?? 0);
+      f.iBlock = deviceIBlock(src!.rdev?.major ?? 0, src!.rdev?.minor ?? 0, n);
       break;
     default:
       break;

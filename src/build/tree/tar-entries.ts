@@ -51,7 +51,7 @@ export interface TarEntry {
 }
 
 /** Largest extended header (pax records, GNU long name) accepted: a guard against garbage sizes. */
-const MAX_META = 16 << 20;
+const MAX_META = 4 << 20;
 
 /**
  * Yields the entries of the tar read by `reader`, up to its end-of-archive block (a zero block;
@@ -168,11 +168,17 @@ export async function* readTarEntries(reader: ByteReader, source: string): Async
     }
     const storedSize = stored;
     const mtime = pax.time('mtime') ?? { sec: h.mtime, nsec: 0 };
+    const uid = pax.integer('uid') ?? h.uid;
+    const gid = pax.integer('gid') ?? h.gid;
+    // Owners are 32-bit on Linux and in ext4; a base-256 field can say anything.
+    for (const [what, id] of [['uid', uid], ['gid', gid]] as const) {
+      if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw fail(`${what} ${id} is not an owner (0..4294967295)`, headerOffset, path);
+    }
     const entry: TarEntry = {
       headerOffset, path, type,
       mode: h.mode & 0o7777,
-      uid: pax.integer('uid') ?? h.uid,
-      gid: pax.integer('gid') ?? h.gid,
+      uid,
+      gid,
       mtime,
       atime: pax.time('atime'),
       ctime: pax.time('ctime'),

@@ -3,6 +3,9 @@ import { UsageError } from '../../errors.js';
 /** ext4's longest name, in bytes (EXT4_NAME_LEN). */
 export const NAME_MAX = 255;
 
+/** Longest entry path accepted, in bytes: 16 times Linux's PATH_MAX. */
+export const PATH_BYTES_MAX = 65536;
+
 /**
  * Splits a path stored in a tar into the names leading to it, as tar extraction resolves it
  * below the target directory: leading `/` and `./` are dropped, as are empty and `.`
@@ -12,6 +15,7 @@ export const NAME_MAX = 255;
  *   byte, or a name longer than 255 bytes.
  */
 export function tarPathComponents(path: Uint8Array, source: string): Uint8Array[] {
+  if (path.length > PATH_BYTES_MAX) throw refuse(path.subarray(0, 64), source, `(${path.length} bytes) is longer than the ${PATH_BYTES_MAX} bytes hexz build takes (a tree that deep would hold its paths many times over in memory)`);
   const out: Uint8Array[] = [];
   let from = 0;
   for (let i = 0; i <= path.length; i++) {

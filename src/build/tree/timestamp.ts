@@ -31,5 +31,7 @@ export function parsePaxTime(text: string): Timestamp | undefined {
   const nsec = Number(((m[3] ?? '') + '000000000').slice(0, 9));
   if (m[1] !== '-') return { sec: whole, nsec };
   // −(whole + frac): borrow a second so that nsec stays positive.
-  return nsec === 0 ? { sec: -whole, nsec: 0 } : { sec: -whole - 1, nsec: 1_000_000_000 - nsec };
+  if (nsec === 0) return { sec: -whole, nsec: 0 };
+  // Borrowing must not leave the safe integers (−2^53 + 1 − 1 rounds).
+  return Number.isSafeInteger(whole + 1) ? { sec: -whole - 1, nsec: 1_000_000_000 - nsec } : undefined;
 }
