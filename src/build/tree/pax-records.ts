@@ -36,25 +36,26 @@ export function parsePaxRecords(data: Uint8Array): PaxRecord[] {
 
 /** The attributes of one entry: the global ones overridden by the entry's own, last one wins. */
 export class PaxAttributes {
-  private readonly map = new Map<string, Uint8Array>();
+  private readonly local = new Map<string, Uint8Array>();
 
-  /** @param records global records first, then the entry's. */
-  constructor(readonly records: readonly PaxRecord[]) {
-    for (const [k, v] of records) {
-      // An empty value deletes the keyword (POSIX: "the keyword shall be deleted").
-      if (v.length === 0) this.map.delete(k);
-      else this.map.set(k, v);
-    }
+  /**
+   * @param global the global attributes in force (see {@link applyGlobalRecords}); shared, not
+   *   copied, so a large global header costs nothing per entry.
+   * @param records the entry's own records (an empty value deletes the keyword, POSIX).
+   */
+  constructor(private readonly global: ReadonlyMap<string, Uint8Array>, readonly records: readonly PaxRecord[]) {
+    for (const [k, v] of records) this.local.set(k, v);
   }
 
   /** The value's bytes, or undefined. */
   bytes(key: string): Uint8Array | undefined {
-    return this.map.get(key);
+    const v = this.local.get(key) ?? this.global.get(key);
+    return v === undefined || v.length === 0 ? undefined : v;
   }
 
   /** The value as text (UTF-8), or undefined. */
   text(key: string): string | undefined {
-    const v = this.map.get(key);
+    const v = this.bytes(key);
     return v === undefined ? undefined : Buffer.from(v).toString('utf8');
   }
 
@@ -82,9 +83,20 @@ export class PaxAttributes {
     return ts;
   }
 
-  /** Whether any keyword starts with `prefix`. */
+  /**
+   * Whether any of the entry's own keywords starts with `prefix` (the global ones are not
+   * looked at: they apply to every entry, and scanning them per entry would be quadratic).
+   */
   hasPrefix(prefix: string): boolean {
-    for (const k of this.map.keys()) if (k.startsWith(prefix)) return true;
+    for (const [k, v] of this.local) if (v.length > 0 && k.startsWith(prefix)) return true;
     return false;
+  }
+}
+
+/** Applies a global header's records to the attributes in force (an empty value deletes). */
+export function applyGlobalRecords(global: Map<string, Uint8Array>, records: readonly PaxRecord[]): void {
+  for (const [k, v] of records) {
+    if (v.length === 0) global.delete(k);
+    else global.set(k, v);
   }
 }

@@ -9,7 +9,7 @@
 import { CorruptImageError, UnsupportedError, UsageError } from '../../errors.js';
 import type { ByteReader } from './byte-reader.js';
 import { checkSparseMap, paxSparse, readSparseMap } from './gnu-sparse.js';
-import { PaxAttributes, parsePaxRecords, type PaxRecord } from './pax-records.js';
+import { applyGlobalRecords, PaxAttributes, parsePaxRecords, type PaxRecord } from './pax-records.js';
 import { TAR_BLOCK, TarSyntaxError, decodeSparseExtension, decodeTarHeader, type TarHeader } from './tar-header.js';
 import type { ByteRange, SourceKind, Timestamp } from './types.js';
 
@@ -64,7 +64,7 @@ const MAX_META = 4 << 20;
  *   unknown type flags) and unknown GNU sparse formats.
  */
 export async function* readTarEntries(reader: ByteReader, source: string): AsyncGenerator<TarEntry> {
-  let global: PaxRecord[] = [];
+  const global = new Map<string, Uint8Array>();
   let local: PaxRecord[] = [];
   let longName: Uint8Array | undefined;
   let longLink: Uint8Array | undefined;
@@ -110,7 +110,7 @@ export async function* readTarEntries(reader: ByteReader, source: string): Async
     try {
       switch (header.typeflag) {
         case 'x': local = parsePaxRecords(await readMeta(header)); continue;
-        case 'g': global = [...global, ...parsePaxRecords(await readMeta(header))]; continue;
+        case 'g': applyGlobalRecords(global, parsePaxRecords(await readMeta(header))); continue;
         case 'L': longName = cString(await readMeta(header)); continue;
         case 'K': longLink = cString(await readMeta(header)); continue;
         case 'V': // a GNU volume label: no file
@@ -120,7 +120,7 @@ export async function* readTarEntries(reader: ByteReader, source: string): Async
           start = reader.position;
           continue;
       }
-      const pax = new PaxAttributes([...global, ...local]);
+      const pax = new PaxAttributes(global, local);
       const { entry, end } = await assemble(header, pax, longName, longLink, start);
       local = [];
       longName = longLink = undefined;

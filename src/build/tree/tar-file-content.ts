@@ -46,12 +46,23 @@ export class TarFileContent implements FileContent {
       if (p.offset + p.length <= offset) lo = mid + 1;
       else hi = mid;
     }
-    for (let i = lo; i < this.parts.length && this.parts[i]!.offset < end; i++) {
+    let hi = lo;
+    while (hi < this.parts.length && this.parts[hi]!.offset < end) hi++;
+    if (hi === lo) return out;
+    // The parts are stored back to back: one read of the stored span they cover, then each
+    // part copied to its place (a map of 200,000 one-byte parts is one read, not 200,000).
+    const first = this.parts[lo]!;
+    const last = this.parts[hi - 1]!;
+    const spanStart = first.at + Math.max(0, offset - first.offset);
+    const spanEnd = last.at + Math.min(last.length, end - last.offset);
+    const span = await readAt(this.tar, spanStart, spanEnd - spanStart, this.name);
+    for (let i = lo; i < hi; i++) {
       const p = this.parts[i]!;
       const from = Math.max(offset, p.offset);
       const to = Math.min(end, p.offset + p.length);
       if (from >= to) continue;
-      out.set(await readAt(this.tar, p.at + (from - p.offset), to - from, this.name), from - offset);
+      const at = p.at + (from - p.offset) - spanStart;
+      out.set(span.subarray(at, at + (to - from)), from - offset);
     }
     return out;
   }
