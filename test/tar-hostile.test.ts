@@ -302,7 +302,7 @@ describe('tar: findings of the tar fuzz kind', () => {
   // end-of-archive block scanTar drains the rest of a compressed input (to check its trailer)
   // with no bound: zeros after the end cost ~0.4 s/GiB (gzip, 1 MB/GiB of input) and ~0.05
   // s/GiB (zstd, 32 KB/GiB): 4 MB of zstd is 128 GiB to decompress, ~6 s.
-  test('zeros after the end-of-archive block (128 GiB in 4 MB of zstd): not decompressed without bound', { ...OPEN_FINDING, timeout: 120_000 }, () => {
+  test('zeros after the end-of-archive block (128 GiB in 4 MB of zstd): not decompressed without bound', { timeout: 120_000 }, () => {
     const r = inChild(`const t = await scanTar(input, { tmpDir }); await t.close();`, 60_000, H.zstdTrailerBomb(128 * GiB));
     assert.ok(r.outcome === 'ok' || /^(UsageError|CorruptImageError)/.test(r.outcome), r.outcome);
     assert.ok(r.ms < 2000, `took ${r.ms} ms`);

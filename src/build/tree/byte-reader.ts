@@ -15,8 +15,11 @@ export interface ByteReader {
   pieces(n: number): AsyncGenerator<Uint8Array>;
   /** Skips up to `n` bytes; returns how many were skipped. */
   skip(n: number): Promise<number>;
-  /** Reads everything left and discards it (a decompressor checks its trailer on the way). */
-  drain(): Promise<void>;
+  /**
+   * Reads what is left, up to `limit` bytes, and discards it (a decompressor checks its trailer
+   * on the way). @returns true when the input ended within the limit.
+   */
+  drain(limit: number): Promise<boolean>;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -61,11 +64,16 @@ export class StreamByteReader implements ByteReader {
     return done;
   }
 
-  async drain(): Promise<void> {
+  async drain(limit: number): Promise<boolean> {
+    let left = limit;
     while (await this.fill()) {
-      this.position += this.chunk.length - this.at;
+      if (left <= 0) return false;
+      const n = this.chunk.length - this.at;
+      this.position += n;
       this.at = this.chunk.length;
+      left -= n;
     }
+    return true;
   }
 
   /** Makes sure unread bytes are buffered; false at the end of the input. */
@@ -138,8 +146,9 @@ export class FileByteReader implements ByteReader {
     return take;
   }
 
-  async drain(): Promise<void> {
+  async drain(_limit: number): Promise<boolean> {
     this.position = this.size;
+    return true;
   }
 
   private async pread(at: number, n: number): Promise<Uint8Array> {

@@ -68,7 +68,9 @@ export async function scanTar(input: string | NodeJS.ReadableStream, options: Sc
       }
       builder.put(entry.path, inode);
     }
-    if (!tar.file) await tar.reader.drain(); // a compressed stream's checksum comes at its end
+    // A compressed stream's checksum comes at its end; but what follows the end-of-archive block
+    // is not the tree's, so only so much of it is read (128 GiB of zeros there is no reason to wait).
+    if (!tar.file) await tar.reader.drain(TRAILER_LIMIT);
     await spool?.seal();
     const root = builder.finish();
     if (!tar.file) await tar.close();
@@ -108,6 +110,9 @@ function inodeOf(entry: TarEntry, rootOwned: boolean): SourceInode {
   if (entry.rdev) inode.rdev = entry.rdev;
   return inode;
 }
+
+/** Bytes read after the end-of-archive block (GNU tar pads to its record size, 10 KiB by default). */
+const TRAILER_LIMIT = 16 << 20;
 
 /** Copies an entry's stored parts into the spool, each at its place in the file. */
 async function spoolEntry(spool: SpoolFile, entry: TarEntry, signal: AbortSignal | undefined): Promise<FileContent> {
