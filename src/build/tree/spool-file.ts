@@ -13,6 +13,8 @@ const WRITE_BATCH = 1 << 20;
 /** Writes in flight at once (so at most this many batches held in memory). */
 const MAX_WRITES = 8;
 const ZEROS = Buffer.alloc(DATA_BLOCK);
+/** Zeros written for holes shorter than this inside a write batch. */
+const GAP_FILL = new Uint8Array(64 << 10);
 
 /**
  * One temporary file holding the contents of the files of a tar that cannot be read in place
@@ -192,6 +194,13 @@ export class SpoolWriter {
   private async put(at: number, bytes: Uint8Array): Promise<void> {
     if (Buffer.compare(bytes, ZEROS.subarray(0, bytes.length)) === 0) return;
     this.ranges.add(at, at + bytes.length);
+    const gap = at - (this.batchStart + this.batchLength);
+    // A short hole inside a batch is written as zeros (the spool is scratch; the data ranges
+    // still leave it out): a sparse entry of many small parts is then a few writes, not one each.
+    if (this.batchLength > 0 && gap > 0 && gap <= GAP_FILL.length) {
+      this.batch.push(GAP_FILL.subarray(0, gap));
+      this.batchLength += gap;
+    }
     if (this.batchLength > 0 && this.batchStart + this.batchLength !== at) await this.flushBatch();
     if (this.batchLength === 0) this.batchStart = at;
     this.batch.push(bytes);
