@@ -33,7 +33,7 @@ export function registerBuild(program: Command, run: (fn: (ctx: CommandContext) 
     .option('--size <size>', "disk size (e.g. 4G), or 'auto' to fit the tree (default auto)")
     .option('--table <type>', 'partition table: gpt, mbr or none (the filesystem is the whole disk) (default gpt)')
     .option('--label <label>', 'filesystem label (at most 16 bytes; also the GPT partition name)')
-    .option('--uuid <uuid>', 'filesystem UUID (default: derived, or the parent build\'s with --parent)')
+    .option('--uuid <uuid>', 'filesystem UUID (default: random, derived from the tree with SOURCE_DATE_EPOCH, or the parent build\'s with --parent)')
     .option('--root-owned', 'make every file owned by root (uid/gid 0) whatever the source says')
     .option('--spec <image.toml>', 'describe the whole disk (table, size, partitions with their sources) in a TOML file; see the README')
     .option('--tmp-dir <dir>', 'where a compressed or piped tar\'s contents are spooled while building (default: the system temp directory)');
@@ -43,8 +43,8 @@ export function registerBuild(program: Command, run: (fn: (ctx: CommandContext) 
     .addHelpText('after', `
 The filesystem is generated straight into the archive: no root, no loop device, no full-size
 temporary file; free space is a zero run that is never written. --size auto gives the
-filesystem what the tree takes (data, directories, inode tables, journal) plus 25% and 16 MiB,
-rounded up to a MiB. With SOURCE_DATE_EPOCH set, times later than it are clamped to it and the
+filesystem the space up to the last block the tree needs (data, directories, inode tables,
+journal) plus a quarter of the blocks in use and 16 MiB, rounded up to a MiB. With SOURCE_DATE_EPOCH set, times later than it are clamped to it and the
 UUIDs, hash seed and archive id are derived from the tree, so the same input gives a
 byte-identical archive. With --parent the result is thin against an earlier build (its
 filesystem UUID is kept, and unchanged files land on blocks of the same content).`)
