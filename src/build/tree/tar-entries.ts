@@ -100,7 +100,9 @@ export async function* readTarEntries(reader: ByteReader, source: string): Async
       header = decodeTarHeader(block);
     } catch (err) {
       if (!(err instanceof TarSyntaxError)) throw err;
-      if (at === 0) throw new UsageError(`${source}: not a tar archive (hexz build reads tar, tar.gz and tar.zst)`, { archive: source, stage: 'read tar' });
+      // A first block that is not a header at all is another kind of file; one whose checksum
+      // holds but whose fields do not is a damaged tar.
+      if (at === 0 && err.badChecksum) throw new UsageError(`${source}: not a tar archive (hexz build reads tar, tar.gz and tar.zst)`, { archive: source, stage: 'read tar' });
       throw fail(err.message, at);
     }
     if (header === null) {

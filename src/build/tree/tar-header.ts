@@ -9,7 +9,12 @@ import type { ByteRange } from './types.js';
 export const TAR_BLOCK = 512;
 
 /** A malformed tar header or extended header; the reader adds the source and offset. */
-export class TarSyntaxError extends Error {}
+export class TarSyntaxError extends Error {
+  /** @param badChecksum the block fails its checksum: at the start of an input, not a tar at all. */
+  constructor(message: string, readonly badChecksum = false) {
+    super(message);
+  }
+}
 
 /** The fields of a header block, as stored (extended headers not yet applied). */
 export interface TarHeader {
@@ -137,7 +142,12 @@ export function tarNumber(block: Uint8Array, at: number, length: number, what: s
 
 /** Checks the header checksum; like GNU tar, accepts the historic signed-char sum too. */
 function checkChecksum(block: Uint8Array): void {
-  const stored = tarNumber(block, 148, 8, 'checksum');
+  let stored: number;
+  try {
+    stored = tarNumber(block, 148, 8, 'checksum');
+  } catch (err) {
+    throw new TarSyntaxError((err as Error).message, true);
+  }
   // The checksum field counts as eight spaces; high bytes differ between the two sums.
   let unsigned = 8 * 0x20;
   let high = 0;
@@ -151,5 +161,5 @@ function checkChecksum(block: Uint8Array): void {
     unsigned += b;
     high += b >>> 7;
   }
-  if (stored !== unsigned && stored !== unsigned - 0x100 * high) throw new TarSyntaxError('header checksum mismatch');
+  if (stored !== unsigned && stored !== unsigned - 0x100 * high) throw new TarSyntaxError('header checksum mismatch', true);
 }
