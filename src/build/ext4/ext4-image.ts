@@ -15,6 +15,8 @@ export class Ext4Image implements DiskImage {
   readonly format = 'raw' as const;
   readonly size: number;
   private readonly starts: number[];
+  /** The bitmaps of the group read last. */
+  private bitmapsOf: { group: number; block: Uint8Array; inode: Uint8Array } | undefined;
   /** The blocks of the lazy region rendered last. */
   private rendered: { render: () => Uint8Array[]; blocks: Uint8Array[] } | undefined;
 
@@ -123,8 +125,11 @@ export class Ext4Image implements DiskImage {
       if (rel <= g.gdtBlocks) return L.gdt.subarray((rel - 1) * BLOCK_SIZE, rel * BLOCK_SIZE);
     }
     const bitmap = groupBitmapBlock(g, group) - group * BLOCKS_PER_GROUP;
-    if (rel === bitmap) return L.bitmaps(group).block;
-    if (rel === bitmap + 1) return L.bitmaps(group).inode;
+    if (rel === bitmap || rel === bitmap + 1) {
+      // Both bitmaps come from one computation; the two blocks are read one after the other.
+      if (this.bitmapsOf?.group !== group) this.bitmapsOf = { group, ...L.bitmaps(group) };
+      return rel === bitmap ? this.bitmapsOf.block : this.bitmapsOf.inode;
+    }
     const t = rel - bitmap - 2;
     const table = L.inodeTables[group];
     if (t * BLOCK_SIZE >= table.length) return undefined;
