@@ -110,7 +110,7 @@ export class Archive {
     this.decoder = options.decodeWorkers && !this.locked && platform.decoder ? platform.decoder({ workers: options.decodeWorkers, dictionary, keys }) : undefined;
     this.blocks = new BlockLoader({
       source, region: header.data, cache: new LruCache(options.cacheBytes ?? 64 << 20),
-      digest: keys ? platform.crypto!.keyedHash(keys.hashKey) : platform.blake3,
+      digest: keys ? cipher!.contentHash ?? platform.crypto!.keyedHash!(keys.hashKey) : platform.blake3,
       verify: options.verify ?? true, decoder: this.decoder, codecs: platform.codecs(dictionary), cipher,
     });
     this.readAhead = options.readAheadBytes ?? 1 << 20;
@@ -131,6 +131,7 @@ export class Archive {
     let archive: Archive | undefined;
     try {
       const { size, head, header } = await readArchiveHeader(source, platform.blake3);
+      await platform.prepare?.(header);
       // The password is checked before anything but the header is read (§12.2).
       const cipher = await unlockArchive(header, head, options, platform.crypto);
       const reader = await preloadIndex(source, header, size, cipher, options.preloadIndexBytes);

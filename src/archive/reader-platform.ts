@@ -33,6 +33,11 @@ export interface ArchiveOpener {
   readonly keys: ArchiveKeys;
   /** The archive id the objects are bound to. */
   readonly archiveId: Uint8Array;
+  /**
+   * The keyed content hash (§12.4) of this archive, when the opener made it (a platform whose
+   * keyed BLAKE3 is only created asynchronously); otherwise `ReaderCrypto.keyedHash` gives it.
+   */
+  readonly contentHash?: Digest32;
   openBlock(stored: Uint8Array, storedOffset: number, length: number, encoding: number, hash: Uint8Array): Uint8Array | Promise<Uint8Array>;
   openNode(stored: Uint8Array, stream: number, level: number, firstOffset: number): Uint8Array | Promise<Uint8Array>;
   openDictionary(stored: Uint8Array): Uint8Array | Promise<Uint8Array>;
@@ -51,8 +56,8 @@ export interface ReaderCrypto {
   opener(dataKey: Uint8Array, header: Header): ArchiveOpener | Promise<ArchiveOpener>;
   /** True when `headerBytes` carries the header tag `keys` give (§12.5). */
   headerTagMatches(headerBytes: Uint8Array, keys: ArchiveKeys): boolean | Promise<boolean>;
-  /** The keyed BLAKE3-256 content hash of an encrypted archive (§12.4). */
-  keyedHash(key: Uint8Array): Digest32;
+  /** The keyed BLAKE3-256 content hash of an encrypted archive (§12.4); may be absent when every opener carries its `contentHash`. */
+  keyedHash?(key: Uint8Array): Digest32;
 }
 
 /** How a thin archive's parents are found (§15.4): given a record, the opened, identity-checked parent. */
@@ -86,6 +91,13 @@ export interface ReaderPlatform {
   blake3: Digest32;
   /** In-thread decompressors, with the archive's zstd dictionary when it has one. */
   codecs(dictionary?: Uint8Array): BlockCodecs;
+  /**
+   * Loads what reading an archive with this (checksum-verified) header needs before anything
+   * else of it is read: the browser loads the decoder of the header's codec here, so a page
+   * never downloads a decoder it does not use. Absent: nothing to load.
+   * @throws UnsupportedError when this platform cannot read such an archive.
+   */
+  prepare?(header: Header): Promise<void>;
   /** Encryption support; without it an encrypted archive opens for its header only. */
   crypto?: ReaderCrypto;
   /** Off-thread block decoding (OpenOptions.decodeWorkers); without it, blocks decode in-thread. */

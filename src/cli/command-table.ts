@@ -43,6 +43,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { names: ['overlay'], load: async () => (await import('./commands/overlay.js')).registerOverlay },
   { names: ['mount', 'umount'], load: async () => (await import('./commands/mount.js')).registerMount },
   { names: ['commit'], load: async () => (await import('./commands/commit.js')).registerCommit },
+  { names: ['web'], load: async () => (await import('./commands/web.js')).registerWeb },
 ];
 
 /**

@@ -2,7 +2,8 @@ import { hkdfSync } from 'node:crypto';
 import { blake3 } from '../hash/blake3.js';
 import type { Digest32 } from '../format/digest.js';
 import { keyedBlake3 } from './content-hash.js';
-import { FORMAT_VERSION, HEADER_TAG_VERSION } from '../format/constants.js';
+import { FORMAT_VERSION } from '../format/constants.js';
+import { KEY_LABELS, objectKeyLabel } from './key-labels.js';
 
 /** The keys an unlocked encrypted archive uses (docs/FORMAT.md §12.1). */
 export interface ArchiveKeys {
@@ -28,9 +29,9 @@ export function deriveArchiveKeys(dataKey: Uint8Array, archiveId: Uint8Array, ve
   const id = archiveId.subarray(0, 16);
   return {
     dataKey,
-    objectKey: hkdf(dataKey, id, version >= HEADER_TAG_VERSION ? 'hexz v6 object key' : 'hexz v4 object key'),
-    hashKey: hkdf(dataKey, new Uint8Array(0), 'hexz v4 content hash key'),
-    headerKey: hkdf(dataKey, id, 'hexz v6 header key'),
+    objectKey: hkdf(dataKey, id, objectKeyLabel(version)),
+    hashKey: hkdf(dataKey, new Uint8Array(0), KEY_LABELS.contentHash),
+    headerKey: hkdf(dataKey, id, KEY_LABELS.headerKey),
   };
 }
 

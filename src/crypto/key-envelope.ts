@@ -8,6 +8,7 @@ import { CIPHER_AES_256_GCM, checkKdfParams, KDF_ARGON2ID, type EncryptionParams
 import { keyWrapAad } from '../format/seal-aad.js';
 import { CorruptArchiveError, UsageError, WrongKeyError } from '../errors.js';
 import { openSealed, seal, SealError } from './object-cipher.js';
+import { KEY_LABELS } from './key-labels.js';
 import { checkKdfCost, kdfLimitsFromEnv, type KdfLimits } from './kdf-limits.js';
 
 /** §12.2 Default Argon2id costs: 64 MiB, 3 iterations, 4 lanes (about a quarter second here). */
@@ -47,10 +48,10 @@ export async function createEnvelope(password: string, dataKey: Uint8Array, arch
   const salt = random(16);
   const wrapNonce = random(12);
   const kek = await deriveKek(password, salt, kdf);
-  const sealed = seal(hkdf(kek, 'hexz v4 key wrap', 32), wrapNonce, dataKey, keyWrapAad(archiveId));
+  const sealed = seal(hkdf(kek, KEY_LABELS.keyWrap, 32), wrapNonce, dataKey, keyWrapAad(archiveId));
   return {
     cipher: CIPHER_AES_256_GCM, kdf: KDF_ARGON2ID, kdfParams: { ...kdf }, salt, wrapNonce,
-    wrappedKey: sealed.subarray(12, 44), wrapTag: sealed.subarray(44, 60), keyCheck: hkdf(kek, 'hexz v4 key check', 16),
+    wrappedKey: sealed.subarray(12, 44), wrapTag: sealed.subarray(44, 60), keyCheck: hkdf(kek, KEY_LABELS.keyCheck, 16),
   };
 }
 
@@ -64,14 +65,14 @@ export async function createEnvelope(password: string, dataKey: Uint8Array, arch
 export async function unlockEnvelope(params: EncryptionParams, password: string, archiveId: Uint8Array, limits: KdfLimits = kdfLimitsFromEnv()): Promise<Uint8Array> {
   checkKdfCost(params.kdfParams, limits);
   const kek = await deriveKek(password, params.salt, params.kdfParams);
-  const check = hkdf(kek, 'hexz v4 key check', 16);
+  const check = hkdf(kek, KEY_LABELS.keyCheck, 16);
   if (!timingSafeEqual(check, params.keyCheck)) throw new WrongKeyError('wrong password', { stage: 'key' });
   const stored = new Uint8Array(60);
   stored.set(params.wrapNonce, 0);
   stored.set(params.wrappedKey, 12);
   stored.set(params.wrapTag, 44);
   try {
-    return openSealed(hkdf(kek, 'hexz v4 key wrap', 32), stored, keyWrapAad(archiveId));
+    return openSealed(hkdf(kek, KEY_LABELS.keyWrap, 32), stored, keyWrapAad(archiveId));
   } catch (err) {
     if (!(err instanceof SealError)) throw err;
     throw new CorruptArchiveError('wrapped data key fails authentication (the header was altered)', { stage: 'key' }, { cause: err });

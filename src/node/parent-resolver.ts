@@ -1,101 +1,19 @@
-import { archiveIdentity, type ParentRecord } from '../format/parents.js';
-import { bytesEqual, toHex } from '../format/digest.js';
+import type { ParentRecord } from '../format/parents.js';
 import { blake3 } from '../hash/blake3.js';
-import { HexzError, MissingParentError } from '../errors.js';
+import { locateParent as locateIn, resolveParentIn, type ParentCandidate, type ParentLookup, type ParentPlaces, type ParentSearch } from '../archive/locate-parent.js';
 import { baseName, joinLocation, listArchives, resolveIn, unreadableKind } from '../store/locations.js';
-import type { SourceOptions } from '../store/open-source.js';
 
-/** A candidate archive as the resolver sees it: its header bytes and archive id, and a way to close it. */
-export interface ParentCandidate {
-  headerBytes: Uint8Array;
-  archiveId: Uint8Array;
-  close(): Promise<void>;
-}
+export { parentLookupMessage, type ParentCandidate, type ParentLookup, type ParentSearch } from '../archive/locate-parent.js';
 
-/** Where and how to look for a parent archive (docs/FORMAT.md §15.4). */
-export interface ParentSearch<T extends ParentCandidate> {
-  /** Directory (path or URL) of the child archive: recorded paths are relative to it (undefined when unknown). */
-  baseDir?: string;
-  /** Further directories (paths or URLs) to look in, in order (`--parent-dir`, then `HEXZ_PATH`). */
-  searchDirs: string[];
-  /** Opens the archive at `path` (a path or URL; header only suffices); throws when it is not one. */
-  open(path: string): Promise<T>;
-  /** How remote search directories are listed (s3://). */
-  sourceOptions?: SourceOptions;
-}
-
-/** Outcome of {@link locateParent}: the parent, left open, or why there is none. */
-export type ParentLookup<T> =
-  | { found: true; path: string; archive: T }
-  /**
-   * `missing`: no file at the recorded path nor under its base name in a search directory, and
-   * no `*.hxz` there with the recorded id. `mismatch`: a file was there but is not the recorded
-   * archive (another archive, the same id with another identity, or not an archive).
-   */
-  | { found: false; reason: 'missing' | 'mismatch'; detail: string };
+/** Places as Node sees them: paths and URLs, FIFOs and directories never opened, directories and S3 prefixes listed. */
+const NODE_PLACES: ParentPlaces = { resolveIn, joinLocation, baseName, unreadableKind, listArchives };
 
 /**
- * Finds the archive a parents-table record names: at its recorded path (relative to the child),
- * else by base name in the child's own directory and then in each search directory, else as any `*.hxz` in a search directory with
- * the recorded archive id. A candidate counts only when its archive id and identity (BLAKE3 of
- * its neutral header) both match the record. Reports instead of throwing, so that callers such
- * as `inspect` can show every slot's state.
- * @returns the matching candidate, left open, and the path it was found at; or the reason none matched.
- *   Never throws for a candidate that fails to open: it is skipped. Candidates that are not
- *   regular files or block devices (a FIFO, a directory) are skipped without being opened.
+ * Finds the archive a parents-table record names (docs/FORMAT.md §15.4) among files and URLs;
+ * see the portable `locateParent` (archive/locate-parent.ts) for the order and the checks.
  */
-export async function locateParent<T extends ParentCandidate>(record: ParentRecord, search: ParentSearch<T>): Promise<ParentLookup<T>> {
-  const tried: string[] = [];
-  let mismatch: string | undefined;
-  // `named` = a file at this path is meant to be the parent (recorded path or same base name),
-  // so a different archive there is a replacement; the id scan opens unrelated archives too.
-  const attempt = async (path: string, named: boolean): Promise<T | undefined> => {
-    if (tried.includes(path)) return undefined;
-    tried.push(path);
-    // A FIFO, directory or device under a parent's name is never opened: opening a FIFO waits
-    // for a writer. Named, it is a mismatch the user should hear about; in the id scan, noise.
-    const kind = await unreadableKind(path);
-    if (kind !== undefined) {
-      if (named) mismatch ??= `${path} is ${kind}, not a regular file or block device`;
-      return undefined;
-    }
-    let c: T;
-    try {
-      c = await search.open(path);
-    } catch (err) {
-      // Not there, or not an archive: keep looking. A present file that is not the parent is a mismatch.
-      if (named && err instanceof HexzError && err.code !== 'STORE') mismatch ??= `${path} is not the expected archive (${err.message})`;
-      return undefined;
-    }
-    const sameId = bytesEqual(c.archiveId, record.archiveId);
-    if (sameId && bytesEqual(archiveIdentity(c.headerBytes, blake3), record.identity)) return c;
-    if (named || sameId) {
-      mismatch ??= sameId
-        ? `${path} has the expected archive id but was modified since the child was made`
-        : `${path} is another archive (id ${toHex(c.archiveId)})`;
-    }
-    await c.close();
-    return undefined;
-  };
-  const recorded = search.baseDir ? resolveIn(search.baseDir, record.path) : record.path;
-  // After the recorded path: the same name beside the child (a chain copied flat into one
-  // directory or bucket prefix, as push and pull do), then in each search directory.
-  const dirs = search.baseDir ? [search.baseDir, ...search.searchDirs] : search.searchDirs;
-  const candidates = [recorded, ...dirs.map((d) => joinLocation(d, baseName(record.path)))];
-  for (const path of candidates) {
-    const c = await attempt(path, true);
-    if (c) return { found: true, path, archive: c };
-  }
-  for (const dir of search.searchDirs) {
-    for (const name of await listArchives(dir, search.sourceOptions)) {
-      const path = joinLocation(dir, name);
-      const c = await attempt(path, false);
-      if (c) return { found: true, path, archive: c };
-    }
-  }
-  return mismatch
-    ? { found: false, reason: 'mismatch', detail: mismatch }
-    : { found: false, reason: 'missing', detail: `looked at ${tried.slice(0, 4).join(', ')}${tried.length > 4 ? ', …' : ''}` };
+export function locateParent<T extends ParentCandidate>(record: ParentRecord, search: ParentSearch<T>): Promise<ParentLookup<T>> {
+  return locateIn(record, search, NODE_PLACES, blake3);
 }
 
 /**
@@ -104,14 +22,6 @@ export async function locateParent<T extends ParentCandidate>(record: ParentReco
  * @throws MissingParentError naming the slot, the expected id and path: "missing" when no file
  *   was found, "replaced or modified" when files were found but none matched.
  */
-export async function resolveParent<T extends ParentCandidate>(record: ParentRecord, search: ParentSearch<T>, child: string): Promise<{ path: string; archive: T }> {
-  const r = await locateParent(record, search);
-  if (r.found) return { path: r.path, archive: r.archive };
-  throw new MissingParentError(parentLookupMessage(record, r), { archive: child, stage: 'parents' });
-}
-
-/** The one-line explanation of a failed lookup: `parent SLOT (archive ID, PATH) is missing (…)`. */
-export function parentLookupMessage(record: ParentRecord, r: { reason: 'missing' | 'mismatch'; detail: string }): string {
-  const what = r.reason === 'mismatch' ? `replaced or modified: ${r.detail}` : `missing (${r.detail})`;
-  return `parent ${record.slot} (archive ${toHex(record.archiveId)}, ${record.path}) is ${what}`;
+export function resolveParent<T extends ParentCandidate>(record: ParentRecord, search: ParentSearch<T>, child: string): Promise<{ path: string; archive: T }> {
+  return resolveParentIn(record, search, NODE_PLACES, blake3, child);
 }

@@ -27,6 +27,13 @@ export interface HttpSourceOptions {
   headers?: Record<string, string>;
   /** Bytes asked for on first contact, which also tells the size and validator (default {@link FIRST_CONTACT_BYTES}, 256 KiB). */
   firstReadBytes?: number;
+  /**
+   * Send the validator with every request (`If-Match` / `If-Unmodified-Since`, default true), so
+   * the server itself refuses a replaced object. A browser sends those headers only after a CORS
+   * preflight (they are not CORS-safelisted), one more round trip per request; with false only
+   * `Range: bytes=a-b` is sent and each answer is still checked against the pinned validator.
+   */
+  pinRequests?: boolean;
 }
 
 /** What the first response told about the object (size, first bytes, validator), pinned for the source's lifetime. */
@@ -62,12 +69,14 @@ export class HttpSource implements ByteSource {
   private readonly fetchFn: HttpFetch;
   private readonly headers: Record<string, string>;
   private readonly firstBytes: number;
+  private readonly pinRequests: boolean;
 
   constructor(readonly url: string, options: HttpSourceOptions = {}) {
     this.name = displayUrl(url);
     this.fetchFn = options.fetch ?? globalThis.fetch;
     this.headers = options.headers ?? {};
     this.firstBytes = options.firstReadBytes ?? FIRST_CONTACT_BYTES;
+    this.pinRequests = options.pinRequests ?? true;
     this.first = new FirstContact(() => this.firstContact());
   }
 
@@ -81,7 +90,7 @@ export class HttpSource implements ByteSource {
 
   /** GET of bytes [offset, end), pinned to the validator and checked against the pinned size. */
   private async fetchRange(info: ObjectInfo, offset: number, end: number, signal?: AbortSignal): Promise<Uint8Array> {
-    const pin: Record<string, string> = info.etag ? { 'if-match': info.etag } : info.lastModified ? { 'if-unmodified-since': info.lastModified } : {};
+    const pin: Record<string, string> = !this.pinRequests ? {} : info.etag ? { 'if-match': info.etag } : info.lastModified ? { 'if-unmodified-since': info.lastModified } : {};
     const res = await this.request(offset, end - 1, pin, signal);
     if (res.status === 206) {
       this.checkSame(res, info);
@@ -175,7 +184,7 @@ export class HttpSource implements ByteSource {
       res.body?.cancel().catch(() => {});
       // A 206 without one (e.g. multipart/byteranges) cannot be placed; a wrong total is a changed object.
       if (range) throw this.changed();
-      throw new StoreError(`${this.name}: 206 answer without a valid Content-Range`, { archive: this.name, stage: 'read' });
+      throw new StoreError(`${this.name}: 206 answer without a valid Content-Range (read from another origin, the server must expose it: Access-Control-Expose-Headers: Content-Range, ETag)`, { archive: this.name, stage: 'read' });
     }
     return range;
   }

@@ -35,7 +35,7 @@ export function normalizePath(path: string): string {
 
 /** Entries sorted by their name bytes, so every walk's order is the same whatever the on-disk order. */
 export function sortByName(entries: DirEntry[]): DirEntry[] {
-  return entries.sort((a, b) => Buffer.compare(a.nameBytes, b.nameBytes));
+  return entries.sort((a, b) => compareBytes(a.nameBytes, b.nameBytes));
 }
 
 /**
@@ -63,4 +63,11 @@ export async function toFileEntry(vol: Volume, path: string, node: FsNode, signa
   if (node.type === 'symlink') e.target = await vol.fs.readlink(node.ino, { signal });
   if (node.rdev) e.rdev = node.rdev;
   return e;
+}
+
+/** Byte-wise order of two names (Buffer.compare's order, without Buffer: this module runs in a page too). */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
 }

@@ -1,0 +1,48 @@
+// Bundles the browser build (`hexz/browser`) and the archive viewer page into dist/web/:
+// hexz.js (the library), app.js (the page), shared chunks, zstd.wasm beside them, index.html
+// and style.css. Run by `npm run build` after tsc. Everything in dist/web is static: any web
+// server (or `hexz web`) can serve it.
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
+
+const root = new URL('..', import.meta.url).pathname;
+const out = join(root, 'dist/web');
+mkdirSync(out, { recursive: true });
+
+await build({
+  entryPoints: { hexz: join(root, 'src/browser/index.ts'), app: join(root, 'src/web/app.ts') },
+  outdir: out,
+  entryNames: '[name]',
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'browser',
+  // es2022: a newer target makes esbuild emit Uint8Array.fromBase64 for embedded binaries,
+  // which browsers (and Node 20) before 2025 lack.
+  target: 'es2022',
+  minify: true,
+  sourcemap: true,
+  legalComments: 'linked',
+  logLevel: 'warning',
+});
+
+// The zstd decoder fetches its WebAssembly from beside the module that loads it.
+const require = createRequire(import.meta.url);
+// The package's exports hide package.json; its main file is dist/common/index.node.js.
+const zstdDir = join(dirname(require.resolve('@bokuweb/zstd-wasm')), '../..');
+copyFileSync(join(zstdDir, 'dist/web/zstd.wasm'), join(out, 'zstd.wasm'));
+copyFileSync(join(zstdDir, 'dist/web/zstd.wasm'), join(out, 'chunks/zstd.wasm'));
+for (const f of ['index.html', 'style.css']) copyFileSync(join(root, 'src/web', f), join(out, f));
+
+if (process.argv.includes('--sizes')) {
+  const walk = (d) => readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : [join(d, n)]));
+  for (const f of walk(out).filter((f) => !f.endsWith('.map')).sort()) {
+    const bytes = readFileSync(f);
+    console.log(`${f.slice(out.length + 1).padEnd(40)} ${String(bytes.length).padStart(9)} B  gzip ${String(gzipSync(bytes, { level: 9 }).length).padStart(8)} B`);
+  }
+}
