@@ -30,6 +30,60 @@ test('every module of src/archive bundles for the browser without node:*, native
   }
 });
 
+test('the browser build and the viewer page bundle without node:*, process or Buffer; decoders and hashes are import() chunks', async () => {
+  const r = await build({
+    entryPoints: { hexz: join(root, 'src/browser/index.ts'), app: join(root, 'src/web/app.ts') },
+    bundle: true, splitting: true, write: false, platform: 'browser', format: 'esm', target: 'es2022',
+    outdir: '/tmp/portable-browser', metafile: true, logLevel: 'silent',
+  });
+  const outputs = r.metafile.outputs;
+  /** The output file of metafile key `key` (keys are relative to the working directory). */
+  const textOf = (key: string) => r.outputFiles.find((f) => f.path.endsWith(key.replace(/^(\.\.\/)+/, '/')))!.text;
+  const fromPackage = (key: string, pkg: string) => Object.keys(outputs[key].inputs).some((i) => i.includes(`node_modules/${pkg}/`));
+  const hashWasm = Object.keys(outputs).filter((k) => fromPackage(k, 'hash-wasm'));
+  assert.equal(hashWasm.length, 1, `hash-wasm is in one chunk: ${hashWasm}`);
+  assert.equal(r.outputFiles.length, Object.keys(outputs).length);
+  for (const out of r.outputFiles) {
+    assert.doesNotMatch(out.text, /\bfrom\s*["']node:|\bimport\(\s*["']node:|\brequire\(\s*["']node:/, `${out.path} imports a Node built-in`);
+    assert.doesNotMatch(out.text, /["']node:/, `${out.path} names a Node built-in`);
+    assert.doesNotMatch(out.text, /\bprocess\./, `${out.path} uses process`);
+    if (out.path.endsWith(hashWasm[0].replace(/^(\.\.\/)+/, '/'))) continue;
+    assert.doesNotMatch(out.text, /\bBuffer\b/, `${out.path} uses Buffer`);
+  }
+  // hash-wasm only feature-detects Buffer as a property of the global object (null in a page).
+  const text = textOf(hashWasm[0]);
+  const uses = [...text.matchAll(/\bBuffer\b/g)];
+  assert.ok(uses.length >= 1);
+  for (const u of uses) {
+    const before = text.slice(Math.max(0, u.index - 40), u.index);
+    const owner = /(\w+)\.$/.exec(before)?.[1];
+    assert.ok(owner, `Buffer used other than as a property: …${before}Buffer…`);
+    const getter = new RegExp(`\\b${owner}\\s*=\\s*(\\w+)\\(\\)`).exec(text)?.[1];
+    assert.ok(getter, `${owner} is set from a function`);
+    assert.match(text, new RegExp(`function ${getter}\\(\\)\\s*\\{\\s*if \\(typeof globalThis !== "undefined"\\)\\s*return globalThis;`), `${owner} is the global object`);
+  }
+  // The entries, and every chunk they import statically, hold none of the decoders or hashes:
+  // zstd, LZ4 and hash-wasm are chunks loaded with import() when an archive needs them.
+  const entries = Object.keys(outputs).filter((k) => /^src\/(browser\/index|web\/app)\.ts$/.test(outputs[k].entryPoint ?? ''));
+  assert.equal(entries.length, 2, `the two entries: ${entries}`);
+  const eager = new Set<string>();
+  const visit = (k: string) => {
+    if (eager.has(k)) return;
+    eager.add(k);
+    for (const i of outputs[k].imports) if (i.kind === 'import-statement') visit(i.path);
+  };
+  entries.forEach(visit);
+  for (const pkg of ['@bokuweb/zstd-wasm', 'lz4js', 'hash-wasm']) {
+    const holders = Object.keys(outputs).filter((k) => fromPackage(k, pkg));
+    assert.ok(holders.length > 0, `${pkg} is bundled`);
+    for (const k of holders) {
+      assert.ok(!eager.has(k), `${pkg} is in ${k}, which an entry loads eagerly`);
+      assert.ok(Object.values(outputs).some((o) => o.imports.some((i) => i.path === k && i.kind === 'dynamic-import')), `${k} is loaded with import()`);
+    }
+  }
+  for (const k of eager) assert.ok(!Object.keys(outputs[k].inputs).some((i) => /wasm-hashes|zstd-wasm|lz4js/.test(i)), `${k} holds a lazily loaded module`);
+});
+
 /** A platform that reads only from memory: locations are keys of `files`. */
 function memoryPlatform(files: Map<string, Uint8Array>, counts: { hashes: number }): ReaderPlatform {
   return {

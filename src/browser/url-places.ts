@@ -39,11 +39,18 @@ function resolveIn(base: string, relative: string): string {
  */
 export const URL_PLACES: ParentPlaces = {
   resolveIn,
-  joinLocation: resolveIn,
+  // A base name is one segment: a `/` or `..` in it (a decoded `%2F`) never climbs directories.
+  joinLocation: (dir, name) => new URL(encodeURIComponent(name), `${dir.replace(/\/$/, '')}/`).toString(),
   baseName(location) {
     // A URL's last path segment (decoded), or a recorded relative path's last component.
     if (!/^https?:\/\//i.test(location)) return location.slice(location.lastIndexOf('/') + 1);
     const path = new URL(location).pathname;
-    return decodeURIComponent(path.slice(path.lastIndexOf('/') + 1));
+    const segment = path.slice(path.lastIndexOf('/') + 1);
+    try {
+      return decodeURIComponent(segment);
+    } catch {
+      // Not UTF-8 percent-encoding (a Latin-1 file name): the segment as it is names the file.
+      return segment;
+    }
   },
 };

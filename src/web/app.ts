@@ -167,7 +167,7 @@ async function showStreams(a: Archive, r: InspectReport): Promise<void> {
     canvas.dataset.drawn = 'true';
     canvas.addEventListener('click', (ev) => {
       const x = Math.floor((ev.offsetX / canvas.clientWidth) * canvas.width);
-      const offset = Math.min(s.logicalBytes - 1, x * map.bucketBytes);
+      const offset = Math.min(s.logicalBytes - 1, Math.floor(x * map.bucketBytes));
       void showHex(s.name, Math.max(0, offset - (offset % HEX_PAGE)));
     });
   }

@@ -7,7 +7,9 @@ export const HEX_LINE_BYTES = 16;
  */
 export function hexDump(bytes: Uint8Array, offset: number): string {
   const lines: string[] = [];
-  const width = Math.max(8, (offset + bytes.length).toString(16).length);
+  // As wide as the last line's offset (hexdump -C's column), at least 8 digits.
+  const last = offset + Math.max(0, bytes.length - 1) - (Math.max(0, bytes.length - 1) % HEX_LINE_BYTES);
+  const width = Math.max(8, last.toString(16).length);
   for (let at = 0; at < bytes.length; at += HEX_LINE_BYTES) {
     const row = bytes.subarray(at, at + HEX_LINE_BYTES);
     let hex = '';
