@@ -3,7 +3,7 @@
 // and style.css. Run by `npm run build` after tsc. Everything in dist/web is static: any web
 // server (or `hexz web`) can serve it.
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -11,6 +11,8 @@ import { readFileSync } from 'node:fs';
 
 const root = new URL('..', import.meta.url).pathname;
 const out = join(root, 'dist/web');
+// tsc compiled src/web here too; the page needs only the bundle.
+rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
 await build({

@@ -4,10 +4,12 @@
  * view (against `hexdump -C`), the stream map the picture is drawn from (exact byte counts per
  * region kind), and how a page turns locations into URLs and finds parents by URL.
  */
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { Compressor } from 'zstd-napi';
 import { zstdFrameContentSize } from '../src/browser/zstd-frame.ts';
 import { absoluteUrl, URL_PLACES, urlParentOf } from '../src/browser/url-places.ts';
@@ -350,12 +352,16 @@ describe('streamMap', () => {
   ];
   let parentPath = '';
   let childPath = '';
-  const ready = (async () => {
-    parentPath = tmp.path('parent.hxz');
-    childPath = tmp.path('child.hxz');
-    await packSmall({ disk: writeData(tmp.path('parent.raw'), parentDisk), output: parentPath, blockSize: B });
-    await packSmall({ disk: writeData(tmp.path('child.raw'), child), output: childPath, blockSize: B, parent: parentPath });
-  })();
+  let ready: Promise<void>;
+  before(() => {
+    ready = (async () => {
+      parentPath = tmp.path('parent.hxz');
+      childPath = tmp.path('child.hxz');
+      await packSmall({ disk: writeData(tmp.path('parent.raw'), parentDisk), output: parentPath, blockSize: B });
+      await packSmall({ disk: writeData(tmp.path('child.raw'), child), output: childPath, blockSize: B, parent: parentPath });
+    })();
+    return ready;
+  });
 
   test('a thin archive: zero, own data, deduplicated and parent bytes per bucket, exactly', async () => {
     await ready;
@@ -477,5 +483,31 @@ describe('url-places: hostile names', () => {
     const name = URL_PLACES.baseName('https://h/a/..%2F..%2Fx.hxz');
     assert.equal(name, '../../x.hxz');
     assert.equal(URL_PLACES.joinLocation('https://h/c', name), 'https://h/c/..%2F..%2Fx.hxz');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The bundle's size budget (README "In the browser"): what the page loads first, and each
+// decoder loaded on demand, gzip -9 bytes. The build (npm run build) writes dist/web.
+
+describe('bundle size budget', () => {
+  const web = new URL('../dist/web/', import.meta.url).pathname;
+  const built = existsSync(join(web, 'hexz.js'));
+  test('each part of dist/web stays within the README\'s budget', { skip: built ? false : 'dist/web is not built (npm run build)' }, () => {
+    const chunks = readdirSync(join(web, 'chunks'));
+    const gz = (names: string[]) => names.reduce((n, f) => n + gzipSync(readFileSync(f), { level: 9 }).length, 0);
+    const pick = (re: RegExp) => chunks.filter((f) => re.test(f) && !f.endsWith('.map') && !f.endsWith('.txt')).map((f) => join(web, 'chunks', f));
+    const parts = {
+      page: gz([join(web, 'hexz.js'), join(web, 'app.js'), ...pick(/^chunk-.*\.js$/)]),
+      hashes: gz(pick(/^wasm-hashes-.*\.js$/)),
+      zstd: gz([...pick(/^index\.web-.*\.js$/), join(web, 'chunks/zstd.wasm')]),
+      lz4: gz(pick(/^lz4-.*\.js$/)),
+    };
+    const budget = { page: 60_000, hashes: 24_000, zstd: 100_000, lz4: 4_000 };
+    console.log(`# bundle gzip bytes: ${JSON.stringify(parts)} (budget ${JSON.stringify(budget)})`);
+    for (const [k, limit] of Object.entries(budget)) {
+      assert.ok(parts[k as keyof typeof parts] > 0, `${k}: found in dist/web`);
+      assert.ok(parts[k as keyof typeof parts] <= limit, `${k}: ${parts[k as keyof typeof parts]} gzip bytes, budget ${limit}`);
+    }
   });
 });
