@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Browser, Page } from 'puppeteer-core';
@@ -23,7 +23,7 @@ import { hexDump } from '../src/web/hex-dump.ts';
 import { REGION_COLOURS } from '../src/web/stream-picture.ts';
 import { nginxSkip, startNginx, type NginxServer } from './servers/nginx.ts';
 import { chromiumSkip, launchChromium } from './servers/chromium.ts';
-import { HEXZ_BIN, mixedData, packSmall, randomData, tempDir, writeData } from './helpers.ts';
+import { HEXZ_BIN, mixedData, packSmall, randomData, runCli, tempDir, writeData } from './helpers.ts';
 
 const vectors = new URL('./vectors/', import.meta.url).pathname;
 const manifest = JSON.parse(readFileSync(join(vectors, 'vectors.json'), 'utf8')) as {
@@ -78,6 +78,8 @@ describe('hexz in headless Chromium', { skip }, () => {
   pictureDisk.set(pictureDisk.subarray(0, Q), 2 * Q);
   pictureDisk.set(parentDisk, 3 * Q);
   let corruptAt = 0;
+  const tree = tmp.path('tree');
+  const treeFile = mixedData(3 << 20, { unit: 4096, seed: 31 });
 
   before(async () => {
     mkdirSync(root);
@@ -98,6 +100,13 @@ describe('hexz in headless Chromium', { skip }, () => {
     bytes[victim!.storedOffset + 100] ^= 0x40;
     writeFileSync(join(root, 'corrupt.hxz'), bytes);
     corruptAt = victim!.offset;
+    // files.hxz: a GPT + ext4 disk built by `hexz build` from a small tree.
+    mkdirSync(join(tree, 'etc/app'), { recursive: true });
+    writeFileSync(join(tree, 'etc/app/config.toml'), 'name = "hexz"\n');
+    writeFileSync(join(tree, 'big.bin'), treeFile);
+    symlinkSync('etc/app/config.toml', join(tree, 'link'));
+    const built = runCli(['build', tree, '-o', join(root, 'files.hxz'), '--silent']);
+    assert.equal(built.status, 0, built.stderr);
     nginx = await startNginx({ root, serverConfig: CORS_CONFIG });
     web = await startWeb();
     browser = await launchChromium();
@@ -186,6 +195,37 @@ describe('hexz in headless Chromium', { skip }, () => {
       assert.ok(lines.length <= 3, `open + first 4 KiB read: ${lines.length} requests\n${lines.join('\n')}`);
     } finally {
       await fresh.close();
+    }
+  });
+
+  test('files inside a disk archive are listed and read in the page (ext4 in a GPT disk built by hexz build)', async () => {
+    const page = await viewer();
+    try {
+      const got = await page.evaluate(async (url: string) => {
+        const { Archive, listFiles, readFile } = (globalThis as unknown as { hexz: typeof import('../src/browser/index.ts') }).hexz;
+        const a = await Archive.open(url);
+        const listing = await listFiles(a);
+        const entries: string[] = [];
+        for await (const e of listing.entries) entries.push(`${e.path} ${e.type} ${e.type === 'file' ? e.size : ''}${e.target ? ` -> ${e.target}` : ''}`);
+        const read = async (path: string) => {
+          const f = await readFile(a, path);
+          const parts: Uint8Array[] = [];
+          for await (const c of f.chunks) parts.push(c);
+          const all = new Uint8Array(await new Blob(parts as Uint8Array<ArrayBuffer>[]).arrayBuffer());
+          return [...new Uint8Array(await crypto.subtle.digest('SHA-256', all))].map((b) => b.toString(16).padStart(2, '0')).join('');
+        };
+        const out = { fs: listing.filesystem.kind, entries, big: await read('/big.bin'), config: await read('/link') };
+        await a.close();
+        return out;
+      }, nginx.url('files.hxz'));
+      assert.match(got.fs, /ext4/);
+      for (const line of ['/etc dir ', '/etc/app/config.toml file 14', `/big.bin file ${treeFile.length}`, '/link symlink  -> etc/app/config.toml']) {
+        assert.ok(got.entries.includes(line), `${line} in ${JSON.stringify(got.entries)}`);
+      }
+      assert.equal(got.big, sha256(treeFile));
+      assert.equal(got.config, sha256(Buffer.from('name = "hexz"\n')));
+    } finally {
+      await page.close();
     }
   });
 
