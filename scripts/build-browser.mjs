@@ -28,6 +28,25 @@ await build({
   // which browsers (and Node 20) before 2025 lack.
   target: 'es2022',
   minify: true,
+  // Class names survive minifying: errors are told apart by `name` (CorruptArchiveError, …).
+  keepNames: true,
+  sourcemap: true,
+  legalComments: 'linked',
+  logLevel: 'warning',
+});
+
+// The Web Worker that decodes long reads: one self-contained module in chunks/, beside the
+// shared chunk that starts it (worker-run-decoder.ts finds it by import.meta.url).
+await build({
+  entryPoints: [join(root, 'src/browser/decode-worker.ts')],
+  outfile: join(out, 'chunks/decode-worker.js'),
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  // Class names survive minifying: errors are told apart by `name` (CorruptArchiveError, …).
+  keepNames: true,
   sourcemap: true,
   legalComments: 'linked',
   logLevel: 'warning',

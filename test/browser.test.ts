@@ -175,6 +175,8 @@ describe('hexz in headless Chromium', { skip }, () => {
       }, nginx.url('medium.hxz'), ranges);
       ranges.forEach(([at, n], i) => assert.equal(got[i], sha256(medium.subarray(at, at + n)), `range ${at}+${n}`));
       assert.equal(got[ranges.length], sha256(medium.subarray(1000, (20 << 20) + 7)), 'ReadableStream of a range');
+      // That long read was decoded on the page's Web Workers.
+      assert.ok(browser.targets().some((t) => t.url().endsWith('/decode-worker.js')), 'a decode worker ran');
       const lines = readFileSync(join(nginx.dir, 'access.log'), 'utf8').split('\n').slice(logBefore).filter((l) => l.includes('/medium.hxz'));
       assert.equal(lines.filter((l) => l.includes('"OPTIONS ')).length, 0, 'no CORS preflight: only plain Range requests');
       assert.ok(lines.length >= 2, 'requests were logged');
@@ -321,6 +323,26 @@ describe('hexz in headless Chromium', { skip }, () => {
       await corrupt.waitForFunction(() => document.getElementById('hex')!.dataset.error === 'true', { timeout: 30_000 });
       const text = await corrupt.$eval('#error', (e) => e.textContent!);
       assert.match(text, new RegExp(`disk block at offset ${corruptAt}.*(hash mismatch|does not decode)`), text);
+      // A ReadableStream (decoded on the workers) delivers every byte before the damaged block, then fails naming it.
+      const streamed = await corrupt.evaluate(async (url: string) => {
+        const { Archive } = (globalThis as unknown as { hexz: typeof import('../src/browser/index.ts') }).hexz;
+        const a = await Archive.open(url);
+        const reader = a.readableStream('disk').getReader();
+        let bytes = 0;
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) return { bytes, error: '' };
+            bytes += value.length;
+          }
+        } catch (err) {
+          return { bytes, error: `${(err as Error).name}: ${(err as Error).message}` };
+        } finally {
+          await a.close();
+        }
+      }, nginx.url('corrupt.hxz'));
+      assert.match(streamed.error, new RegExp(`CorruptArchiveError: .*disk block at offset ${corruptAt}`), streamed.error);
+      assert.ok(streamed.bytes <= corruptAt && streamed.bytes >= corruptAt - (8 << 20), `${streamed.bytes} bytes delivered before the block at ${corruptAt}`);
     } finally {
       await corrupt.close();
     }

@@ -1,6 +1,7 @@
 import type { Archive } from '../archive/archive.js';
 import { readSequential, type SequentialChunk } from '../archive/sequential-reader.js';
 import type { StreamName } from '../format/constants.js';
+import { workerRunDecoder } from './worker-run-decoder.js';
 
 /** Options of {@link readableStream}: a range of the stream, `end` EXCLUSIVE (as `Blob.slice`). */
 export interface RangeStreamOptions {
@@ -9,6 +10,8 @@ export interface RangeStreamOptions {
   /** End of the range, exclusive (default: the stream's size). */
   end?: number;
   signal?: AbortSignal;
+  /** Decode on the page's Web Workers (default true; false: in the calling thread). */
+  workers?: boolean;
 }
 
 /** Zero runs come out in pieces of at most this size: nothing stored is never allocated whole. */
@@ -33,7 +36,11 @@ export function readableStream(archive: Archive, stream: StreamName, options: Ra
         zeros -= n;
         return controller.enqueue(new Uint8Array(n));
       }
-      chunks ??= readSequential(archive, stream, { start: options.start, end: options.end, signal: abort.signal });
+      chunks ??= readSequential(archive, stream, {
+        start: options.start, end: options.end, signal: abort.signal,
+        // A long read decodes on the page's Web Workers, leaving the page's thread to fetch.
+        decoder: options.workers === false ? undefined : workerRunDecoder(archive.blockStores()),
+      });
       const next = await chunks.next();
       if (next.done) return controller.close();
       const { data, length } = next.value;

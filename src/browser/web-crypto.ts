@@ -82,6 +82,11 @@ class WebCryptoOpener implements ArchiveOpener {
   }
 }
 
+/** The opener of one archive's sealed objects from its keys (the page's, or a decode worker's copy). */
+export async function webCryptoOpener(keys: ArchiveKeys, archiveId: Uint8Array): Promise<ArchiveOpener> {
+  return new WebCryptoOpener(keys, archiveId, await aesKey(keys.objectKey), await loadBlake3(keys.hashKey));
+}
+
 /**
  * The browser's {@link ReaderCrypto} (docs/FORMAT.md §12): Argon2id in WebAssembly for the
  * password, WebCrypto HKDF-SHA-256 and AES-256-GCM for the key schedule and the sealed objects,
@@ -115,8 +120,7 @@ export const webCrypto: ReaderCrypto = {
     const [objectKey, hashKey, headerKey] = await Promise.all([
       hkdf(dataKey, id, objectKeyLabel(header.version), 32), hkdf(dataKey, EMPTY, KEY_LABELS.contentHash, 32), hkdf(dataKey, id, KEY_LABELS.headerKey, 32),
     ]);
-    const keys: ArchiveKeys = { dataKey, objectKey, hashKey, headerKey };
-    return new WebCryptoOpener(keys, header.archiveId, await aesKey(objectKey), await loadBlake3(hashKey));
+    return webCryptoOpener({ dataKey, objectKey, hashKey, headerKey }, header.archiveId);
   },
 
   async headerTagMatches(headerBytes, keys) {
