@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { AbortedError, StoreError } from '../src/errors.ts';
 import { CountingSource } from '../src/store/counting-source.ts';
 import { nodeHttpFetch } from '../src/store/node-http-fetch.ts';
-import { HttpSource } from '../src/store/http-source.ts';
+import { HttpSource, type HttpSourceOptions } from '../src/store/http-source.ts';
 import { FIRST_CONTACT_BYTES } from '../src/store/first-contact.ts';
 import { wrapRemote } from '../src/store/wrap-remote.ts';
 import { RetryingSource } from '../src/store/retrying-source.ts';
@@ -234,8 +234,10 @@ describe('HttpSource against nginx', { skip: nginxSkip() }, () => {
   });
 });
 
-// Both transports: the global fetch (HttpSource's default, the browser's) and node:http (openSource's in Node).
-for (const [transport, fetchImpl] of [['global fetch', undefined], ['node:http', nodeHttpFetch]] as const) describe(`HttpSource against a misbehaving server (${transport})`, () => {
+// Every transport: the global fetch (HttpSource's default), node:http (openSource's in Node), and
+// the global fetch with bodies read as byte streams (the browser's, `streamBodies`).
+const TRANSPORTS: [string, HttpSourceOptions][] = [['global fetch', {}], ['node:http', { fetch: nodeHttpFetch }], ['streamed bodies', { streamBodies: true, pinRequests: false }]];
+for (const [transport, transportOptions] of TRANSPORTS) describe(`HttpSource against a misbehaving server (${transport})`, () => {
   // Reads at 400 KiB and beyond are past the 256 KiB first contact: each is a request of its own.
   const data = randomData(700 * KiB + 7, 8);
 
@@ -243,7 +245,7 @@ for (const [transport, fetchImpl] of [['global fetch', undefined], ['node:http',
     // First contact cut twice, then a later read cut once.
     const server = await startFaultyHttp(data, (n) => (n < 2 || n === 3 ? { cutAfter: 1000 } : {}));
     try {
-      const s = new HttpSource(server.url, { fetch: fetchImpl });
+      const s = new HttpSource(server.url, { ...transportOptions });
       await rejectsStore(s.read(0, 10), true, /reading the answer failed|ended after|bytes, expected/);
       const retried = new RetryingSource(s, { sleep: noSleep });
       assertBytes(await retried.read(100, 100), data.subarray(100, 200));
@@ -258,7 +260,7 @@ for (const [transport, fetchImpl] of [['global fetch', undefined], ['node:http',
   test('a 200 whole-body answer cut before the range is transient; retried it recovers', async () => {
     const server = await startFaultyHttp(data, (n) => ({ ignoreRange: true, ...(n === 1 ? { cutAfter: 100 * KiB } : {}) }));
     try {
-      const s = new HttpSource(server.url, { fetch: fetchImpl });
+      const s = new HttpSource(server.url, { ...transportOptions });
       assert.equal(await s.size(), data.length);
       await rejectsStore(s.read(500 * KiB, 10), true);
       assertBytes(await new RetryingSource(s, { sleep: noSleep }).read(500 * KiB, 10), data.subarray(500 * KiB, 500 * KiB + 10));
@@ -270,9 +272,21 @@ for (const [transport, fetchImpl] of [['global fetch', undefined], ['node:http',
   test('a 206 of another range than asked is a permanent error, never its bytes', async () => {
     const server = await startFaultyHttp(data, (n) => (n === 1 ? { shiftRange: 4096 } : {}));
     try {
-      const s = new HttpSource(server.url, { fetch: fetchImpl });
+      const s = new HttpSource(server.url, { ...transportOptions });
       await s.size();
       await rejectsStore(s.read(400 * KiB, 10), false, /asked for bytes 409600-409609/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a body longer than its Content-Range (chunked, no Content-Length) is an error, never its bytes', async () => {
+    const server = await startFaultyHttp(data, (n) => (n === 1 ? { overlong: 5000 } : {}));
+    try {
+      const s = new HttpSource(server.url, { ...transportOptions });
+      await s.size();
+      await rejectsStore(s.read(400 * KiB, 100 * KiB), true);
+      assertBytes(await s.read(400 * KiB, 100 * KiB), data.subarray(400 * KiB, 500 * KiB), 'the next answer, correct, is read');
     } finally {
       await server.close();
     }
@@ -281,7 +295,7 @@ for (const [transport, fetchImpl] of [['global fetch', undefined], ['node:http',
   test('a 206 wider than asked gives the right slice (first contact and later reads)', async () => {
     const server = await startFaultyHttp(data, () => ({ widen: true }));
     try {
-      const s = new HttpSource(server.url, { fetch: fetchImpl });
+      const s = new HttpSource(server.url, { ...transportOptions });
       assert.equal(await s.size(), data.length);
       assertBytes(await s.read(10, 100), data.subarray(10, 110));
       assertBytes(await s.read(500 * KiB + 3, 5000), data.subarray(500 * KiB + 3, 500 * KiB + 5003));
@@ -294,7 +308,7 @@ for (const [transport, fetchImpl] of [['global fetch', undefined], ['node:http',
   test('a compressed answer is refused (fetch would decode it and shift the offsets)', async () => {
     const server = await startFaultyHttp(data, () => ({ contentEncoding: 'br' }));
     try {
-      await rejectsStore(new HttpSource(server.url, { fetch: fetchImpl }).size(), false, /Content-Encoding/);
+      await rejectsStore(new HttpSource(server.url, { ...transportOptions }).size(), false, /Content-Encoding/);
     } finally {
       await server.close();
     }
@@ -303,7 +317,7 @@ for (const [transport, fetchImpl] of [['global fetch', undefined], ['node:http',
   test('5xx is transient and retried; 403 is permanent', async () => {
     const server = await startFaultyHttp(data, (n) => (n === 0 ? { status: 503 } : n === 2 ? { status: 403 } : {}));
     try {
-      const s = new HttpSource(server.url, { fetch: fetchImpl });
+      const s = new HttpSource(server.url, { ...transportOptions });
       await rejectsStore(s.size(), true, /503/);
       assert.equal(await new RetryingSource(s, { sleep: noSleep }).size(), data.length);
       await rejectsStore(new RetryingSource(s, { sleep: noSleep }).read(400 * KiB, 10), false, /forbidden/);
@@ -316,7 +330,7 @@ for (const [transport, fetchImpl] of [['global fetch', undefined], ['node:http',
   test('an abort during the shared first contact ends only that caller\'s read', async () => {
     const server = await startFaultyHttp(data, (n) => (n === 0 ? { delayMs: 200 } : {}));
     try {
-      const s = new HttpSource(server.url, { fetch: fetchImpl });
+      const s = new HttpSource(server.url, { ...transportOptions });
       const controller = new AbortController();
       const aborted = s.read(0, 10, { signal: controller.signal });
       const other = s.read(10, 10);
@@ -332,7 +346,7 @@ for (const [transport, fetchImpl] of [['global fetch', undefined], ['node:http',
   test('through the remote stack (wrapRemote) an abort ends a slow read at once', async () => {
     const server = await startFaultyHttp(data, (n) => (n === 1 ? { delayMs: 1500 } : {}));
     try {
-      const s = wrapRemote(new HttpSource(server.url, { fetch: fetchImpl }));
+      const s = wrapRemote(new HttpSource(server.url, { ...transportOptions }));
       await s.size();
       const controller = new AbortController();
       const started = Date.now();

@@ -12,10 +12,16 @@ export interface RangeStreamOptions {
   signal?: AbortSignal;
   /** Decode on the page's Web Workers (default true; false: in the calling thread). */
   workers?: boolean;
+  /** Logical bytes per decode task, one request each (default 8 MiB). */
+  chunkBytes?: number;
+  /** Most stored bytes requested ahead of the consumer (default 16 MiB). */
+  windowBytes?: number;
 }
 
 /** Zero runs come out in pieces of at most this size: nothing stored is never allocated whole. */
 const ZERO_PIECE = 1 << 20;
+/** Chunks of 8 MiB: fewer, larger requests (Chromium's cost per request is high; see open-url-source.ts). */
+const DEFAULT_CHUNK = 8 << 20;
 
 /**
  * A WHATWG `ReadableStream` of bytes [start, end) of `stream`, read front to back with the
@@ -37,7 +43,7 @@ export function readableStream(archive: Archive, stream: StreamName, options: Ra
         return controller.enqueue(new Uint8Array(n));
       }
       chunks ??= readSequential(archive, stream, {
-        start: options.start, end: options.end, signal: abort.signal,
+        start: options.start, end: options.end, signal: abort.signal, chunkBytes: options.chunkBytes ?? DEFAULT_CHUNK, windowBytes: options.windowBytes,
         // A long read decodes on the page's Web Workers, leaving the page's thread to fetch.
         decoder: options.workers === false ? undefined : workerRunDecoder(archive.blockStores()),
       });

@@ -34,6 +34,13 @@ export interface HttpSourceOptions {
    * `Range: bytes=a-b` is sent and each answer is still checked against the pinned validator.
    */
   pinRequests?: boolean;
+  /**
+   * Read each answer's body as a stream into a buffer of its known length instead of with
+   * `arrayBuffer()` (default false). Chromium's `arrayBuffer()` grows its result chunk by chunk:
+   * measured here on 4 MiB ranges, the stream was 1.6–2.8x faster; Node's transports have no
+   * such cost.
+   */
+  streamBodies?: boolean;
 }
 
 /** What the first response told about the object (size, first bytes, validator), pinned for the source's lifetime. */
@@ -70,6 +77,7 @@ export class HttpSource implements ByteSource {
   private readonly headers: Record<string, string>;
   private readonly firstBytes: number;
   private readonly pinRequests: boolean;
+  private readonly streamBodies: boolean;
 
   constructor(readonly url: string, options: HttpSourceOptions = {}) {
     this.name = displayUrl(url);
@@ -77,6 +85,7 @@ export class HttpSource implements ByteSource {
     this.headers = options.headers ?? {};
     this.firstBytes = options.firstReadBytes ?? FIRST_CONTACT_BYTES;
     this.pinRequests = options.pinRequests ?? true;
+    this.streamBodies = options.streamBodies ?? false;
     this.first = new FirstContact(() => this.firstContact());
   }
 
@@ -207,7 +216,7 @@ export class HttpSource implements ByteSource {
     }
     let bytes: Uint8Array;
     try {
-      bytes = new Uint8Array(await res.arrayBuffer());
+      bytes = this.streamBodies && res.body ? await readExactly(res.body, expect) : new Uint8Array(await res.arrayBuffer());
     } catch (err) {
       if (signal?.aborted) throw new AbortedError('read cancelled', { archive: this.name }, { cause: err });
       throw new StoreError(`${this.name}: reading the answer failed: ${describe(err)}`, { archive: this.name, stage: 'read' }, { cause: err, transient: true });
@@ -308,4 +317,64 @@ export function displayUrl(url: string): string {
 function describe(err: unknown): string {
   const e = err as { cause?: { code?: string; message?: string }; message?: string };
   return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
+}
+
+/**
+ * The body of an answer declared to hold `expect` bytes, read as a stream into one buffer of
+ * that size; shorter when the body ended early (the caller's length check reports it).
+ * @throws Error when the body holds more than `expect` bytes (never written past the buffer).
+ */
+async function readExactly(body: ReadableStream<Uint8Array>, expect: number): Promise<Uint8Array> {
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = body.getReader({ mode: 'byob' });
+  } catch {
+    // Not a byte stream: chunks are copied into the buffer.
+  }
+  if (byob) return readInto(byob, expect);
+  const out = new Uint8Array(expect);
+  const reader = body.getReader();
+  let filled = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (filled + value.length > expect) {
+        await reader.cancel().catch(() => {});
+        throw new Error(`the answer holds more than its declared ${expect} bytes`);
+      }
+      out.set(value, filled);
+      filled += value.length;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return filled === expect ? out : out.subarray(0, filled);
+}
+
+/** {@link readExactly} with a BYOB reader: the body is read straight into the result, no copy. */
+async function readInto(reader: ReadableStreamBYOBReader, expect: number): Promise<Uint8Array> {
+  let buffer = new ArrayBuffer(expect);
+  let filled = 0;
+  try {
+    while (filled < expect) {
+      const { done, value } = await reader.read(new Uint8Array(buffer, filled, expect - filled));
+      if (!value) break;
+      // The buffer comes back (transferred) with the bytes written into it.
+      buffer = value.buffer as ArrayBuffer;
+      filled += value.length;
+      if (done) break;
+    }
+    if (filled === expect) {
+      // One more read must find the end: a body longer than declared is an error, not truncated.
+      const { done, value } = await reader.read(new Uint8Array(1));
+      if (!done || (value && value.length > 0)) {
+        await reader.cancel().catch(() => {});
+        throw new Error(`the answer holds more than its declared ${expect} bytes`);
+      }
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return new Uint8Array(buffer, 0, filled);
 }

@@ -22,6 +22,8 @@ export interface Answer {
   delayMs?: number;
   /** Answer with this status and no body. */
   status?: number;
+  /** Send this many bytes more than the Content-Range says, chunked (no Content-Length to give it away). */
+  overlong?: number;
 }
 
 /** A running {@link startFaultyHttp} server. */
@@ -66,6 +68,11 @@ export async function startFaultyHttp(bytes: Uint8Array, plan: (n: number, req: 
       status = 206;
       body = bytes.subarray(first, last + 1);
       headers['content-range'] = `bytes ${first}-${last}/${bytes.length}`;
+    }
+    if (a.overlong) {
+      res.writeHead(status, headers);
+      res.end(Buffer.concat([body, new Uint8Array(a.overlong).fill(0xee)]));
+      return;
     }
     headers['content-length'] = body.length;
     res.writeHead(status, headers);
