@@ -10,20 +10,19 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Browser, Page } from 'puppeteer-core';
 import { PNG } from 'pngjs';
 import { Archive } from '../src/index.ts';
 import { EntryKind } from '../src/format/constants.ts';
 import { hexDump } from '../src/web/hex-dump.ts';
 import { REGION_COLOURS } from '../src/web/stream-picture.ts';
-import { nginxSkip, startNginx, type NginxServer } from './servers/nginx.ts';
+import { CORS_CONFIG, nginxSkip, startNginx, type NginxServer } from './servers/nginx.ts';
+import { startWeb, type WebServer } from './servers/hexz-web.ts';
 import { chromiumSkip, launchChromium } from './servers/chromium.ts';
-import { HEXZ_BIN, mixedData, packSmall, randomData, runCli, tempDir, writeData } from './helpers.ts';
+import { mixedData, packSmall, randomData, runCli, tempDir, writeData } from './helpers.ts';
 
 const vectors = new URL('./vectors/', import.meta.url).pathname;
 const manifest = JSON.parse(readFileSync(join(vectors, 'vectors.json'), 'utf8')) as {
@@ -33,38 +32,13 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const tmp = tempDir('hexz-browser-');
 after(() => tmp.cleanup());
 
-/** CORS as a static host must configure it for the page (README "In the browser"); /nocors/ has none. */
-const CORS_CONFIG = [
-  'location / {',
-  '  if ($request_method = OPTIONS) {',
-  '    add_header Access-Control-Allow-Origin "*";',
-  '    add_header Access-Control-Allow-Headers "Range";',
-  '    add_header Access-Control-Max-Age 600;',
-  '    return 204;',
-  '  }',
-  '  add_header Access-Control-Allow-Origin "*" always;',
-  '  add_header Access-Control-Expose-Headers "Content-Range, Content-Length, ETag" always;',
-  '}',
-  'location /nocors/ { }',
-];
 
-/** `hexz web --port 0 --json`: the page's origin. */
-async function startWeb(): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [HEXZ_BIN, 'web', '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  proc.stderr!.on('data', (d) => (stderr += d));
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: proc.stdout! }).once('line', resolve);
-    proc.once('exit', (code) => reject(new Error(`hexz web exited ${code}: ${stderr}`)));
-  });
-  return { url: (JSON.parse(line) as { url: string }).url, proc };
-}
 
 const skip = nginxSkip() || chromiumSkip();
 
 describe('hexz in headless Chromium', { skip }, () => {
   let nginx: NginxServer;
-  let web: { url: string; proc: ChildProcess };
+  let web: WebServer;
   let browser: Browser;
   const root = tmp.path('www');
   // 24 MiB in 64 KiB blocks with zero runs and duplicates.
@@ -114,7 +88,7 @@ describe('hexz in headless Chromium', { skip }, () => {
 
   after(async () => {
     await browser?.close();
-    web?.proc.kill('SIGTERM');
+    await web?.stop();
     await nginx?.close();
   });
 

@@ -8,7 +8,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { assertBytes, assertOneErrorLine, mixedData, packSmall, runCli, tempDir, writeData } from './helpers.js';
 import { startHexzServe } from './servers/hexz-serve.js';
 

@@ -5,67 +5,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
-import { HEXZ_BIN, assertNoNodeWarning, assertOneErrorLine, runCli } from './helpers.ts';
+import { assertNoNodeWarning, assertOneErrorLine, runCli } from './helpers.ts';
+import { startCliServer, type CliServer } from './servers/cli-server.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const page = join(root, 'dist/web');
 if (!existsSync(join(page, 'index.html')) || !existsSync(join(page, 'zstd.wasm'))) throw new Error('dist/web is not built: run npm run build');
 
-/** A running `hexz web`. */
-interface HexzWeb {
-  /** The first line it printed on stdout. */
-  line: string;
-  stderr(): string;
-  /** Sends `signal`; resolves to the exit code (null when killed by a signal). */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-/** Starts `node bin/hexz.js web ARGS` and waits for its first line on stdout (30 s at most). */
-async function startWeb(args: string[]): Promise<HexzWeb> {
-  const child: ChildProcess = spawn(process.execPath, [HEXZ_BIN, 'web', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const exited = new Promise<number | null>((res) => child.once('close', (code) => res(code)));
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  const line = await new Promise<string>((res, rej) => {
-    let out = '';
-    const timer = setTimeout(() => rej(new Error(`hexz web did not start in 30 s: ${stderr}`)), 30_000);
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-      out += s;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        res(out.slice(0, nl));
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      rej(new Error(`hexz web exited (${code}) before serving: ${stderr.trim()}`));
-    });
-  }).catch(async (err) => {
-    child.kill('SIGKILL');
-    await exited;
-    process.removeListener('exit', killOnExit);
-    throw err;
-  });
-  return {
-    line,
-    stderr: () => stderr,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      const code = await exited;
-      clearTimeout(timer);
-      process.removeListener('exit', killOnExit);
-      return code;
-    },
-  };
-}
+/** Starts `node bin/hexz.js web ARGS` and waits for its first line on stdout. */
+const startWeb = (args: string[]): Promise<CliServer> => startCliServer(['web', ...args]);
 
 interface Reply {
   status: number;

@@ -2,11 +2,7 @@
  * `hexz serve` as a user runs it: the built CLI in its own process, ready once it prints its
  * `--json` line, stopped with SIGTERM. For the CLI tests, the VM boot test and the benchmark.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const HEXZ = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'bin', 'hexz.js');
+import { startCliServer } from './cli-server.ts';
 
 /** One export as `hexz serve --json` prints it. */
 export interface ServedExport {
@@ -32,33 +28,8 @@ export interface HexzServe {
  * @throws Error with its stderr when it exits or prints something else first.
  */
 export async function startHexzServe(args: string[], env: Record<string, string> = {}): Promise<HexzServe> {
-  const child: ChildProcess = spawn(process.execPath, [HEXZ, 'serve', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const exited = new Promise<number | null>((res) => child.once('close', (code) => res(code)));
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  const line = await new Promise<string>((res, rej) => {
-    let out = '';
-    const timer = setTimeout(() => rej(new Error(`hexz serve did not start in 30 s: ${stderr}`)), 30_000);
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-      out += s;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        res(out.slice(0, nl));
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      rej(new Error(`hexz serve exited (${code}) before serving: ${stderr.trim()}`));
-    });
-  }).catch(async (err) => {
-    child.kill('SIGKILL');
-    await exited;
-    process.removeListener('exit', killOnExit);
-    throw err;
-  });
+  const server = await startCliServer(['serve', ...args, '--json'], env);
+  const { line } = server;
   const { exports } = JSON.parse(line) as { exports: ServedExport[] };
   return {
     exports,
@@ -68,14 +39,7 @@ export async function startHexzServe(args: string[], env: Record<string, string>
       if (!u) throw new Error(`no ${scheme} URL for export ${name} in ${line}`);
       return u;
     },
-    stderr: () => stderr,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      const code = await exited;
-      clearTimeout(timer);
-      process.removeListener('exit', killOnExit);
-      return code;
-    },
+    stderr: () => server.stderr(),
+    stop: (signal) => server.stop(signal),
   };
 }

@@ -180,3 +180,23 @@ function accepts(port: number): Promise<boolean> {
     });
   });
 }
+
+/**
+ * Server lines for CORS as a static host must configure it for the viewer page on another
+ * origin (README "In the browser"): preflights answered (none is needed for plain Range
+ * requests, but a client may send one), every answer allowing any origin and exposing the
+ * headers the reader checks. `/nocors/` has none: a page's reads there are refused.
+ */
+export const CORS_CONFIG = [
+  'location / {',
+  '  if ($request_method = OPTIONS) {',
+  '    add_header Access-Control-Allow-Origin "*";',
+  '    add_header Access-Control-Allow-Headers "Range";',
+  '    add_header Access-Control-Max-Age 600;',
+  '    return 204;',
+  '  }',
+  '  add_header Access-Control-Allow-Origin "*" always;',
+  '  add_header Access-Control-Expose-Headers "Content-Range, Content-Length, ETag" always;',
+  '}',
+  'location /nocors/ { }',
+];

@@ -9,7 +9,7 @@ import { bytesEqual } from '../../format/digest.js';
 import { EntryKind, type StreamName } from '../../format/constants.js';
 import type { IndexEntry } from '../../format/entry.js';
 import type { Ext4Filesystem, FsNode } from '../../fs/ext4/index.js';
-import type { Archive } from '../../node/archive.js';
+import type { Archive } from '../../archive/archive.js';
 import { ByteRanges } from '../../util/byte-ranges.js';
 import { FILE_PIECE_BYTES, filePieces, type FilePiece } from './read-file.js';
 

@@ -7,7 +7,7 @@
 import { bytesEqual } from '../../format/digest.js';
 import { throwIfAborted } from '../../errors.js';
 import type { DirEntry, FileType, FsNode } from '../../fs/ext4/index.js';
-import type { Archive } from '../../node/archive.js';
+import type { Archive } from '../../archive/archive.js';
 import { compareContent, type CompareStats } from './compare-content.js';
 import { childPath, isSafeName, sortByName } from './file-entry.js';
 import { volumeOf, type Volume } from './open-volume.js';

@@ -6,7 +6,7 @@
 import { lstat, mkdir, rename } from 'node:fs/promises';
 import { UsageError, wrapIoError } from '../../errors.js';
 import type { FsNode } from '../../fs/ext4/index.js';
-import type { Archive } from '../../node/archive.js';
+import type { Archive } from '../../archive/archive.js';
 import { liveTempFiles } from '../../store/live-temp-files.js';
 import { syncDir } from '../../store/sync-dir.js';
 import { childPath, isSafeName, lookupPath, normalizePath, sortByName } from './file-entry.js';

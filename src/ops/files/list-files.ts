@@ -4,7 +4,7 @@
  */
 import { throwIfAborted } from '../../errors.js';
 import type { DirEntry } from '../../fs/ext4/index.js';
-import type { Archive } from '../../node/archive.js';
+import type { Archive } from '../../archive/archive.js';
 import { childPath, isSafeName, lookupPath, normalizePath, sortByName, toFileEntry } from './file-entry.js';
 import { volumeOf, type Volume } from './open-volume.js';
 import type { DiskLayout, FileEntry, PartitionSummary, VolumeOptions } from './types.js';

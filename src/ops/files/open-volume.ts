@@ -9,7 +9,7 @@ import { readPartitions } from '../../fs/partition/partition-table.js';
 import { subDevice } from '../../fs/sub-device.js';
 import type { StreamName } from '../../format/constants.js';
 import type { BlockDevice } from '../../fs/types.js';
-import type { Archive } from '../../node/archive.js';
+import type { Archive } from '../../archive/archive.js';
 import { formatBytes } from '../../util/size.js';
 import type { DiskLayout, PartitionSummary, VolumeOptions } from './types.js';
 

@@ -4,7 +4,7 @@
  */
 import { throwIfAborted, UsageError } from '../../errors.js';
 import type { Ext4Filesystem, FsNode } from '../../fs/ext4/index.js';
-import type { Archive } from '../../node/archive.js';
+import type { Archive } from '../../archive/archive.js';
 import { lookupPath } from './file-entry.js';
 import { volumeOf, type Volume } from './open-volume.js';
 import type { VolumeOptions } from './types.js';
