@@ -370,6 +370,14 @@ describe('streamMap', () => {
       for (const buckets of [1, 2, 7, 15, 16, 100, 1000, childSize, childSize + 5]) {
         checkMap(await streamMap(a, 'disk', buckets), childRegions, childSize, buckets, `${buckets} buckets`);
       }
+      // Sampled (as for an index too large to walk): one leaf per bucket, here the whole index,
+      // so the sampled counts are the exact ones.
+      for (const buckets of [1, 7, 100]) {
+        const sampled = await streamMap(a, 'disk', buckets, { maxEntries: 1 });
+        assert.equal(sampled.sampled, true);
+        assert.equal((await streamMap(a, 'disk', buckets)).sampled, false);
+        checkMap(sampled, childRegions, childSize, buckets, `${buckets} buckets, sampled`);
+      }
       const one = await streamMap(a, 'disk', 1);
       assert.deepEqual([one.zero[0], one.data[0], one.dedup[0], one.parent[0]], [4 * B, 4 * B + 2048, 2 * B, 4 * B]);
     } finally {

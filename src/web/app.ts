@@ -164,6 +164,8 @@ async function showStreams(a: Archive, r: InspectReport): Promise<void> {
     box.append(div);
     const map = await streamMap(a, s.name, canvas.width);
     drawStreamMap(canvas, map);
+    // A very large index is sampled (one leaf per column), never downloaded whole for a picture.
+    if (map.sampled) title.textContent += ' — picture sampled';
     canvas.dataset.drawn = 'true';
     canvas.addEventListener('click', (ev) => {
       const x = Math.floor((ev.offsetX / canvas.clientWidth) * canvas.width);
