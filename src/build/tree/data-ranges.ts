@@ -6,6 +6,12 @@ import type { ByteRange } from './types.js';
 
 /** The granularity of {@link FileContent.dataRanges}: the ext4 block size hexz builds with. */
 export const DATA_BLOCK = 4096;
+/**
+ * The largest regular file the filesystems hexz builds can hold: ext4's extents address 2^32 − 1
+ * blocks of 4096 bytes (16 TiB − 4 KiB; ext2's block maps hold less, which the layout checks).
+ * A source file above it is refused when scanned, before its size enters any sum.
+ */
+export const MAX_FILE_BYTES = (2 ** 32 - 1) * DATA_BLOCK;
 
 /**
  * Collects data ranges in ascending order, rounded outwards to {@link DATA_BLOCK} boundaries

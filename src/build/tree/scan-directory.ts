@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, readlinkSync, statSync, type BigIntStats } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { StoreError, UsageError, throwIfAborted, wrapIoError } from '../../errors.js';
-import { findDataRanges } from './data-ranges.js';
+import { StoreError, UnsupportedError, UsageError, throwIfAborted, wrapIoError } from '../../errors.js';
+import { findDataRanges, MAX_FILE_BYTES } from './data-ranges.js';
 import { splitDeviceNumber } from './device-number.js';
 import { NAME_MAX } from './tar-path.js';
 import { FileHandleCache } from './file-handle-cache.js';
@@ -152,6 +152,9 @@ class DirectoryScanner {
       ctime: timestampFromNs(st.ctimeNs),
       size: kind === 'file' ? Number(st.size) : 0,
     };
+    if (inode.size > MAX_FILE_BYTES) {
+      throw new UnsupportedError(`${path.toString()}: a file of ${st.size} bytes; the filesystems hexz builds hold files of at most ${MAX_FILE_BYTES} bytes (16 TiB)`, { archive: path.toString(), stage: 'scan' });
+    }
     if (kind === 'symlink') {
       try {
         inode.target = readlinkSync(path, { encoding: 'buffer' });

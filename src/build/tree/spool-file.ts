@@ -6,28 +6,32 @@ import { join } from 'node:path';
 import { StoreError, wrapIoError } from '../../errors.js';
 import { DATA_BLOCK, DataRangeList } from './data-ranges.js';
 import { readAt } from './read-at.js';
-import type { FileContent } from './types.js';
+import type { ByteRange, FileContent } from './types.js';
 
 /** Bytes gathered before one write to the spool. */
 const WRITE_BATCH = 1 << 20;
 /** Writes in flight at once (so at most this many batches held in memory). */
 const MAX_WRITES = 8;
 const ZEROS = Buffer.alloc(DATA_BLOCK);
-/** Zeros written for holes shorter than this inside a write batch. */
-const GAP_FILL = new Uint8Array(64 << 10);
 
 /**
  * One temporary file holding the contents of the files of a tar that cannot be read in place
  * (compressed, or from a pipe). It is unlinked as soon as it is open, so nothing is left
  * behind whatever happens to the process. Each file gets a region starting on a 4096-byte
- * boundary; its all-zero 4096-byte blocks are never written, so the spool stays sparse and
- * they become the file's holes.
+ * boundary holding only its data blocks, back to back: its all-zero 4096-byte blocks are never
+ * written and become the file's holes. The spool is therefore as large as the data, whatever
+ * the files' sizes (two 10-TiB sparse files of one byte each take two blocks, where a region
+ * per file size would pass the temporary filesystem's largest file).
  */
 export class SpoolFile {
   private end = 0;
   private sealed = 0;
   private readonly writes = new Set<Promise<void>>();
   private failure: unknown;
+  /** Pieces of consecutive writes not started yet, for bytes [gatherStart, gatherEnd) of the spool. */
+  private gathered: Uint8Array[] = [];
+  private gatherStart = 0;
+  private gatherEnd = 0;
 
   private constructor(private readonly fh: FileHandle, readonly name: string) {}
 
@@ -58,21 +62,48 @@ export class SpoolFile {
    * it) before starting another.
    */
   writer(size: number): SpoolWriter {
-    const base = Math.ceil(this.end / DATA_BLOCK) * DATA_BLOCK;
-    this.end = base + size;
-    return new SpoolWriter(this, base, size);
+    return new SpoolWriter(this, Math.ceil(this.end / DATA_BLOCK) * DATA_BLOCK, size);
+  }
+
+  /** @internal The spool now holds bytes up to `end` (a finished file's region). */
+  claim(end: number): void {
+    this.end = Math.max(this.end, end);
   }
 
   /**
-   * @internal Writes `pieces` back to back at byte `position` of the spool. The write is
-   * started, not awaited (a tar of small files would otherwise wait for one write per file):
+   * @internal Writes `pieces` back to back at byte `position` of the spool. Consecutive writes
+   * (the next file's region starts at most one block after the previous write ended) are
+   * gathered, the gap written as zeros, into one write of up to {@link WRITE_BATCH}: a tar of
+   * 50,000 tiny files is then a few dozen writes, not 50,000. A write is started, not awaited:
    * this waits only while {@link MAX_WRITES} are in flight. The pieces must not change until
    * {@link seal}.
    * @throws StoreError when an earlier write failed.
    */
   async writeAt(position: number, pieces: Uint8Array[]): Promise<void> {
     this.throwIfFailed();
-    const length = pieces.reduce((n, p) => n + p.length, 0);
+    const gap = position - this.gatherEnd;
+    if (this.gathered.length > 0 && (gap < 0 || gap >= DATA_BLOCK)) await this.issueGathered();
+    if (this.gathered.length === 0) {
+      this.gatherStart = position;
+      this.gatherEnd = position;
+    } else if (gap > 0) {
+      this.gathered.push(ZEROS.subarray(0, gap));
+      this.gatherEnd += gap;
+    }
+    for (const p of pieces) {
+      this.gathered.push(p);
+      this.gatherEnd += p.length;
+    }
+    if (this.gatherEnd - this.gatherStart >= WRITE_BATCH) await this.issueGathered();
+  }
+
+  /** Starts the write of what {@link writeAt} gathered; waits while {@link MAX_WRITES} are in flight. */
+  private async issueGathered(): Promise<void> {
+    if (this.gathered.length === 0) return;
+    const pieces = this.gathered;
+    const position = this.gatherStart;
+    const length = this.gatherEnd - this.gatherStart;
+    this.gathered = [];
     const write: Promise<void> = this.fh.writev(pieces, position).then(
       ({ bytesWritten }) => {
         if (bytesWritten !== length) throw new StoreError(`${this.name}: short write (${bytesWritten} of ${length} bytes)`, { archive: this.name, stage: 'write spool file' });
@@ -91,6 +122,7 @@ export class SpoolFile {
    * @throws StoreError when a write failed.
    */
   async seal(): Promise<void> {
+    await this.issueGathered();
     await Promise.all(this.writes);
     this.throwIfFailed();
     if (this.end === this.sealed) return;
@@ -112,6 +144,7 @@ export class SpoolFile {
 
   /** Closes (and so deletes) the spool, once the writes in flight are done. */
   async close(): Promise<void> {
+    await this.issueGathered().catch(() => {});
     await Promise.all(this.writes);
     await this.fh.close();
   }
@@ -123,8 +156,9 @@ export class SpoolFile {
 
 /**
  * Writes one file into the spool: its bytes come in ascending order of offset, with gaps left
- * for what is zero (the holes of a sparse tar entry). Writes are batched; all-zero blocks are
- * dropped.
+ * for what is zero (the holes of a sparse tar entry). Its non-zero blocks are stored back to
+ * back from `base` in the order of their offsets, so the file's data ranges map onto the spool
+ * in order; writes are batched.
  */
 export class SpoolWriter {
   private readonly ranges: DataRangeList;
@@ -132,8 +166,11 @@ export class SpoolWriter {
   private readonly stage = Buffer.alloc(DATA_BLOCK);
   private stageBlock = -1;
   private batch: Uint8Array[] = [];
-  private batchStart = 0;
   private batchLength = 0;
+  /** Data bytes taken so far: where the next block goes, from `base`. */
+  private stored = 0;
+  /** Spool bytes from `base` already handed to the spool's writes. */
+  private flushed = 0;
   private written = 0;
 
   constructor(private readonly spool: SpoolFile, private readonly base: number, readonly size: number) {
@@ -176,9 +213,17 @@ export class SpoolWriter {
     await this.flushStage();
     await this.flushBatch();
     const { spool, base } = this;
+    spool.claim(base + this.stored);
     const dataRanges = this.ranges.result();
-    const read = (offset: number, length: number) => spool.read(base + offset, length);
-    return dataRanges ? { dataRanges, read } : { read };
+    if (!dataRanges) return { read: (offset, length) => spool.read(base + offset, length) };
+    // Where each data range starts in the spool: after the ranges before it.
+    const starts: number[] = [];
+    let at = base;
+    for (const r of dataRanges) {
+      starts.push(at);
+      at += r.length;
+    }
+    return { dataRanges, read: (offset, length) => readMapped(spool, dataRanges, starts, offset, length) };
   }
 
   private async flushStage(): Promise<void> {
@@ -194,25 +239,46 @@ export class SpoolWriter {
   private async put(at: number, bytes: Uint8Array): Promise<void> {
     if (Buffer.compare(bytes, ZEROS.subarray(0, bytes.length)) === 0) return;
     this.ranges.add(at, at + bytes.length);
-    const gap = at - (this.batchStart + this.batchLength);
-    // A short hole inside a batch is written as zeros (the spool is scratch; the data ranges
-    // still leave it out): a sparse entry of many small parts is then a few writes, not one each.
-    if (this.batchLength > 0 && gap > 0 && gap <= GAP_FILL.length) {
-      this.batch.push(GAP_FILL.subarray(0, gap));
-      this.batchLength += gap;
-    }
-    if (this.batchLength > 0 && this.batchStart + this.batchLength !== at) await this.flushBatch();
-    if (this.batchLength === 0) this.batchStart = at;
     this.batch.push(bytes);
     this.batchLength += bytes.length;
+    this.stored += bytes.length;
     if (this.batchLength >= WRITE_BATCH) await this.flushBatch();
   }
 
   private async flushBatch(): Promise<void> {
     if (this.batchLength === 0) return;
     const pieces = this.batch;
+    const position = this.base + this.flushed;
+    this.flushed += this.batchLength;
     this.batch = [];
     this.batchLength = 0;
-    await this.spool.writeAt(this.base + this.batchStart, pieces);
+    await this.spool.writeAt(position, pieces);
   }
+}
+
+/**
+ * Bytes [offset, offset + length) of a file whose data ranges are stored back to back in the
+ * spool from `starts[i]`: the parts inside ranges read from the spool, the rest zeros.
+ */
+async function readMapped(spool: SpoolFile, ranges: readonly ByteRange[], starts: number[], offset: number, length: number): Promise<Uint8Array> {
+  const end = offset + length;
+  // The first range ending after `offset` (ranges are sorted and disjoint).
+  let lo = 0;
+  let hi = ranges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ranges[mid].offset + ranges[mid].length <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  const first = ranges[lo];
+  // The common case: the read lies inside one range (the layout reads data ranges).
+  if (first && first.offset <= offset && end <= first.offset + first.length) return spool.read(starts[lo] + offset - first.offset, length);
+  const out = new Uint8Array(length);
+  for (let i = lo; i < ranges.length && ranges[i].offset < end; i++) {
+    const r = ranges[i];
+    const from = Math.max(offset, r.offset);
+    const to = Math.min(end, r.offset + r.length);
+    if (to > from) out.set(await spool.read(starts[i] + from - r.offset, to - from), from - offset);
+  }
+  return out;
 }

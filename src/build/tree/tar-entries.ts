@@ -8,6 +8,7 @@
  */
 import { CorruptImageError, UnsupportedError, UsageError } from '../../errors.js';
 import type { ByteReader } from './byte-reader.js';
+import { MAX_FILE_BYTES } from './data-ranges.js';
 import { checkSparseMap, paxSparse, readSparseMap } from './gnu-sparse.js';
 import { applyGlobalRecords, PaxAttributes, parsePaxRecords, type PaxRecord } from './pax-records.js';
 import { TAR_BLOCK, TarSyntaxError, decodeSparseExtension, decodeTarHeader, type TarHeader } from './tar-header.js';
@@ -167,6 +168,9 @@ export async function* readTarEntries(reader: ByteReader, source: string): Async
         stored -= read.bytes;
       }
       segments = checkSparseMap(map, size, stored);
+    }
+    if (size > MAX_FILE_BYTES) {
+      throw new UnsupportedError(`${source}: entry '${text(path)}' is a file of ${size} bytes; the filesystems hexz builds hold files of at most ${MAX_FILE_BYTES} bytes (16 TiB)`, { archive: source, offset: headerOffset, stage: 'read tar' });
     }
     const storedSize = stored;
     const mtime = pax.time('mtime') ?? { sec: h.mtime, nsec: 0 };
