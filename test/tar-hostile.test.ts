@@ -117,11 +117,6 @@ function inChild(body: string, limitMs: number, bytes?: Uint8Array): { outcome: 
   }
 }
 
-/**
- * Findings of the tar fuzz kind not fixed yet (listed in the issue note): reported as todo, and
- * run only with HEXZ_SLOW=1 (most take 10 s or more before they fail).
- */
-const OPEN_FINDING = { todo: 'open fuzz finding, not fixed yet', skip: process.env.HEXZ_SLOW === '1' ? false : 'open fuzz finding (slow); HEXZ_SLOW=1 runs it' };
 
 describe('tar: hostile inputs refused or bounded', () => {
   test('a tar cut inside a header block: CorruptImageError (file and stream)', async () => {
@@ -292,8 +287,10 @@ describe('tar: findings of the tar fuzz kind', () => {
   });
 
   // Fuzz case 9e532050: 10^6 parts 8 KiB apart (14 MB of tar): 738 MiB peak for the scan,
-  // 1042 MiB with the layout (the fuzzer's per-case bound is 768 MiB).
-  test('a sparse map of 10^6 parts: scanned and laid out within 768 MiB', { ...OPEN_FINDING, timeout: 120_000 }, () => {
+  // 1042 MiB with the layout (the fuzzer's per-case bound is 768 MiB). Fixed: the map's numbers
+  // are parsed without building strings, and a tar file's stored parts are a Float64Array
+  // (10^6 objects of boxed numbers before): ~490 MiB peak now. Slow (10 s or more): HEXZ_SLOW=1.
+  test('a sparse map of 10^6 parts: scanned and laid out within 768 MiB', { skip: process.env.HEXZ_SLOW === '1' ? false : 'slow (HEXZ_SLOW=1 runs it)', timeout: 120_000 }, () => {
     const r = inChild(`const t = await scanTar(input, { tmpDir }); try { layOut(t); } finally { await t.close(); }`, 90_000, H.sparse10(1_000_000, 8192));
     assert.ok(r.outcome === 'ok' || /^(UsageError|CorruptImageError)/.test(r.outcome), r.outcome);
     assert.ok(r.peakMiB < 768, `peak RSS ${r.peakMiB} MiB`);

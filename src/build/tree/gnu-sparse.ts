@@ -54,28 +54,41 @@ export function paxSparse(pax: PaxAttributes): PaxSparse | undefined {
  * @throws TarSyntaxError when the text is not such a map.
  */
 export async function readSparseMap(nextBlock: () => Promise<Uint8Array>, maxBlocks: number): Promise<{ segments: ByteRange[]; bytes: number }> {
-  const numbers: string[] = [];
-  let line = '';
-  let wanted = 1; // numbers in the map: the count, then two per part
+  // Numbers are accumulated digit by digit, never as strings: a map of 10^6 parts made of
+  // strings built a character at a time held about 256 bytes per number until flattened.
+  const segments: ByteRange[] = [];
+  let count = -1; // parts in the map, once its first line is read
+  let offset = -1; // the part being read: its offset, once read
+  let value = 0;
+  let digits = 0;
   let blocks = 0;
-  while (numbers.length < wanted) {
+  const done = () => count >= 0 && segments.length === count;
+  while (!done()) {
     if (blocks >= maxBlocks) throw new TarSyntaxError('GNU sparse map runs past the entry');
     const block = await nextBlock();
     blocks++;
-    for (let i = 0; i < block.length && numbers.length < wanted; i++) {
+    for (let i = 0; i < block.length && !done(); i++) {
       const b = block[i]!;
       if (b !== 0x0a) {
-        if (b < 0x30 || b > 0x39 || line.length > 20) throw new TarSyntaxError('GNU sparse map is not decimal numbers');
-        line += String.fromCharCode(b);
+        if (b < 0x30 || b > 0x39 || digits >= 20) throw new TarSyntaxError('GNU sparse map is not decimal numbers');
+        value = value * 10 + (b - 0x30);
+        digits++;
         continue;
       }
-      numbers.push(line);
-      line = '';
-      if (numbers.length === 1) wanted = 1 + 2 * decimal(numbers[0]!, 'GNU sparse map count');
-      if (wanted > maxBlocks * TAR_BLOCK) throw new TarSyntaxError('GNU sparse map count too large for the entry');
+      if (digits === 0 || !Number.isSafeInteger(value)) throw new TarSyntaxError(`GNU sparse map: '${digits === 0 ? '' : value}' is not a number`);
+      if (count < 0) {
+        count = value;
+        if (1 + 2 * count > maxBlocks * TAR_BLOCK) throw new TarSyntaxError('GNU sparse map count too large for the entry');
+      } else if (offset < 0) offset = value;
+      else {
+        segments.push({ offset, length: value });
+        offset = -1;
+      }
+      value = 0;
+      digits = 0;
     }
   }
-  return { segments: pairs(numbers.slice(1), 'GNU sparse map'), bytes: blocks * TAR_BLOCK };
+  return { segments, bytes: blocks * TAR_BLOCK };
 }
 
 /**
