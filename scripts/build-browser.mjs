@@ -15,13 +15,9 @@ const out = join(root, 'dist/web');
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
-await build({
-  entryPoints: { hexz: join(root, 'src/browser/index.ts'), app: join(root, 'src/web/app.ts') },
-  outdir: out,
-  entryNames: '[name]',
-  chunkNames: 'chunks/[name]-[hash]',
+/** What both bundles share: ES modules for browsers, minified, with source maps. */
+const common = {
   bundle: true,
-  splitting: true,
   format: 'esm',
   platform: 'browser',
   // es2022: a newer target makes esbuild emit Uint8Array.fromBase64 for embedded binaries,
@@ -33,24 +29,20 @@ await build({
   sourcemap: true,
   legalComments: 'linked',
   logLevel: 'warning',
+};
+
+await build({
+  ...common,
+  entryPoints: { hexz: join(root, 'src/browser/index.ts'), app: join(root, 'src/web/app.ts') },
+  outdir: out,
+  entryNames: '[name]',
+  chunkNames: 'chunks/[name]-[hash]',
+  splitting: true,
 });
 
 // The Web Worker that decodes long reads: one self-contained module in chunks/, beside the
 // shared chunk that starts it (worker-run-decoder.ts finds it by import.meta.url).
-await build({
-  entryPoints: [join(root, 'src/browser/decode-worker.ts')],
-  outfile: join(out, 'chunks/decode-worker.js'),
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  target: 'es2022',
-  minify: true,
-  // Class names survive minifying: errors are told apart by `name` (CorruptArchiveError, …).
-  keepNames: true,
-  sourcemap: true,
-  legalComments: 'linked',
-  logLevel: 'warning',
-});
+await build({ ...common, entryPoints: [join(root, 'src/browser/decode-worker.ts')], outfile: join(out, 'chunks/decode-worker.js') });
 
 // The zstd decoder fetches its WebAssembly from beside the module that loads it.
 const require = createRequire(import.meta.url);
