@@ -32,7 +32,8 @@ const DEFAULT_CHUNK = 8 << 20;
  */
 export function readableStream(archive: Archive, stream: StreamName, options: RangeStreamOptions = {}): ReadableStream<Uint8Array> {
   const abort = new AbortController();
-  options.signal?.addEventListener('abort', () => abort.abort(options.signal!.reason), { once: true });
+  if (options.signal?.aborted) abort.abort(options.signal.reason);
+  else options.signal?.addEventListener('abort', () => abort.abort(options.signal!.reason), { once: true });
   let chunks: AsyncGenerator<SequentialChunk> | undefined;
   let zeros = 0;
   return new ReadableStream<Uint8Array>({
