@@ -4,7 +4,8 @@ import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StoreError, wrapIoError } from '../../errors.js';
-import { DATA_BLOCK, DataRangeList } from './data-ranges.js';
+import { DATA_BLOCK } from './data-ranges.js';
+import { TarFileContent } from './tar-file-content.js';
 import { readAt } from './read-at.js';
 import type { ByteRange, FileContent } from './types.js';
 
@@ -13,15 +14,19 @@ const WRITE_BATCH = 1 << 20;
 /** Writes in flight at once (so at most this many batches held in memory). */
 const MAX_WRITES = 8;
 const ZEROS = Buffer.alloc(DATA_BLOCK);
+/** Pieces shorter than this are copied into a shared buffer of {@link SMALL_BUFFER} bytes. */
+const SMALL_PIECE = 4096;
+const SMALL_BUFFER = 64 << 10;
 
 /**
  * One temporary file holding the contents of the files of a tar that cannot be read in place
  * (compressed, or from a pipe). It is unlinked as soon as it is open, so nothing is left
- * behind whatever happens to the process. Each file gets a region starting on a 4096-byte
- * boundary holding only its data blocks, back to back: its all-zero 4096-byte blocks are never
- * written and become the file's holes. The spool is therefore as large as the data, whatever
- * the files' sizes (two 10-TiB sparse files of one byte each take two blocks, where a region
- * per file size would pass the temporary filesystem's largest file).
+ * behind whatever happens to the process. Each file's stored bytes (its data, or a sparse
+ * file's data parts) are copied back to back, exactly as the tar stores them, from a 4096-byte
+ * boundary; the file is then read from there as a plain tar's file is read in place
+ * ({@link TarFileContent}). The spool is therefore as large as the tar's data: a 16 MB tar of
+ * 10^6 one-byte sparse parts spools 1 MB (block-sized pieces would have been 4 GB), and two
+ * 10-TiB sparse files of one byte each spool two bytes.
  */
 export class SpoolFile {
   private end = 0;
@@ -68,6 +73,11 @@ export class SpoolFile {
   /** @internal The spool now holds bytes up to `end` (a finished file's region). */
   claim(end: number): void {
     this.end = Math.max(this.end, end);
+  }
+
+  /** @internal A file of `size` bytes whose stored `parts` lie back to back from `base` (read after {@link seal}). */
+  content(base: number, size: number, parts: readonly ByteRange[]): FileContent {
+    return new TarFileContent(this.fh, this.name, base, size, parts);
   }
 
   /**
@@ -155,31 +165,38 @@ export class SpoolFile {
 }
 
 /**
- * Writes one file into the spool: its bytes come in ascending order of offset, with gaps left
- * for what is zero (the holes of a sparse tar entry). Its non-zero blocks are stored back to
- * back from `base` in the order of their offsets, so the file's data ranges map onto the spool
- * in order; writes are batched.
+ * Writes one file into the spool: its stored bytes come in ascending order of offset, with
+ * gaps for what the tar does not store (the holes of a sparse entry), and are appended to the
+ * spool as they come, in batches, as parts (contiguous bytes make one part). An aligned
+ * 4096-byte block that is all zeros is not stored: it becomes a hole of the file, as its
+ * blocks would in the directory the tar was made from. A block that comes in pieces is held
+ * until it is complete (then judged whole) or interrupted by a gap (then its bytes are stored
+ * as they came: a one-byte sparse part costs one byte, never a block).
  */
 export class SpoolWriter {
-  private readonly ranges: DataRangeList;
-  /** The block being assembled from pieces that do not cover it whole. */
-  private readonly stage = Buffer.alloc(DATA_BLOCK);
-  private stageBlock = -1;
+  /** The stored parts so far: file offset and length, in order (they lie back to back from `base`). */
+  private readonly parts: ByteRange[] = [];
   private batch: Uint8Array[] = [];
   private batchLength = 0;
-  /** Data bytes taken so far: where the next block goes, from `base`. */
+  /** Where small pieces are copied together (see {@link store}). */
+  private small: Uint8Array | undefined;
+  private smallFill = 0;
+  /** The block being assembled from pieces: its number, and the file bytes [stageStart, stageEnd) it holds. */
+  private readonly stage = new Uint8Array(DATA_BLOCK);
+  private stageBlock = -1;
+  private stageStart = 0;
+  private stageEnd = 0;
+  /** Bytes taken so far: where the next ones go, from `base`. */
   private stored = 0;
-  /** Spool bytes from `base` already handed to the spool's writes. */
+  /** Bytes from `base` already handed to the spool's writes. */
   private flushed = 0;
   private written = 0;
 
-  constructor(private readonly spool: SpoolFile, private readonly base: number, readonly size: number) {
-    this.ranges = new DataRangeList(size);
-  }
+  constructor(private readonly spool: SpoolFile, private readonly base: number, readonly size: number) {}
 
   /**
    * Writes `bytes` at byte `offset` of the file: at or after the end of the previous write,
-   * and inside the file's size.
+   * and inside the file's size. `bytes` is held until written: it must not change.
    * @throws RangeError for a write out of order or past the size; StoreError when writing fails.
    */
   async write(offset: number, bytes: Uint8Array): Promise<void> {
@@ -188,64 +205,80 @@ export class SpoolWriter {
     for (let i = 0; i < bytes.length; ) {
       const pos = offset + i;
       const block = Math.floor(pos / DATA_BLOCK);
-      const inBlock = pos - block * DATA_BLOCK;
-      const take = Math.min(bytes.length - i, DATA_BLOCK - inBlock);
-      if (take === DATA_BLOCK) {
-        await this.flushStage();
-        await this.put(pos, bytes.subarray(i, i + take));
-      } else {
-        if (this.stageBlock !== block) {
-          await this.flushStage();
-          this.stageBlock = block;
-        }
-        this.stage.set(bytes.subarray(i, i + take), inBlock);
-        if (inBlock + take === DATA_BLOCK) await this.flushStage();
-      }
+      const blockStart = block * DATA_BLOCK;
+      const blockEnd = Math.min(this.size, blockStart + DATA_BLOCK);
+      const take = Math.min(bytes.length - i, blockEnd - pos);
+      const piece = bytes.subarray(i, i + take);
       i += take;
+      if (pos === blockStart && pos + take === blockEnd) {
+        // A whole block in one piece.
+        await this.flushStage();
+        if (!isZero(piece)) await this.store(pos, piece);
+        continue;
+      }
+      if (this.stageBlock !== block || this.stageEnd !== pos) await this.flushStage();
+      if (this.stageBlock < 0) {
+        this.stageBlock = block;
+        this.stageStart = pos;
+      }
+      this.stage.set(piece, pos - blockStart);
+      this.stageEnd = pos + take;
+      if (this.stageEnd === blockEnd) await this.flushStage();
     }
   }
 
-  /**
-   * Writes what is still buffered and returns the file's content: its data ranges are the
-   * non-zero 4096-byte blocks (undefined when that is all of the file).
-   */
+  /** Writes what is still buffered and returns the file's content (read once the spool is sealed). */
   async finish(): Promise<FileContent> {
     await this.flushStage();
     await this.flushBatch();
-    const { spool, base } = this;
-    spool.claim(base + this.stored);
-    const dataRanges = this.ranges.result();
-    if (!dataRanges) return { read: (offset, length) => spool.read(base + offset, length) };
-    // Where each data range starts in the spool: after the ranges before it.
-    const starts: number[] = [];
-    let at = base;
-    for (const r of dataRanges) {
-      starts.push(at);
-      at += r.length;
-    }
-    return { dataRanges, read: (offset, length) => readMapped(spool, dataRanges, starts, offset, length) };
+    this.spool.claim(this.base + this.stored);
+    return this.spool.content(this.base, this.size, this.parts);
   }
 
+  /** Stores what the stage holds (unless all zero) and empties it. */
   private async flushStage(): Promise<void> {
     if (this.stageBlock < 0) return;
-    const at = this.stageBlock * DATA_BLOCK;
-    const bytes = Buffer.from(this.stage.subarray(0, Math.min(DATA_BLOCK, this.size - at)));
-    this.stage.fill(0);
+    const from = this.stageStart - this.stageBlock * DATA_BLOCK;
+    const held = this.stage.subarray(from, from + this.stageEnd - this.stageStart);
+    const start = this.stageStart;
     this.stageBlock = -1;
-    await this.put(at, bytes);
+    if (!isZero(held)) await this.store(start, Uint8Array.prototype.slice.call(held));
+    held.fill(0);
   }
 
-  /** Takes one block (whole, or the file's last), dropping it when all zero. */
-  private async put(at: number, bytes: Uint8Array): Promise<void> {
-    if (Buffer.compare(bytes, ZEROS.subarray(0, bytes.length)) === 0) return;
-    this.ranges.add(at, at + bytes.length);
-    this.batch.push(bytes);
+  /** Appends `bytes` (file bytes at `offset`) to the spool, extending the last part when contiguous. */
+  private async store(offset: number, bytes: Uint8Array): Promise<void> {
+    const last = this.parts[this.parts.length - 1];
+    if (last && last.offset + last.length === offset) last.length += bytes.length;
+    else this.parts.push({ offset, length: bytes.length });
+    if (bytes.length < SMALL_PIECE) {
+      // Small pieces (a sparse map of one-byte parts) are copied together: a write of 10^6
+      // one-byte buffers would be 10^6 I/O vectors.
+      if (!this.small || this.smallFill + bytes.length > this.small.length) {
+        this.endSmall();
+        // No larger than what the file can still hold: a tar of 50,000 one-byte files allocates 50,000 bytes here.
+        this.small = new Uint8Array(Math.min(SMALL_BUFFER, this.size - offset));
+      }
+      this.small.set(bytes, this.smallFill);
+      this.smallFill += bytes.length;
+    } else {
+      this.endSmall();
+      this.batch.push(bytes);
+    }
     this.batchLength += bytes.length;
     this.stored += bytes.length;
     if (this.batchLength >= WRITE_BATCH) await this.flushBatch();
   }
 
+  /** Moves the small pieces gathered so far into the batch, in their place. */
+  private endSmall(): void {
+    if (this.small && this.smallFill > 0) this.batch.push(this.small.subarray(0, this.smallFill));
+    this.small = undefined;
+    this.smallFill = 0;
+  }
+
   private async flushBatch(): Promise<void> {
+    this.endSmall();
     if (this.batchLength === 0) return;
     const pieces = this.batch;
     const position = this.base + this.flushed;
@@ -256,29 +289,7 @@ export class SpoolWriter {
   }
 }
 
-/**
- * Bytes [offset, offset + length) of a file whose data ranges are stored back to back in the
- * spool from `starts[i]`: the parts inside ranges read from the spool, the rest zeros.
- */
-async function readMapped(spool: SpoolFile, ranges: readonly ByteRange[], starts: number[], offset: number, length: number): Promise<Uint8Array> {
-  const end = offset + length;
-  // The first range ending after `offset` (ranges are sorted and disjoint).
-  let lo = 0;
-  let hi = ranges.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ranges[mid].offset + ranges[mid].length <= offset) lo = mid + 1;
-    else hi = mid;
-  }
-  const first = ranges[lo];
-  // The common case: the read lies inside one range (the layout reads data ranges).
-  if (first && first.offset <= offset && end <= first.offset + first.length) return spool.read(starts[lo] + offset - first.offset, length);
-  const out = new Uint8Array(length);
-  for (let i = lo; i < ranges.length && ranges[i].offset < end; i++) {
-    const r = ranges[i];
-    const from = Math.max(offset, r.offset);
-    const to = Math.min(end, r.offset + r.length);
-    if (to > from) out.set(await spool.read(starts[i] + from - r.offset, to - from), from - offset);
-  }
-  return out;
+/** True when every byte of `bytes` (at most one block) is zero. */
+function isZero(bytes: Uint8Array): boolean {
+  return Buffer.compare(bytes, ZEROS.subarray(0, bytes.length)) === 0;
 }
