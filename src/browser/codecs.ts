@@ -1,6 +1,7 @@
 import type { BlockCodecLike, BlockCodecs } from '../archive/reader-platform.js';
 import { Codec, CODEC_NAMES, type CodecId } from '../format/constants.js';
 import { UnsupportedError } from '../errors.js';
+import { NoneCodec } from '../codec/none-codec.js';
 import { zstdFrameContentSize } from './zstd-frame.js';
 
 type ZstdModule = typeof import('@bokuweb/zstd-wasm');
@@ -42,17 +43,6 @@ export async function loadCodecFor(id: CodecId): Promise<void> {
   if (id === Codec.LZ4 && !loaded.lz4) {
     lz4Loading ??= import('lz4js').then((m) => void (loaded.lz4 = (m as { default?: Lz4Module }).default ?? m));
     await lz4Loading;
-  }
-}
-
-class RawCodec implements BlockCodecLike {
-  decompress(input: Uint8Array, length: number): Uint8Array {
-    if (input.length !== length) throw new Error(`raw block is ${input.length} bytes, expected ${length}`);
-    return input;
-  }
-
-  decompressInto(input: Uint8Array, output: Uint8Array): void {
-    output.set(this.decompress(input, output.length));
   }
 }
 
@@ -105,7 +95,7 @@ class ZstdCodec implements BlockCodecLike {
 export function browserCodecs(dictionary?: Uint8Array): BlockCodecs {
   const made = new Map<CodecId, BlockCodecLike>();
   const make = (encoding: CodecId): BlockCodecLike | undefined => {
-    if (encoding === Codec.NONE) return new RawCodec();
+    if (encoding === Codec.NONE) return new NoneCodec();
     if (encoding === Codec.LZ4 && loaded.lz4) return new Lz4Codec(loaded.lz4);
     if (encoding === Codec.ZSTD && loaded.zstd) return new ZstdCodec(loaded.zstd, loaded.zstdContext!, dictionary);
     return undefined;

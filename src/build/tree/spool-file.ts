@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { StoreError, wrapIoError } from '../../errors.js';
 import { DATA_BLOCK } from './data-ranges.js';
 import { TarFileContent } from './tar-file-content.js';
-import { readAt } from './read-at.js';
 import type { ByteRange, FileContent } from './types.js';
 
 /** Bytes gathered before one write to the spool. */
@@ -30,7 +29,6 @@ const SMALL_BUFFER = 64 << 10;
  */
 export class SpoolFile {
   private end = 0;
-  private sealed = 0;
   private readonly writes = new Set<Promise<void>>();
   private failure: unknown;
   /** Pieces of consecutive writes not started yet, for bytes [gatherStart, gatherEnd) of the spool. */
@@ -127,29 +125,14 @@ export class SpoolFile {
   }
 
   /**
-   * Waits for the writes in flight and extends the spool over trailing holes, so that reads up
-   * to its end find bytes. Call before reading.
+   * Starts what is gathered and waits for every write in flight: the files' contents are read
+   * only after this (the spool holds exactly their stored bytes, so nothing needs extending).
    * @throws StoreError when a write failed.
    */
   async seal(): Promise<void> {
     await this.issueGathered();
     await Promise.all(this.writes);
     this.throwIfFailed();
-    if (this.end === this.sealed) return;
-    try {
-      await this.fh.truncate(this.end);
-    } catch (err) {
-      throw wrapIoError(err, this.name, 'write spool file');
-    }
-    this.sealed = this.end;
-  }
-
-  /**
-   * Reads `length` bytes at `position` of the spool.
-   * @throws StoreError when the read fails.
-   */
-  read(position: number, length: number): Promise<Uint8Array> {
-    return readAt(this.fh, position, length, this.name);
   }
 
   /** Closes (and so deletes) the spool, once the writes in flight are done. */
