@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { Archive } from '../src/index.ts';
 import { verify } from '../src/ops/verify.ts';
-import { FIRST_CONTACT_BYTES, HEADER_SIZE, NODE_MAX_RECORDS, SEAL_OVERHEAD } from '../src/format/constants.ts';
+import { FIRST_CONTACT_BYTES, HEADER_SIZE, LEAF_RECORDS, NODE_MAX_RECORDS, SEAL_OVERHEAD } from '../src/format/constants.ts';
 import { nodeSize } from '../src/format/index-node.ts';
 import { entryBound, frontAreaSize, levelsAbove, planFront, treeBytes } from '../src/pack/front-index.ts';
 import { SourceWrapper } from '../src/store/source-wrapper.ts';
@@ -25,6 +25,8 @@ const tmp = tempDir('hexz-front-');
 after(() => tmp.cleanup());
 const BS = 4096;
 const FULL = nodeSize(NODE_MAX_RECORDS);
+/** A full leaf as the writer fills it (256 entries). */
+const LEAF = nodeSize(LEAF_RECORDS);
 
 /** Every node of `stream`, root first, as stored (offset, length, level). */
 function nodesOf(c: Crafter, stream: number): CraftNode[] {
@@ -47,14 +49,18 @@ function repeatedBlocks(blocks: number, tail = new Uint8Array(0)): Readable {
 }
 
 describe('front index area: sizes', () => {
-  test('tree shapes follow from the counts (fan-out 1024, the last node of a level partial)', () => {
+  test('tree shapes follow from the counts (leaves of 256, internal fan-out 1024, the last node of a level partial)', () => {
     assert.deepEqual(levelsAbove(1, 0), []);
     assert.deepEqual(levelsAbove(3, 0), [{ nodes: 1, bytes: nodeSize(3) }]);
     assert.deepEqual(levelsAbove(2049, 28), [{ nodes: 3, bytes: 2 * (FULL + 28) + nodeSize(1) + 28 }, { nodes: 1, bytes: nodeSize(3) + 28 }]);
     assert.equal(treeBytes(0, 0), 0);
     assert.equal(treeBytes(1, 0), nodeSize(1));
-    assert.equal(treeBytes(1024, 0), FULL);
-    assert.equal(treeBytes(1025, 0), FULL + nodeSize(1) + nodeSize(2));
+    assert.equal(treeBytes(256, 0), LEAF);
+    assert.equal(treeBytes(257, 0), LEAF + nodeSize(1) + nodeSize(2));
+    assert.equal(treeBytes(1024, 28), 4 * (LEAF + 28) + nodeSize(4) + 28);
+    // 1024 leaves under one level-1 node, the 1025th makes a second one and a level-2 root.
+    assert.equal(treeBytes(1024 * 256, 0), 1024 * LEAF + FULL);
+    assert.equal(treeBytes(1024 * 256 + 1, 0), 1024 * LEAF + nodeSize(1) + FULL + nodeSize(1) + nodeSize(2));
     assert.equal(treeBytes(Infinity, 0), Infinity);
   });
 
@@ -88,7 +94,7 @@ describe('front index area: sizes', () => {
 
 describe('front index area: what the writer puts there', () => {
   test('a small archive has every node in front, right after the header: its area is exactly its index', async () => {
-    // 1280 + 256 entries: two leaves and a root, and one leaf; 96 KiB of index.
+    // 1280 + 256 entries: five leaves and a root, and one leaf; 96 KiB of index.
     const disk = mixedData(5 << 20, { unit: BS, seed: 3 });
     const memory = mixedData(1 << 20, { unit: BS, seed: 4 });
     const out = tmp.path('small.hxz');
@@ -120,7 +126,7 @@ describe('front index area: what the writer puts there', () => {
   });
 
   test('a bigger archive has its internal levels in front and its leaves after the data region; encrypted the same', async () => {
-    // 5000 entries: 5 leaves (320 KiB) do not fit in the area, their root does.
+    // 5004 entries: 20 leaves (320 KiB) do not fit in the area, their root does.
     const tail = randomData(3 * BS + 5, 8);
     for (const encrypted of [false, true]) {
       const out = tmp.path(`bigger-${encrypted}.hxz`);
@@ -140,10 +146,10 @@ describe('front index area: what the writer puts there', () => {
       assert.equal(root.level, 1);
       assert.equal(root.offset, HEADER_SIZE, 'the root is in front');
       const leaves = nodes.filter((n) => n.level === 0);
-      assert.equal(leaves.length, 5);
+      assert.equal(leaves.length, 20);
       for (const n of leaves) assert.ok(n.offset >= h.data.offset + h.data.length, `leaf at ${n.offset} after the data region`);
       assert.equal(leaves[0].offset, h.data.offset + h.data.length, 'leaves right after the data region');
-      assert.equal(leaves[0].length, FULL + (encrypted ? SEAL_OVERHEAD : 0));
+      assert.equal(leaves[0].length, LEAF + (encrypted ? SEAL_OVERHEAD : 0));
       const expected = new Uint8Array(5000 * BS + tail.length).fill(0x5a);
       expected.set(tail, 5000 * BS);
       await assertReads(out, { disk: expected }, encrypted ? 'pw' : undefined);
@@ -172,7 +178,7 @@ describe('front index area: what the writer puts there', () => {
     const random = randomData(9 << 20, 12);
     const expected = new Uint8Array(3000 * BS + random.length).fill(0x5a);
     expected.set(random, 3000 * BS);
-    // 5304 entries: the root in front, 6 leaves after the data region. Incompressible bytes are
+    // 5304 entries: the root in front, 21 leaves after the data region. Incompressible bytes are
     // stored raw: about 9 MiB of archive, so more than one 8 MiB part.
     await packSmall({ disk: repeatedBlocks(3000, random), output: 's3://bk/front.hxz', s3Client: s3, blockSize: BS, compression: 'none' });
     assert.ok(s3.calls.some((call) => call.name === 'CompleteMultipartUpload'), 'a multipart upload');
@@ -180,14 +186,14 @@ describe('front index area: what the writer puts there', () => {
     const h = c.header;
     assert.equal(h.data.offset, FIRST_CONTACT_BYTES);
     const nodes = nodesOf(c, 0);
-    assert.deepEqual(nodes.map((n) => n.level), [1, 0, 0, 0, 0, 0, 0]);
+    assert.deepEqual(nodes.map((n) => n.level), [1, ...new Array<number>(21).fill(0)]);
     assert.equal(nodes[0].offset, HEADER_SIZE, 'the root in front');
     assert.ok(nodes.slice(1).every((n) => n.offset >= h.data.offset + h.data.length), 'the leaves after the data region');
     const gets = () => s3.calls.filter((call) => call.name === 'GetObject').length;
     const before = gets();
     const a = await Archive.open(new S3Source({ bucket: 'bk', key: 'front.hxz', client: s3 }));
     try {
-      // The first contact (header and root) and the tail (6 leaves and the metadata, < 4 MiB).
+      // The first contact (header and root) and the tail (21 leaves and the metadata, < 4 MiB).
       assert.equal(gets() - before, 2, 'open');
       const at = 3000 * BS + 123_456;
       assertBytes(await a.readAt('disk', at, 4096), expected.subarray(at, at + 4096), 'far read');

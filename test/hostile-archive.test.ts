@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Archive, CorruptArchiveError, UnsupportedError, type StreamName } from '../src/index.ts';
 import { pack } from '../src/pack/pack.ts';
 import { verify } from '../src/ops/verify.ts';
-import { EntryKind, HEADER_SIZE, STREAM_RECORD_SIZE, STREAM_TABLE_OFFSET } from '../src/format/constants.ts';
+import { EntryKind, HEADER_SIZE, LEAF_RECORDS, STREAM_RECORD_SIZE, STREAM_TABLE_OFFSET } from '../src/format/constants.ts';
 import { resealHeader } from '../src/format/header.ts';
 import { blake3 } from '../src/hash/blake3.ts';
 import { DEFAULT_KDF_LIMITS } from '../src/crypto/kdf-limits.ts';
@@ -199,7 +199,7 @@ describe('entries must tile their node', () => {
   });
 
   test('the last entry of a leaf enlarged into the next leaf (two-level tree) is refused', async () => {
-    // Distinct, compressible blocks: 1100 compressed DATA entries, two leaves.
+    // Distinct, compressible blocks: 1100 compressed DATA entries, five leaves.
     const big = new Uint8Array(1100 * BLOCK);
     for (let i = 0; i < big.length; i++) big[i] = ((i >> 12) * 7 + (i % 13)) & 0xff;
     const src = writeData(tmp.path('big.raw'), big);
@@ -209,13 +209,14 @@ describe('entries must tile their node', () => {
     const root = c.root(0);
     assert.equal(root.level, 1, 'two levels');
     const leaf = c.child(0, root, 0);
-    const last = c.record(leaf, 1023);
+    const last = c.record(leaf, LEAF_RECORDS - 1);
     const e = entryFields(last);
     last.setUint32(8, e.length + BLOCK, true);
     c.store(0, leaf);
     const path = save(c.seal(), 'cross-leaf');
-    assertCorrupt(await readOutcome(path, 'disk', e.offset, 10), /entry 1023 covers .* do not tile/, 'read inside the enlarged entry');
-    assertCorrupt(await readOutcome(path, 'disk', e.offset + BLOCK - 10, 20), /entry 1023/, 'read across the leaf boundary');
+    const name = new RegExp(`entry ${LEAF_RECORDS - 1} covers .* do not tile`);
+    assertCorrupt(await readOutcome(path, 'disk', e.offset, 10), name, 'read inside the enlarged entry');
+    assertCorrupt(await readOutcome(path, 'disk', e.offset + BLOCK - 10, 20), new RegExp(`entry ${LEAF_RECORDS - 1}`), 'read across the leaf boundary');
     // The next leaf is untouched: its own bytes are still served, and correct.
     const good = readFileSync(src);
     const outcome = await readOutcome(path, 'disk', e.offset + BLOCK, BLOCK);

@@ -104,8 +104,15 @@ export const NODE_MAGIC = 0x58495848; // "HXIX" read as little-endian u32
 export const NODE_HEADER_SIZE = 16;
 /** §6 Size of one child record in an internal node. */
 export const CHILD_RECORD_SIZE = 64;
-/** §6 Most records one index node holds (the writer's fan-out). Readers accept any count ≤ this. */
+/** §6 Most records one index node holds (the writer's fan-out for internal nodes). Readers accept any count ≤ this. */
 export const NODE_MAX_RECORDS = 1024;
+/**
+ * §6 Entries per leaf as the writer fills them (the last leaf of a stream may hold fewer).
+ * Smaller than the internal fan-out because a random read loads a whole leaf: a 256-entry leaf
+ * is 16 KiB to read, verify and decode where a full node is 64 KiB, while 1024 leaves still
+ * cover 256 Ki entries under one level-1 node.
+ */
+export const LEAF_RECORDS = 256;
 
 /** §3 Block sizes allowed for fixed chunking: powers of two in [4 KiB, 4 MiB]. */
 export const MIN_BLOCK_SIZE = 4096;

@@ -3,7 +3,7 @@
  * the dictionary, inside a remote reader's first request ({@link FIRST_CONTACT_BYTES}), where the
  * writer puts the top of the index. Pure arithmetic: how big the area is, what goes in it.
  */
-import { ENTRY_SIZE, FIRST_CONTACT_BYTES, HEADER_SIZE, NODE_HEADER_SIZE, NODE_MAX_RECORDS } from '../format/constants.js';
+import { ENTRY_SIZE, FIRST_CONTACT_BYTES, HEADER_SIZE, LEAF_RECORDS, NODE_HEADER_SIZE, NODE_MAX_RECORDS } from '../format/constants.js';
 import { nodeSize } from '../format/index-node.js';
 
 /** One level of an index tree: how many nodes, and their bytes as stored. */
@@ -14,9 +14,9 @@ export interface LevelShape {
 
 /**
  * The levels above `count` nodes of one level, bottom-up (element 0 is level `from + 1`), up to
- * the single root; empty when `count` ≤ 1. The writer fills nodes left to right, 1024 records
- * each (§6), so the shape follows from the count alone. `overhead` is added per node (the seal
- * of an encrypted archive, §12.3).
+ * the single root; empty when `count` ≤ 1. The writer fills internal nodes left to right, 1024
+ * records each (§6), so the shape follows from the count alone. `overhead` is added per node
+ * (the seal of an encrypted archive, §12.3).
  */
 export function levelsAbove(count: number, overhead: number): LevelShape[] {
   const levels: LevelShape[] = [];
@@ -36,7 +36,7 @@ export function levelsAbove(count: number, overhead: number): LevelShape[] {
 export function treeBytes(entries: number, overhead: number): number {
   if (!Number.isFinite(entries)) return Infinity;
   if (entries <= 0) return 0;
-  const leaves = Math.ceil(entries / NODE_MAX_RECORDS);
+  const leaves = Math.ceil(entries / LEAF_RECORDS);
   const leafBytes = entries * ENTRY_SIZE + leaves * (NODE_HEADER_SIZE + overhead);
   return leafBytes + levelsAbove(leaves, overhead).reduce((n, l) => n + l.bytes, 0);
 }

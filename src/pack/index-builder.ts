@@ -1,4 +1,4 @@
-import { ENTRY_SIZE, NODE_HEADER_SIZE, NODE_MAX_RECORDS } from '../format/constants.js';
+import { ENTRY_SIZE, LEAF_RECORDS, NODE_HEADER_SIZE, NODE_MAX_RECORDS } from '../format/constants.js';
 import type { Digest32 } from '../format/digest.js';
 import { encodeEntry, type IndexEntry } from '../format/entry.js';
 import { encodeChild, encodeNodeHeader, nodeSize, type ChildRecord } from '../format/index-node.js';
@@ -20,10 +20,10 @@ const identity: NodeSealer = (node) => node;
 
 /**
  * Builds one stream's index leaves as entries arrive, in logical order, writing each full leaf
- * to a sink so memory holds one leaf plus one child record per leaf (1/1024 of the entries).
+ * ({@link LEAF_RECORDS} entries) to a sink so memory holds one leaf plus one child record per leaf.
  */
 export class LeafBuilder {
-  private readonly buf = new Uint8Array(nodeSize(NODE_MAX_RECORDS));
+  private readonly buf = new Uint8Array(nodeSize(LEAF_RECORDS));
   private readonly view = new DataView(this.buf.buffer);
   private count = 0;
   private first = 0;
@@ -38,7 +38,7 @@ export class LeafBuilder {
   async add(e: IndexEntry): Promise<void> {
     if (this.count === 0) this.first = e.offset;
     encodeEntry(this.view, this.buf, NODE_HEADER_SIZE + this.count * ENTRY_SIZE, e);
-    if (++this.count === NODE_MAX_RECORDS) await this.flush();
+    if (++this.count === LEAF_RECORDS) await this.flush();
   }
 
   /** Writes the partial last leaf, if any. */
