@@ -9,7 +9,8 @@
  *    file under /usr/lib or /usr/bin) beside getting it out of disk-v1-zstd.qcow2: (a) `qemu-img
  *    convert` of the partition only (raw driver offset/size over the qcow2) + `debugfs cat`,
  *    (b) `qemu-nbd -r` of the partition on a unix socket + `nbdcopy` to a file + `debugfs cat`,
- *    (c) `virt-cat`, when installed and working. Target: <= 0.05x of (a).
+ *    (c) `virt-cat`, when installed and working. Target: <= 0.05x of (a). `node -e 0` runs cold
+ *    in the same rounds: the floor of any Node command, reported beside (a).
  * 2. Bytes `readFile` reads from v1.hxz for those files (CountingSource) beside the stored
  *    bytes of the entries holding the file's data + its metadata (named by debugfs). Target <= 2x.
  * 3. `readFile` in process (fresh Archive each run) beside `debugfs cat` of the raw partition
