@@ -38,8 +38,10 @@ export class ZstdCodec implements BlockCodec {
 
   decompress(input: Uint8Array, outputLength: number): Uint8Array {
     // Exactly sized: a frame that would expand to more fails with "destination buffer is too
-    // small", so the output owns its whole buffer and can be transferred without a copy.
-    const out = new Uint8Array(outputLength);
+    // small", so the output owns its whole buffer and can be transferred without a copy. Not
+    // zero-filled first (a 64 KiB memset per random read): decompressInto throws unless the
+    // frame wrote every byte, so no byte of the old memory is ever returned.
+    const out = new Uint8Array(Buffer.allocUnsafeSlow(outputLength).buffer, 0, outputLength);
     this.decompressInto(input, out);
     return out;
   }
