@@ -7,7 +7,8 @@
  *   same image and reading the same 4 KiB (`qemu-io -r -f qcow2 http://…`; its requests and
  *   bytes from nginx's access log).
  * - random 4 KiB reads, cold (no block cache; a new reader per batch), p50/p99 per read, beside
- *   qemu-io's per-op times for reads at the same offsets.
+ *   qemu-io's per-op times for reads at the same offsets, and the floor: a bare request of each
+ *   read's stored block through the same HTTP transport (no decode, no hash).
  * - sequential read of the disk stream: `hexz cat URL > /dev/null` beside
  *   `curl URL.zst | zstd -d > /dev/null` of a zstd -3 stream of the same raw image.
  * - push / pull of the archive to radosgw beside `aws s3 cp` of the same file (with Ceph).
@@ -28,6 +29,7 @@ import { Archive } from '../src/node/archive.js';
 import { HttpSource } from '../src/store/http-source.js';
 import { CountingSource } from '../src/store/counting-source.js';
 import { wrapRemote } from '../src/store/wrap-remote.js';
+import { nodeHttpFetch } from '../src/store/node-http-fetch.js';
 import { startNginx, type NginxServer } from '../test/servers/nginx.js';
 import { writeGeneratedImage } from './lib/generated-image.js';
 import { sh as shell } from './lib/shell.js';
@@ -83,12 +85,20 @@ async function main(): Promise<void> {
     // Offsets inside data (not zero runs): sampled from the archive's DATA entries.
     const a0 = await Archive.open(archive);
     const dataOffsets: number[] = [];
-    for await (const e of a0.entries('disk')) if (e.kind !== 0) dataOffsets.push(e.offset);
+    // The stored extent of each data block's entry, for the bare-request floor below.
+    const storedAt = new Map<number, [number, number]>();
+    for await (const e of a0.entries('disk')) {
+      if (e.kind === 0) continue;
+      dataOffsets.push(e.offset);
+      storedAt.set(e.offset, [e.storedOffset, e.storedLength]);
+    }
     await a0.close();
     // xorshift32 (exact in doubles, unlike an LCG with a 31-bit multiplier), each pick a new
     // block so neither reader can serve a read from what an earlier one fetched.
     let seed = 7;
     const used = new Set<number>();
+    /** The data entry each picked 4 KiB offset lies in. */
+    const blockOf = new Map<number, number>();
     const pick = () => {
       for (;;) {
         seed ^= seed << 13; seed >>>= 0;
@@ -97,6 +107,7 @@ async function main(): Promise<void> {
         const i = seed % dataOffsets.length;
         if (used.size < dataOffsets.length && used.has(i)) continue;
         used.add(i);
+        blockOf.set(Math.floor(dataOffsets[i] / 4096) * 4096, dataOffsets[i]);
         return Math.floor(dataOffsets[i] / 4096) * 4096;
       }
     };
@@ -148,12 +159,24 @@ async function main(): Promise<void> {
       // qemu-io prints each op's time rounded to 10 ms, but its rate exactly: latency = 1 / rate.
       for (const m of q.stdout.matchAll(/and ([\d.]+) ops\/sec/g)) qemuLat.push(1000 / Number(m[1]));
     }
+    // The floor: one bare HTTP request of each read's stored block through the same transport
+    // (undici, keep-alive), no decode, no hash check. Whatever a verified read adds comes on top.
+    const bare: number[] = [];
+    for (const off of offsets) {
+      const [at, n] = storedAt.get(blockOf.get(off)!)!;
+      const t = performance.now();
+      const res = await nodeHttpFetch(url('disk.hxz'), { headers: { range: `bytes=${at}-${at + n - 1}` } });
+      const body = await res.arrayBuffer();
+      bare.push(performance.now() - t);
+      if (body.byteLength !== n) throw new Error(`bare request of ${n} bytes at ${at} gave ${body.byteLength}`);
+    }
     results.randomRead4k = {
       // Requests per read: qemu's curl driver reads ahead 256 KiB per request and caches it, so
       // below 1 some of its "cold" reads were served from memory.
       hexz: { p50: median(hexzLat), p99: pct(hexzLat, 0.99), reads: hexzLat.length, requestsPerRead: median(hexzRequests) / N },
       qemuCurl: { p50: median(qemuLat), p99: pct(qemuLat, 0.99), reads: qemuLat.length, requestsPerRead: median(qemuRequests) / N },
       p50Ratio: median(hexzLat) / median(qemuLat),
+      bareRequest: { p50: median(bare), p99: pct(bare, 0.99), p50RatioToQemu: median(bare) / median(qemuLat) },
     };
 
     // 3. Sequential read of the whole stream.
