@@ -7,11 +7,10 @@
  * - random 4 KiB read latency through NBD (libnbd python, one read at a time, each at a data
  *   block not read before), p50/p99, same peer: the first 1500 reads of a fresh server, then
  *   300 more (steady state: what a long-running server answers; every offset still a block
- *   neither server has read). A fresh hexz server's block cache (64 MiB: 1024 decoded 64 KiB
- *   blocks) is still filling for its first ~1000 reads, each decoded block landing in memory
- *   the process never touched (page faults, the kernel zeroing it); once full, evicted blocks'
- *   memory is reused. The target row is the steady state; the fresh-server figure is reported
- *   beside it.
+ *   neither server has read). While a fresh hexz server's JIT compiles its read path and its
+ *   block cache (64 MiB: 1024 decoded 64 KiB blocks) fills with memory the process has not
+ *   touched before, its reads are slower. The target row is the steady state; the fresh-server
+ *   figure is reported beside it.
  * - boot of the corpus disk to its login prompt (qemu-system-x86_64, TCG) from each server's
  *   NBD export (only with the corpus, which has the kernel and initrd: HEXZ_CORPUS).
  * - HTTP: `curl` of the whole disk stream beside nginx serving the raw image file.
@@ -173,7 +172,7 @@ async function main(): Promise<void> {
       hexz: { p50: median(lat.hexz), p99: pct(lat.hexz, 0.99), reads: lat.hexz.length },
       qemuNbd: { p50: median(lat.qemu), p99: pct(lat.qemu, 0.99), reads: lat.qemu.length },
       p50Ratio: median(lat.hexz) / median(lat.qemu),
-      // The first WARMUP_READS reads of each fresh server (Node's JIT still compiling the read path).
+      // The first WARMUP_READS reads of each fresh server.
       freshServer: {
         hexz: { p50: median(fresh.hexz), p99: pct(fresh.hexz, 0.99), reads: fresh.hexz.length },
         qemuNbd: { p50: median(fresh.qemu), p99: pct(fresh.qemu, 0.99), reads: fresh.qemu.length },

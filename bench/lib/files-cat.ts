@@ -66,9 +66,7 @@ export async function catWholeProcess(c: FilesContext, t: Target): Promise<void>
   };
   row('qemu-img convert partition of zstd qcow2 + debugfs cat', r.convert, '<= 0.05x', 0.05);
   // Node's own cold start beside the same peer: when it alone exceeds 0.05x, no Node command can meet the target.
-  const nodeMs = ms(r.node);
-  const convertMs = ms(r.convert);
-  c.results.add({ group: G, measure: 'node -e 0 (the floor: Node starting cold, nothing else)', hexz: nodeMs, unit: 'ms', peer: 'qemu-img convert partition of zstd qcow2 + debugfs cat', peerValue: convertMs, better: 'lower', target: '' });
+  c.results.add({ group: G, measure: 'node -e 0 (the floor: Node starting cold, nothing else)', hexz: ms(r.node), unit: 'ms', peer: 'qemu-img convert partition of zstd qcow2 + debugfs cat', peerValue: ms(r.convert), better: 'lower', target: '' });
   row('qemu-nbd -r + nbdcopy partition + debugfs cat', r.nbd, '');
   if (measures.virt) row('virt-cat -a zstd qcow2', r.virt, '');
 }
