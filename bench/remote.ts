@@ -85,20 +85,20 @@ async function main(): Promise<void> {
     // Offsets inside data (not zero runs): sampled from the archive's DATA entries.
     const a0 = await Archive.open(archive);
     const dataOffsets: number[] = [];
-    // The stored extent of each data block's entry, for the bare-request floor below.
-    const storedAt = new Map<number, [number, number]>();
+    // The stored extent of each data entry (same order), for the bare-request floor below.
+    const storedAt: [number, number][] = [];
     for await (const e of a0.entries('disk')) {
       if (e.kind === 0) continue;
       dataOffsets.push(e.offset);
-      storedAt.set(e.offset, [e.storedOffset, e.storedLength]);
+      storedAt.push([e.storedOffset, e.storedLength]);
     }
     await a0.close();
     // xorshift32 (exact in doubles, unlike an LCG with a 31-bit multiplier), each pick a new
     // block so neither reader can serve a read from what an earlier one fetched.
     let seed = 7;
     const used = new Set<number>();
-    /** The data entry each picked 4 KiB offset lies in. */
-    const blockOf = new Map<number, number>();
+    /** The stored extent of the entry each picked 4 KiB offset lies in. */
+    const extentOf = new Map<number, [number, number]>();
     const pick = () => {
       for (;;) {
         seed ^= seed << 13; seed >>>= 0;
@@ -107,8 +107,9 @@ async function main(): Promise<void> {
         const i = seed % dataOffsets.length;
         if (used.size < dataOffsets.length && used.has(i)) continue;
         used.add(i);
-        blockOf.set(Math.floor(dataOffsets[i] / 4096) * 4096, dataOffsets[i]);
-        return Math.floor(dataOffsets[i] / 4096) * 4096;
+        const at = Math.floor(dataOffsets[i] / 4096) * 4096;
+        extentOf.set(at, storedAt[i]);
+        return at;
       }
     };
 
@@ -163,7 +164,7 @@ async function main(): Promise<void> {
     // (undici, keep-alive), no decode, no hash check. Whatever a verified read adds comes on top.
     const bare: number[] = [];
     for (const off of offsets) {
-      const [at, n] = storedAt.get(blockOf.get(off)!)!;
+      const [at, n] = extentOf.get(off)!;
       const t = performance.now();
       const res = await nodeHttpFetch(url('disk.hxz'), { headers: { range: `bytes=${at}-${at + n - 1}` } });
       const body = await res.arrayBuffer();
