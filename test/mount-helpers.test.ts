@@ -68,3 +68,23 @@ test('mountinfo lines: optional fields, octal escapes, malformed lines skipped',
     { mountPoint: '/mnt/with space', fsType: 'ext4', source: '/dev/loop0' },
   ]);
 });
+
+test('warmExports reads 4 KiB of each export\'s first data run once, and swallows failures', async () => {
+  const { warmExports } = await import('../src/serve/latency-tuning.js');
+  const reads: [string, number, number][] = [];
+  const exportOf = (name: string, runs: StreamExtent[], fail = false) => ({
+    name, description: name, size: 1 << 20, blockSize: 65536, archiveId: '00', etag: '"x"', modified: new Date(0),
+    extents: extentsOf(runs).fn,
+    read: async (offset: number, length: number) => {
+      reads.push([name, offset, length]);
+      if (fail) throw new Error('damaged block');
+      return new Uint8Array(length);
+    },
+  });
+  await warmExports([
+    exportOf('disk', [{ offset: 0, length: 65536, zero: true }, { offset: 65536, length: 1000, zero: false }]),
+    exportOf('memory', [{ offset: 0, length: 1 << 20, zero: true }]),
+    exportOf('bad', [{ offset: 8192, length: 65536, zero: false }], true),
+  ]);
+  assert.deepEqual(reads, [['disk', 65536, 1000], ['bad', 8192, 4096]], 'the first data run, at most 4 KiB; an all-zero export is not read');
+});

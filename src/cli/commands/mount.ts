@@ -70,6 +70,8 @@ async function mount(file: string, dir: string, flags: MountFlags, ctx: CommandC
   // A background server has nobody to tell after it is ready: it keeps quiet then.
   let quiet = false;
   const log = (line: string) => void (quiet || process.stderr.write(`hexz: ${line}\n`));
+  const { preferSteadyLatency, warmExports } = await import('../../serve/latency-tuning.js');
+  preferSteadyLatency();
   const { Archive } = await import('../../node/archive.js');
   const archive = await Archive.open(file, { password: lazyPasswordFor(file, flags), parentDirs: parentDirsFrom(flags), cacheBytes });
   const closers: (() => Promise<void>)[] = [];
@@ -78,6 +80,7 @@ async function mount(file: string, dir: string, flags: MountFlags, ctx: CommandC
     const opened = await openExports([{ name: '', archive }], { overlay: flags.overlay, parentDirs: parentDirsFrom(flags) });
     closers.push(() => opened.close());
     const { exports } = opened;
+    await warmExports(exports);
     const { mountExports } = await import('../../mount/mount-exports.js');
     const { unmountDir } = await import('../../mount/unmount-dir.js');
     const fuse = mountExports({

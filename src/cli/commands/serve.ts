@@ -68,6 +68,8 @@ async function serve(files: string[], flags: ServeFlags, ctx: CommandContext): P
     // Closed after the servers (closers run in reverse): the overlay is flushed once nothing writes.
     closers.push(() => opened.close());
     const { exports } = opened;
+    const { warmExports } = await import('../../serve/latency-tuning.js');
+    await warmExports(exports);
     const log = (line: string) => void process.stderr.write(`hexz: ${line}\n`);
     const urls = new Map<string, string[]>(exports.map((e) => [e.name, []]));
     if (nbd || flags.nbdSocket !== undefined) {
