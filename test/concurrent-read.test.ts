@@ -7,6 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { dirname } from 'node:path';
 import { Archive, type OpenOptions } from '../src/index.ts';
 import { AbortedError } from '../src/errors.ts';
 import { CountingSource } from '../src/store/counting-source.ts';
@@ -115,6 +116,40 @@ describe('1,000 concurrent readAt calls', () => {
     }
   });
 
+  test('one read at a time through a cache of two blocks, and blocks handed out by readEntries keep their bytes', async () => {
+    // Each eviction happens with no read running, so its buffer is decoded into again at once:
+    // a read that got a reused buffer too early, or a kept block that was reused, shows here.
+    for (const [path, expected] of [[plain, disk], [thin, childDisk]] as const) {
+      const a = await Archive.open(path, { cacheBytes: 2 * BLOCK, readAheadBytes: 0 });
+      try {
+        const kept: { bytes: Uint8Array; offset: number; length: number; copy: Uint8Array }[] = [];
+        for (const e of (await collectEntries(a)).filter((x) => x.kind !== 0).slice(0, 8)) {
+          const [bytes] = await a.readEntries('disk', [e]);
+          kept.push({ bytes, offset: e.offset, length: e.length, copy: bytes.slice() });
+        }
+        for (const [k, r] of plannedReads(expected.length, 77, 400).entries()) {
+          assertBytes(await a.readAt('disk', r.offset, r.length), expected.subarray(r.offset, r.offset + r.length), `read ${k}`);
+        }
+        for (const k of kept) assertBytes(k.bytes, k.copy, `block at ${k.offset} handed out by readEntries`);
+      } finally {
+        await a.close();
+      }
+    }
+  });
+
+  test('reads through a cache of two blocks over a source that answers out of order', async () => {
+    // A read's blocks arrive at different times, so others' blocks are decoded (and the cache
+    // lets go of some) between them: no buffer may be reused while a read could still copy it.
+    for (const [path, expected, seed] of [[plain, disk, 500], [thin, childDisk, 510]] as const) {
+      const a = await Archive.open(new JitterSource(await FileSource.open(path), seed), { cacheBytes: 2 * BLOCK, readAheadBytes: 0, parentDirs: [dirname(plain)] });
+      try {
+        await readAllAtOnce(a, expected, seed);
+      } finally {
+        await a.close();
+      }
+    }
+  });
+
   VARIANTS.forEach(([what, options], v) => {
     test(`plain archive, ${what}`, () => check(plain, disk, options, 100 + v * 10));
     test(`encrypted archive, ${what}`, () => check(encrypted, disk, { ...options, password: PASSWORD }, 200 + v * 10));
@@ -174,3 +209,22 @@ describe('readers sharing a fetch', () => {
     }
   });
 });
+
+async function collectEntries(a: Archive) {
+  const out = [];
+  for await (const e of a.entries('disk')) out.push(e);
+  return out;
+}
+
+/** A source whose reads each wait 0–3 ms (seeded), so answers come back out of order. */
+class JitterSource extends SourceWrapper {
+  private readonly rng: Rng;
+  constructor(inner: ByteSource, seed: number) {
+    super(inner);
+    this.rng = new Rng(seed);
+  }
+  override read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
+    const delay = this.rng.int(4);
+    return new Promise((resolve, reject) => setTimeout(() => super.read(offset, length, options).then(resolve, reject), delay));
+  }
+}

@@ -109,7 +109,7 @@ export class Archive {
     const keys = cipher?.keys;
     this.decoder = options.decodeWorkers && !this.locked && platform.decoder ? platform.decoder({ workers: options.decodeWorkers, dictionary, keys }) : undefined;
     this.blocks = new BlockLoader({
-      source, region: header.data, cache: new LruCache(options.cacheBytes ?? 64 << 20),
+      source, region: header.data, cacheBytes: options.cacheBytes ?? 64 << 20, blockSize: header.blockSize,
       digest: keys ? cipher!.contentHash ?? platform.crypto!.keyedHash!(keys.hashKey) : platform.blake3,
       verify: options.verify ?? true, decoder: this.decoder, codecs: platform.codecs(dictionary), cipher,
     });
@@ -256,12 +256,14 @@ export class Archive {
     if (length === 0) return out;
     const entries = await this.collect(stream, offset, offset + length, signal);
     const stored = entries.filter((e) => e.kind !== EntryKind.ZERO);
-    const datas = stored.length ? await this.loadBlocks(stored, stream, signal) : [];
-    stored.forEach((e, k) => {
-      const from = Math.max(offset, e.offset);
-      const to = Math.min(offset + length, e.offset + e.length);
-      out.set(datas[k].subarray(from - e.offset, to - e.offset), from - offset);
-    });
+    if (stored.length) {
+      await this.useBlocks(stored, stream, signal, (k, data) => {
+        const e = stored[k];
+        const from = Math.max(offset, e.offset);
+        const to = Math.min(offset + length, e.offset + e.length);
+        out.set(data.subarray(from - e.offset, to - e.offset), from - offset);
+      });
+    }
     const end = offset + length;
     if (this.readAhead > 0 && offset === cursor.lastEnd && end < size) this.prefetch(stream, end);
     cursor.lastEnd = end;
@@ -363,28 +365,41 @@ export class Archive {
   /**
    * Loads stored entries, each from the archive that holds its bytes: slot 0 from this one,
    * slot k from the parent of slot k (one hop, verified by the entry's hash there, §15.3).
+   * The results are the caller's to keep.
    */
   private async loadBlocks(entries: IndexEntry[], stream: StreamName, signal?: AbortSignal): Promise<Uint8Array[]> {
-    if (entries.every((e) => e.slot === 0)) return this.blocks.load(entries, stream, signal);
     const out: Uint8Array[] = new Array(entries.length);
+    await this.eachSlot(entries, stream, signal, (loader, group, idx) => loader.load(group, stream, signal).then((datas) => idx.forEach((i, k) => (out[i] = datas[k]))));
+    return out;
+  }
+
+  /**
+   * Loads stored entries as {@link loadBlocks} does and calls `place(i, bytes)` for each, as
+   * soon as its archive's group is loaded: the bytes are valid only during the call (the block
+   * cache reuses its buffers), so `place` copies them.
+   */
+  private useBlocks(entries: IndexEntry[], stream: StreamName, signal: AbortSignal | undefined, place: (i: number, data: Uint8Array) => void): Promise<void> {
+    if (entries.every((e) => e.slot === 0)) return this.blocks.use(entries, stream, signal, (datas) => datas.forEach((d, i) => place(i, d)));
+    return this.eachSlot(entries, stream, signal, (loader, group, idx) => loader.use(group, stream, signal, (datas) => idx.forEach((i, k) => place(i, datas[k]))));
+  }
+
+  /** Runs `fn` for the entries of each slot, with the loader of the archive of that slot. */
+  private async eachSlot(entries: IndexEntry[], stream: StreamName, signal: AbortSignal | undefined, fn: (loader: BlockLoader, group: IndexEntry[], idx: number[]) => Promise<unknown>): Promise<void> {
     const bySlot = new Map<number, number[]>();
     entries.forEach((e, i) => {
       const list = bySlot.get(e.slot);
       if (list) list.push(i);
       else bySlot.set(e.slot, [i]);
     });
-    await Promise.all([...bySlot].map(async ([slot, idx]) => {
-      const group = idx.map((i) => entries[i]);
-      let datas: Uint8Array[];
-      if (slot === 0) datas = await this.blocks.load(group, stream, signal);
-      else {
+    await Promise.all([...bySlot].map(([slot, idx]) => {
+      let loader = this.blocks;
+      if (slot !== 0) {
         const parent = this.parents[slot - 1];
         if (!parent) throw new MissingParentError(`parent ${slot} was not opened (openParents: false)`, { archive: this.name, stream, stage: 'parents' });
-        datas = await parent.blocks.load(group, stream, signal);
+        loader = parent.blocks;
       }
-      idx.forEach((i, k) => (out[i] = datas[k]));
+      return fn(loader, idx.map((i) => entries[i]), idx);
     }));
-    return out;
   }
 
   private requireKey(): void {

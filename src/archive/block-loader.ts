@@ -4,7 +4,7 @@ import type { Extent } from '../format/header.js';
 import type { IndexEntry } from '../format/entry.js';
 import type { ByteSource } from '../store/types.js';
 import { CorruptArchiveError } from '../errors.js';
-import type { LruCache } from '../util/lru.js';
+import { LruCache } from '../util/lru.js';
 import { BlockDecodeError, type BlockDecoder } from './block-decoder.js';
 import type { ArchiveOpener, BlockCodecs } from './reader-platform.js';
 import { SealError } from '../crypto/seal-error.js';
@@ -23,8 +23,13 @@ export interface BlockLoaderOptions {
   source: ByteSource;
   /** The archive's data region: every stored extent must lie inside it. */
   region: Extent;
-  /** Decoded blocks, keyed by stored offset. */
-  cache: LruCache<number, CachedBlock>;
+  /** Most bytes of decoded blocks kept (an LRU cache keyed by stored offset); 0 keeps none. */
+  cacheBytes: number;
+  /**
+   * The archive's block size: blocks of exactly this length decoded in the calling thread reuse
+   * the buffers of blocks the cache has let go (omitted: every block gets a new buffer).
+   */
+  blockSize?: number;
   /** The content hash: BLAKE3-256, keyed in encrypted archives. */
   digest: Digest32;
   /** Check every block's content hash against its entry. */
@@ -39,6 +44,9 @@ export interface BlockLoaderOptions {
 
 /** What a block whose seal does not open is reported as. */
 const AUTH_FAILED = 'block fails authentication (AES-GCM tag mismatch: altered, moved or from another archive)';
+
+/** Most spare block buffers kept for reuse. */
+const MAX_SPARE = 64;
 
 /** Most bytes one coalesced read may span, and the largest gap between blocks it may bridge. */
 const MAX_COALESCED = 8 * 1024 * 1024;
@@ -62,11 +70,25 @@ export class BlockLoader {
   private readonly decoder: BlockDecoder | undefined;
   /** Opens sealed blocks of an encrypted archive (the decoder holds the same key). */
   private readonly cipher: ArchiveOpener | undefined;
+  /** Length of the blocks whose buffers are reused (0: none). */
+  private readonly poolLength: number;
+  /** Buffers nobody holds, to decode the next blocks into. */
+  private readonly spare: Uint8Array[] = [];
+  /** Buffers the cache let go while a load was running (which may still be using them): spare once none runs. */
+  private readonly released: Uint8Array[] = [];
+  /** Pool buffers holding a decoded block that no caller was given to keep: reusable once the cache lets go. */
+  private readonly reusable = new WeakSet<Uint8Array>();
+  /** Loads running ({@link use}, {@link load}). */
+  private running = 0;
 
   constructor(options: BlockLoaderOptions) {
     this.source = options.source;
     this.dataRegion = options.region;
-    this.cache = options.cache;
+    // Reusing a block's buffer spares the allocation and, more, the garbage collections that a
+    // stream of new 64 KiB buffers sets off (V8 collects after every 64 MiB of new buffers): they
+    // stalled random reads served by mount and serve for milliseconds.
+    this.cache = new LruCache(options.cacheBytes, (b) => this.letGo(b.data));
+    this.poolLength = options.blockSize ?? 0;
     this.digest = options.digest;
     this.verify = options.verify;
     this.decoder = options.decoder;
@@ -74,8 +96,33 @@ export class BlockLoader {
     this.codecs = options.codecs;
   }
 
-  /** Returns the decoded bytes of every entry (ZERO entries must not be passed), in order. */
-  async load(entries: IndexEntry[], stream: string, signal?: AbortSignal): Promise<Uint8Array[]> {
+  /**
+   * Returns the decoded bytes of every entry (ZERO entries must not be passed), in order; they
+   * are the caller's to keep.
+   */
+  load(entries: IndexEntry[], stream: string, signal?: AbortSignal): Promise<Uint8Array[]> {
+    return this.use(entries, stream, signal, (datas) => {
+      for (const d of datas) this.reusable.delete(d);
+      return datas;
+    });
+  }
+
+  /**
+   * Loads every entry (ZERO entries must not be passed) and calls `consume` with their decoded
+   * bytes, in order, synchronously: the bytes are valid only during that call (their buffers
+   * are reused later), so `consume` copies what it needs.
+   * @returns what `consume` returns.
+   */
+  async use<T>(entries: IndexEntry[], stream: string, signal: AbortSignal | undefined, consume: (datas: Uint8Array[]) => T): Promise<T> {
+    this.running++;
+    try {
+      return consume(await this.gather(entries, stream, signal));
+    } finally {
+      if (--this.running === 0) this.settleReleased();
+    }
+  }
+
+  private async gather(entries: IndexEntry[], stream: string, signal?: AbortSignal): Promise<Uint8Array[]> {
     const promises: (Promise<CachedBlock> | CachedBlock)[] = new Array(entries.length);
     const missing: IndexEntry[] = [];
     entries.forEach((e, i) => {
@@ -119,7 +166,12 @@ export class BlockLoader {
         const p = bytes.then((buf) => this.decode(buf.subarray(e.storedOffset - start, e.storedOffset - start + e.storedLength), e, stream));
         if (background) p.catch(() => {});
         this.inflight.set(e.storedOffset, p);
-        p.then((b) => this.cache.set(e.storedOffset, b, b.data.length), () => {}).finally(() => this.inflight.delete(e.storedOffset));
+        // Out of `inflight` in the same turn it enters the cache: a block the cache has let go
+        // (its buffer about to be reused) is then reachable from neither.
+        p.then((b) => {
+          this.inflight.delete(e.storedOffset);
+          this.cache.set(e.storedOffset, b, b.data.length);
+        }, () => this.inflight.delete(e.storedOffset));
       }
     }
   }
@@ -155,13 +207,39 @@ export class BlockLoader {
       }
     }
     let data: Uint8Array;
+    const codec = this.codecs.get(e.encoding);
+    const target = e.length === this.poolLength && codec.decompressInto ? this.spare.pop() ?? new Uint8Array(e.length) : undefined;
     try {
-      data = this.codecs.get(e.encoding).decompress(encoded, e.length);
+      if (target) codec.decompressInto!(encoded, target);
+      data = target ?? codec.decompress(encoded, e.length);
     } catch (err) {
+      if (target) this.spare.push(target);
       throw this.corrupt(`block does not decode: ${(err as Error).message}`, e, stream, err);
     }
-    if (this.verify && !bytesEqual(this.digest(data), e.hash)) throw this.corrupt('content hash mismatch', e, stream);
+    if (this.verify && !bytesEqual(this.digest(data), e.hash)) {
+      if (target) this.spare.push(target);
+      throw this.corrupt('content hash mismatch', e, stream);
+    }
+    if (target) this.reusable.add(target);
     return { data, hash: e.hash };
+  }
+
+  /** The cache let go of a block: its buffer is reused when nobody can be holding it. */
+  private letGo(data: Uint8Array): void {
+    if (!this.reusable.has(data)) return;
+    this.reusable.delete(data);
+    // A running load may have been handed this block before the cache let go of it.
+    if (this.running > 0) {
+      if (this.released.length < MAX_SPARE) this.released.push(data);
+    } else if (this.spare.length < MAX_SPARE) {
+      this.spare.push(data);
+    }
+  }
+
+  /** No load runs: what the cache let go meanwhile is nobody's any more. */
+  private settleReleased(): void {
+    for (const b of this.released) if (this.spare.length < MAX_SPARE) this.spare.push(b);
+    this.released.length = 0;
   }
 
   private corrupt(message: string, e: IndexEntry, stream: string, cause?: unknown): CorruptArchiveError {

@@ -15,6 +15,12 @@ export interface BlockCodecLike {
    * @throws Error when the bytes do not decode to that length.
    */
   decompress(stored: Uint8Array, length: number): Uint8Array;
+  /**
+   * Decodes `stored` into `output`, which it must fill exactly (optional: readers then reuse
+   * block buffers).
+   * @throws Error as {@link decompress}.
+   */
+  decompressInto?(stored: Uint8Array, output: Uint8Array): void;
 }
 
 /** The in-thread decompressors of one archive (its dictionary bound in), by codec id. */

@@ -6,8 +6,12 @@ export class LruCache<K, V> {
   private readonly map = new Map<K, { value: V; weight: number }>();
   private total = 0;
 
-  /** @param budget most total weight (bytes) kept; 0 disables caching. */
-  constructor(readonly budget: number) {}
+  /**
+   * @param budget most total weight (bytes) kept; 0 disables caching.
+   * @param onEvict called with each value the budget pushes out or a new value for its key
+   *   replaces (not for values dropped by {@link clear}).
+   */
+  constructor(readonly budget: number, private readonly onEvict?: (value: V, key: K) => void) {}
 
   get(key: K): V | undefined {
     const hit = this.map.get(key);
@@ -27,6 +31,7 @@ export class LruCache<K, V> {
     if (old) {
       this.total -= old.weight;
       this.map.delete(key);
+      if (old.value !== value) this.onEvict?.(old.value, key);
     }
     this.map.set(key, { value, weight });
     this.total += weight;
@@ -34,6 +39,7 @@ export class LruCache<K, V> {
       if (this.total <= this.budget) break;
       this.map.delete(k);
       this.total -= v.weight;
+      this.onEvict?.(v.value, k);
     }
   }
 
