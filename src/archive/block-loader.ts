@@ -45,7 +45,7 @@ export interface BlockLoaderOptions {
 /** What a block whose seal does not open is reported as. */
 const AUTH_FAILED = 'block fails authentication (AES-GCM tag mismatch: altered, moved or from another archive)';
 
-/** Most spare block buffers kept for reuse. */
+/** Most spare block buffers kept for reuse beyond the slab's slots. */
 const MAX_SPARE = 64;
 
 /** Most bytes one coalesced read may span, and the largest gap between blocks it may bridge. */
@@ -74,6 +74,15 @@ export class BlockLoader {
   private readonly poolLength: number;
   /** Buffers nobody holds, to decode the next blocks into. */
   private readonly spare: Uint8Array[] = [];
+  /**
+   * One allocation holding as many block buffers as the cache can keep, made on the first
+   * decode: filling the cache then allocates nothing more (V8 starts a collection after every
+   * 64 MiB of new buffers, which stalled reads for milliseconds while a cache filled).
+   * Its pages are only touched, so only resident, as blocks are decoded into them.
+   */
+  private slab: Uint8Array | undefined;
+  private readonly slots: number;
+  private nextSlot = 0;
   /** Buffers the cache let go while a load was running (which may still be using them): spare once none runs. */
   private readonly released: Uint8Array[] = [];
   /** Pool buffers holding a decoded block that no caller was given to keep: reusable once the cache lets go. */
@@ -89,6 +98,7 @@ export class BlockLoader {
     // stalled random reads served by mount and serve for milliseconds.
     this.cache = new LruCache(options.cacheBytes, (b) => this.letGo(b.data));
     this.poolLength = options.blockSize ?? 0;
+    this.slots = this.poolLength > 0 ? Math.floor(options.cacheBytes / this.poolLength) : 0;
     this.digest = options.digest;
     this.verify = options.verify;
     this.decoder = options.decoder;
@@ -102,8 +112,12 @@ export class BlockLoader {
    */
   load(entries: IndexEntry[], stream: string, signal?: AbortSignal): Promise<Uint8Array[]> {
     return this.use(entries, stream, signal, (datas) => {
-      for (const d of datas) this.reusable.delete(d);
-      return datas;
+      // A slot of the slab is copied out (a kept view would pin the whole slab); other buffers are given away.
+      return datas.map((d) => {
+        if (this.slab && d.buffer === this.slab.buffer) return d.slice();
+        this.reusable.delete(d);
+        return d;
+      });
     });
   }
 
@@ -208,7 +222,7 @@ export class BlockLoader {
     }
     let data: Uint8Array;
     const codec = this.codecs.get(e.encoding);
-    const target = e.length === this.poolLength && codec.decompressInto ? this.spare.pop() ?? new Uint8Array(e.length) : undefined;
+    const target = e.length === this.poolLength && codec.decompressInto ? this.takeBuffer() : undefined;
     try {
       if (target) codec.decompressInto!(encoded, target);
       data = target ?? codec.decompress(encoded, e.length);
@@ -224,21 +238,35 @@ export class BlockLoader {
     return { data, hash: e.hash };
   }
 
+  /** A buffer of `poolLength` bytes nobody holds: a spare one, the slab's next slot, or a new one. */
+  private takeBuffer(): Uint8Array {
+    const spare = this.spare.pop();
+    if (spare) return spare;
+    if (this.nextSlot < this.slots) {
+      this.slab ??= new Uint8Array(this.slots * this.poolLength);
+      const at = this.nextSlot++ * this.poolLength;
+      return this.slab.subarray(at, at + this.poolLength);
+    }
+    return new Uint8Array(this.poolLength);
+  }
+
   /** The cache let go of a block: its buffer is reused when nobody can be holding it. */
   private letGo(data: Uint8Array): void {
     if (!this.reusable.has(data)) return;
     this.reusable.delete(data);
     // A running load may have been handed this block before the cache let go of it.
-    if (this.running > 0) {
-      if (this.released.length < MAX_SPARE) this.released.push(data);
-    } else if (this.spare.length < MAX_SPARE) {
-      this.spare.push(data);
-    }
+    if (this.running > 0) this.released.push(data);
+    else this.keepSpare(data);
+  }
+
+  /** Keeps a free buffer: always a slot of the slab, others while there are few. */
+  private keepSpare(b: Uint8Array): void {
+    if ((this.slab && b.buffer === this.slab.buffer) || this.spare.length < MAX_SPARE) this.spare.push(b);
   }
 
   /** No load runs: what the cache let go meanwhile is nobody's any more. */
   private settleReleased(): void {
-    for (const b of this.released) if (this.spare.length < MAX_SPARE) this.spare.push(b);
+    for (const b of this.released) this.keepSpare(b);
     this.released.length = 0;
   }
 
