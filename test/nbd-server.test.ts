@@ -636,6 +636,8 @@ print(json.dumps(out))
     const [disk] = single;
     const failing: ServeExport = {
       ...disk,
+      // Only `read` fails here: the server must fall back to it and `extents`.
+      readWithExtents: undefined,
       read: (offset, length, signal) => offset <= 2 * BS && 2 * BS < offset + length
         ? Promise.reject(new CorruptArchiveError('block 2 fails its hash check', { stream: 'disk', offset: 2 * BS, stage: 'block' }))
         : disk.read(offset, length, signal),

@@ -59,3 +59,15 @@ test('read through a view equals the source at any offset', async () => {
     assert.throws(() => a.stream('memory'), UsageError);
   });
 });
+
+test('readWithExtents gives the bytes of read and the runs of extents, from one index walk', async () => {
+  await withArchive(async (a, raw) => {
+    const v = a.stream('disk');
+    for (const [off, len] of [[0, 10], [BS - 5, 10], [BS + 10, 3 * BS], [2 * BS, BS + 7], [5 * BS + 990, 10], [0, raw.length], [3 * BS, 4096]]) {
+      const got = await v.readWithExtents(off, len);
+      assert.deepEqual(Buffer.from(got.data), raw.subarray(off, off + len), `bytes of [${off}, +${len})`);
+      assert.deepEqual(got.extents, await v.extents(off, len), `runs of [${off}, +${len})`);
+    }
+    await assert.rejects(v.readWithExtents(raw.length - 1, 2), UsageError);
+  });
+});

@@ -8,7 +8,7 @@ import type { ParentRecord } from '../format/parents.js';
 import { LruCache } from '../util/lru.js';
 import { BlockLoader } from './block-loader.js';
 import { ArchiveHandle } from './archive-handle.js';
-import { StreamView } from './stream-view.js';
+import { appendExtents, StreamView, type StreamExtent } from './stream-view.js';
 import { IndexTree, type CachedNode, type NodeCacheKey } from './index-tree.js';
 import type { BlockDecoder } from './block-decoder.js';
 import type { OpenOptions, PlatformOpenOptions } from './open-options.js';
@@ -243,10 +243,11 @@ export class Archive {
 
   /**
    * {@link readAt} with the caller's own sequential-read detection: a read starting where the
-   * cursor's last one ended starts read-ahead. For {@link StreamView}.
+   * cursor's last one ended starts read-ahead. For {@link StreamView}; with `extents`, the
+   * range's zero and data runs are appended to it (from the entries the read walked).
    * @internal
    */
-  async readWithCursor(stream: StreamName, offset: number, length: number, cursor: { lastEnd: number }, signal?: AbortSignal): Promise<Uint8Array> {
+  async readWithCursor(stream: StreamName, offset: number, length: number, cursor: { lastEnd: number }, signal?: AbortSignal, extents?: StreamExtent[]): Promise<Uint8Array> {
     const size = this.size(stream);
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
       throw new UsageError(`read of ${length} bytes at offset ${offset} is outside stream ${stream} (${size} bytes)`, { archive: this.name, stream, offset });
@@ -255,6 +256,7 @@ export class Archive {
     const out = new Uint8Array(length);
     if (length === 0) return out;
     const entries = await this.collect(stream, offset, offset + length, signal);
+    if (extents) appendExtents(entries, offset, offset + length, extents);
     const stored = entries.filter((e) => e.kind !== EntryKind.ZERO);
     if (stored.length) {
       await this.useBlocks(stored, stream, signal, (k, data) => {

@@ -59,6 +59,10 @@ export function archiveExports(archives: NamedArchive[]): ServeExport[] {
           ? pooledRead(archive, stream, offset, length, decoder, signal)
           : view.read(offset, length, { signal })),
         extents: (offset, length, maxExtents, signal) => view.extents(offset, length, { maxExtents, signal }),
+        // Small reads only (see POOLED_MIN_BLOCKS): longer ones decode on the pool.
+        readWithExtents: (offset, length, signal) => (decoder && length > POOLED_MIN_BLOCKS * blockSize
+          ? Promise.all([pooledRead(archive, stream, offset, length, decoder, signal), view.extents(offset, length, { signal })]).then(([data, extents]) => ({ data, extents }))
+          : view.readWithExtents(offset, length, { signal })),
       });
     }
   }

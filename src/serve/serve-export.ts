@@ -26,6 +26,12 @@ export interface ServeExport {
    */
   read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
   /**
+   * {@link read} and the range's zero and data runs together, from one index lookup. Optional:
+   * servers fall back to `read` and `extents`.
+   * @throws as {@link read}.
+   */
+  readWithExtents?(offset: number, length: number, signal?: AbortSignal): Promise<{ data: Uint8Array; extents: StreamExtent[] }>;
+  /**
    * Zero and data runs covering the start of [offset, offset + length), at most `maxExtents`.
    * @throws UsageError when the range is outside the export.
    */

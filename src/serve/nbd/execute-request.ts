@@ -114,9 +114,12 @@ async function read(req: NbdRequest, s: Session, signal?: AbortSignal): Promise<
     return [offsetDataHeader(cookie, offset, length, true), data];
   }
   if (length <= EAGER_READ_MAX) {
-    // Small reads (random I/O, latency-bound): ask for the extents and the bytes at once rather
-    // than one after the other. Reading a hole costs no block decode, only the zeroed buffer.
-    const [extents, data] = await Promise.all([exp.extents(offset, length, MAX_READ_EXTENTS, signal), exp.read(offset, length, signal)]);
+    // Small reads (random I/O, latency-bound): the bytes and the extents at once rather than one
+    // after the other (from one index walk where the export can). Reading a hole costs no block
+    // decode, only the zeroed buffer.
+    const { extents, data } = exp.readWithExtents
+      ? await exp.readWithExtents(offset, length, signal)
+      : await Promise.all([exp.extents(offset, length, MAX_READ_EXTENTS, signal), exp.read(offset, length, signal)]).then(([x, d]) => ({ extents: x, data: d }));
     return structuredReadReply(cookie, planRead(offset, length, extents).pieces, data, offset);
   }
   const plan = planRead(offset, length, await exp.extents(offset, length, MAX_READ_EXTENTS, signal));
