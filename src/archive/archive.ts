@@ -109,7 +109,7 @@ export class Archive {
     const keys = cipher?.keys;
     this.decoder = options.decodeWorkers && !this.locked && platform.decoder ? platform.decoder({ workers: options.decodeWorkers, dictionary, keys }) : undefined;
     this.blocks = new BlockLoader({
-      source, region: header.data, cacheBytes: options.cacheBytes ?? 64 << 20, blockSize: header.blockSize,
+      source, region: header.data, cacheBytes: options.cacheBytes ?? 64 << 20, blockSize: header.blockSize, reserveCache: options.reserveCache,
       digest: keys ? cipher!.contentHash ?? platform.crypto!.keyedHash!(keys.hashKey) : platform.blake3,
       verify: options.verify ?? true, decoder: this.decoder, codecs: platform.codecs(dictionary), cipher,
     });

@@ -30,6 +30,8 @@ export interface BlockLoaderOptions {
    * the buffers of blocks the cache has let go (omitted: every block gets a new buffer).
    */
   blockSize?: number;
+  /** Allocate all the cache's block buffers at the first decode rather than an eighth at a time (OpenOptions.reserveCache). */
+  reserveCache?: boolean;
   /** The content hash: BLAKE3-256, keyed in encrypted archives. */
   digest: Digest32;
   /** Check every block's content hash against its entry. */
@@ -75,13 +77,17 @@ export class BlockLoader {
   /** Buffers nobody holds, to decode the next blocks into. */
   private readonly spare: Uint8Array[] = [];
   /**
-   * One allocation holding as many block buffers as the cache can keep, made on the first
-   * decode: filling the cache then allocates nothing more (V8 starts a collection after every
-   * 64 MiB of new buffers, which stalled reads for milliseconds while a cache filled).
-   * Its pages are only touched, so only resident, as blocks are decoded into them.
+   * Block buffers, as many as the cache can keep, cut from a few large allocations (slab
+   * segments, an eighth of the cache each, or all of it at once with `reserveCache`) made as
+   * the cache fills; once it is full they are reused, and nothing more is allocated: a stream
+   * of new 64 KiB buffers made V8 collect after every 64 MiB of them, stalling reads for
+   * milliseconds. A segment's pages become resident only as blocks are decoded into them.
    */
-  private slab: Uint8Array | undefined;
+  private readonly slabBuffers = new Set<ArrayBufferLike>();
+  private segment: Uint8Array | undefined;
+  private segmentUsed = 0;
   private readonly slots: number;
+  private readonly segmentSlots: number;
   private nextSlot = 0;
   /** Buffers the cache let go while a load was running (which may still be using them): spare once none runs. */
   private readonly released: Uint8Array[] = [];
@@ -99,6 +105,7 @@ export class BlockLoader {
     this.cache = new LruCache(options.cacheBytes, (b) => this.letGo(b.data));
     this.poolLength = options.blockSize ?? 0;
     this.slots = this.poolLength > 0 ? Math.floor(options.cacheBytes / this.poolLength) : 0;
+    this.segmentSlots = options.reserveCache ? this.slots : Math.max(1, Math.ceil(this.slots / 8));
     this.digest = options.digest;
     this.verify = options.verify;
     this.decoder = options.decoder;
@@ -114,7 +121,7 @@ export class BlockLoader {
     return this.use(entries, stream, signal, (datas) => {
       // A slot of the slab is copied out (a kept view would pin the whole slab); other buffers are given away.
       return datas.map((d) => {
-        if (this.slab && d.buffer === this.slab.buffer) return d.slice();
+        if (this.slabBuffers.has(d.buffer)) return d.slice();
         this.reusable.delete(d);
         return d;
       });
@@ -243,9 +250,14 @@ export class BlockLoader {
     const spare = this.spare.pop();
     if (spare) return spare;
     if (this.nextSlot < this.slots) {
-      this.slab ??= new Uint8Array(this.slots * this.poolLength);
-      const at = this.nextSlot++ * this.poolLength;
-      return this.slab.subarray(at, at + this.poolLength);
+      if (!this.segment || this.segmentUsed * this.poolLength === this.segment.length) {
+        this.segment = new Uint8Array(Math.min(this.segmentSlots, this.slots - this.nextSlot) * this.poolLength);
+        this.slabBuffers.add(this.segment.buffer);
+        this.segmentUsed = 0;
+      }
+      this.nextSlot++;
+      const at = this.segmentUsed++ * this.poolLength;
+      return this.segment.subarray(at, at + this.poolLength);
     }
     return new Uint8Array(this.poolLength);
   }
@@ -261,7 +273,7 @@ export class BlockLoader {
 
   /** Keeps a free buffer: always a slot of the slab, others while there are few. */
   private keepSpare(b: Uint8Array): void {
-    if ((this.slab && b.buffer === this.slab.buffer) || this.spare.length < MAX_SPARE) this.spare.push(b);
+    if (this.slabBuffers.has(b.buffer) || this.spare.length < MAX_SPARE) this.spare.push(b);
   }
 
   /** No load runs: what the cache let go meanwhile is nobody's any more. */

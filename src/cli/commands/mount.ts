@@ -73,7 +73,7 @@ async function mount(file: string, dir: string, flags: MountFlags, ctx: CommandC
   const { preferSteadyLatency, warmExports } = await import('../../serve/latency-tuning.js');
   preferSteadyLatency();
   const { Archive } = await import('../../node/archive.js');
-  const archive = await Archive.open(file, { password: lazyPasswordFor(file, flags), parentDirs: parentDirsFrom(flags), cacheBytes });
+  const archive = await Archive.open(file, { password: lazyPasswordFor(file, flags), parentDirs: parentDirsFrom(flags), cacheBytes, reserveCache: true });
   const closers: (() => Promise<void>)[] = [];
   try {
     const { openExports } = await import('../../serve/open-exports.js');

@@ -61,7 +61,7 @@ async function serve(files: string[], flags: ServeFlags, ctx: CommandContext): P
   try {
     const { Archive } = await import('../../node/archive.js');
     for (const file of files) {
-      archives.push(await Archive.open(file, { password: lazyPasswordFor(file, flags), parentDirs: parentDirsFrom(flags), cacheBytes }));
+      archives.push(await Archive.open(file, { password: lazyPasswordFor(file, flags), parentDirs: parentDirsFrom(flags), cacheBytes, reserveCache: true }));
     }
     const { openExports } = await import('../../serve/open-exports.js');
     const opened = await openExports(archives.map((archive, i) => ({ name: basename(files[i]).replace(/\.hxz$/i, ''), archive })), { overlay: flags.overlay, parentDirs: parentDirsFrom(flags) });
