@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { after, before } from 'node:test';
+import { after, before, test } from 'node:test';
 import { FileSource } from '../src/store/file-source.ts';
 import { HttpSource } from '../src/store/http-source.ts';
 import { MemorySource } from '../src/store/memory-source.ts';
@@ -36,6 +36,27 @@ byteSourceSuite('MemorySource', async (bytes) => ({ source: new MemorySource(byt
 byteSourceSuite('FileSource', async (bytes) => {
   const file = newFile(bytes);
   return { source: await FileSource.open(file.path), cleanup: file.remove };
+});
+
+test('FileSource.readInto fills the target as read would, writes nothing outside it, is short only at the end', async () => {
+  const size = (300 << 10) + 7;
+  const data = new Uint8Array(size).map((_, i) => (i * 131 + (i >> 9)) & 0xff);
+  const file = newFile(data);
+  const s = await FileSource.open(file.path);
+  try {
+    for (const [offset, length] of [[0, 4096], [1, 65535], [size - 4096, 4096], [0, size]] as const) {
+      const target = new Uint8Array(length + 16).fill(0xee);
+      assert.equal(await s.readInto(offset, target.subarray(8, 8 + length)), length, `readInto(${offset}, ${length})`);
+      assert.deepEqual(target.subarray(8, 8 + length), data.subarray(offset, offset + length), `readInto(${offset}, ${length})`);
+      assert.ok(target.subarray(0, 8).every((b) => b === 0xee) && target.subarray(8 + length).every((b) => b === 0xee), 'nothing written outside the target');
+    }
+    assert.equal(await s.readInto(size - 10, new Uint8Array(100)), 10, 'straddling the end');
+    assert.equal(await s.readInto(size, new Uint8Array(10)), 0, 'at the end');
+    assert.equal(await s.readInto(size + 5, new Uint8Array(10)), 0, 'past the end');
+  } finally {
+    await s.close();
+    file.remove();
+  }
 });
 
 // HTTP: one nginx serving the temp dir for both HTTP suites.

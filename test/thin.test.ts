@@ -248,6 +248,14 @@ for (const kind of ['fixed 4K blocks', 'CDC 1K/4K/16K'] as const) {
             reads[k]++;
             return inner(offset, length, opts);
           };
+          // A local file's blocks are read into reused buffers.
+          const innerInto = src.readInto?.bind(src);
+          if (innerInto) {
+            src.readInto = (offset, target, opts) => {
+              reads[k]++;
+              return innerInto(offset, target, opts);
+            };
+          }
         });
         const slot0 = a.parentRecords.find((r) => toHex(r.archiveId) === gens[0].result.archiveId)!.slot;
         const e = (await allEntries(a, 'disk')).find((x) => x.slot === slot0)!;

@@ -49,6 +49,10 @@ const AUTH_FAILED = 'block fails authentication (AES-GCM tag mismatch: altered, 
 
 /** Most spare block buffers kept for reuse beyond the slab's slots. */
 const MAX_SPARE = 64;
+/** Stored reads up to this many bytes go into reused buffers, when the source can read into one. */
+const SCRATCH_BYTES = 256 << 10;
+/** Most such buffers kept. */
+const MAX_SCRATCH = 8;
 
 /** Most bytes one coalesced read may span, and the largest gap between blocks it may bridge. */
 const MAX_COALESCED = 8 * 1024 * 1024;
@@ -93,6 +97,8 @@ export class BlockLoader {
   private readonly released: Uint8Array[] = [];
   /** Pool buffers holding a decoded block that no caller was given to keep: reusable once the cache lets go. */
   private readonly reusable = new WeakSet<Uint8Array>();
+  /** Buffers for stored bytes, reused once every block read into one is decoded. */
+  private readonly scratch: Uint8Array[] = [];
   /** Loads running ({@link use}, {@link load}). */
   private running = 0;
 
@@ -182,9 +188,15 @@ export class BlockLoader {
     for (const group of coalesce(unique)) {
       const start = group[0].storedOffset;
       const last = group[group.length - 1];
-      const bytes = this.readRange(start, last.storedOffset + last.storedLength - start, group[0], stream);
+      const length = last.storedOffset + last.storedLength - start;
+      // Decoded in this thread, the stored bytes are garbage once the group is decoded: a
+      // reused buffer then spares an allocation per read (and the collections they add up to).
+      const scratch = !this.decoder && this.source.readInto && length <= SCRATCH_BYTES ? this.scratch.pop() ?? new Uint8Array(SCRATCH_BYTES) : undefined;
+      const bytes = this.readRange(start, length, group[0], stream, scratch);
+      const decodes: Promise<CachedBlock>[] = [];
       for (const e of group) {
         const p = bytes.then((buf) => this.decode(buf.subarray(e.storedOffset - start, e.storedOffset - start + e.storedLength), e, stream));
+        decodes.push(p);
         if (background) p.catch(() => {});
         this.inflight.set(e.storedOffset, p);
         // Out of `inflight` in the same turn it enters the cache: a block the cache has let go
@@ -194,16 +206,19 @@ export class BlockLoader {
           this.cache.set(e.storedOffset, b, b.data.length);
         }, () => this.inflight.delete(e.storedOffset));
       }
+      if (scratch) void Promise.allSettled(decodes).then(() => this.scratch.length < MAX_SCRATCH && this.scratch.push(scratch));
     }
   }
 
-  private async readRange(offset: number, length: number, first: IndexEntry, stream: string): Promise<Uint8Array> {
+  /** The stored bytes [offset, offset + length), read into `scratch` when given (then a view of it). */
+  private async readRange(offset: number, length: number, first: IndexEntry, stream: string, scratch?: Uint8Array): Promise<Uint8Array> {
     const end = this.dataRegion.offset + this.dataRegion.length;
     if (offset < this.dataRegion.offset || offset + length > end) {
       throw this.corrupt(`stored extent [${offset}, ${offset + length}) lies outside the data region`, first, stream);
     }
-    const buf = await this.source.read(offset, length);
-    if (buf.length !== length) throw this.corrupt('archive is truncated: stored block lies beyond the end of the file', first, stream);
+    const buf = scratch ? scratch.subarray(0, length) : await this.source.read(offset, length);
+    const got = scratch ? await this.source.readInto!(offset, buf) : buf.length;
+    if (got !== length) throw this.corrupt('archive is truncated: stored block lies beyond the end of the file', first, stream);
     return buf;
   }
 

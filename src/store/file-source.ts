@@ -50,6 +50,12 @@ export class FileSource implements ByteSource {
     const end = Math.min(offset + length, this.bytes);
     if (end <= offset) return new Uint8Array(0);
     const buf = new Uint8Array(end - offset);
+    if (await this.readInto(offset, buf) !== buf.length) throw new StoreError(`${this.name}: file shrank while reading`, { archive: this.name, stage: 'read' });
+    return buf;
+  }
+
+  async readInto(offset: number, target: Uint8Array, _options?: ReadOptions): Promise<number> {
+    const buf = target.subarray(0, Math.max(0, Math.min(target.length, this.bytes - offset)));
     let done = 0;
     // Small reads (index nodes, single blocks) are synchronous pread: a thread-pool round trip
     // costs ~100-150 us here against ~3 us for a page-cache hit, and random-read latency is
@@ -66,8 +72,7 @@ export class FileSource implements ByteSource {
     } catch (err) {
       throw wrapIoError(err, this.name, 'read');
     }
-    if (done !== buf.length) throw new StoreError(`${this.name}: file shrank while reading`, { archive: this.name, stage: 'read' });
-    return buf;
+    return done;
   }
 
   async close(): Promise<void> {

@@ -31,6 +31,13 @@ export interface ByteSource {
    * @throws StoreError when the backend fails.
    */
   read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array>;
+  /**
+   * Reads `target.length` bytes at `offset` into `target` (a local file offers it, so a reader
+   * can reuse one buffer instead of getting a new one per read). Optional.
+   * @returns the bytes read: fewer only at the end of the source.
+   * @throws StoreError when the backend fails.
+   */
+  readInto?(offset: number, target: Uint8Array, options?: ReadOptions): Promise<number>;
   /** Releases the backend's resources. Optional. */
   close?(): Promise<void>;
 }
