@@ -137,6 +137,25 @@ describe('1,000 concurrent readAt calls', () => {
     }
   });
 
+  test('raw blocks of every length stay intact in the cache while later reads reuse the read buffers', async () => {
+    // Incompressible content-defined chunks are stored raw and have all lengths: a raw block
+    // "decodes" to a view of its stored bytes, which must not be the reused read buffer.
+    const raw = writeData(tmp.path('random.raw'), mixedData(64 * BLOCK, { unit: BLOCK, seed: 51 }));
+    const path = tmp.path('raw-cdc.hxz');
+    await packSmall({ disk: raw, output: path, cdc: { min: 1024, avg: 4096, max: 16384 } });
+    const expected = mixedData(64 * BLOCK, { unit: BLOCK, seed: 51 });
+    const a = await Archive.open(path, { readAheadBytes: 0 });
+    try {
+      const entries = (await collectEntries(a)).filter((e) => e.kind !== 0 && e.encoding === 0);
+      assert.ok(entries.length > 20 && new Set(entries.map((e) => e.length)).size > 5, 'raw blocks of many lengths');
+      for (const e of entries) await a.readAt('disk', e.offset, e.length);
+      // Every block is cached now; read them all again (cache hits) and compare.
+      for (const e of entries) assertBytes(await a.readAt('disk', e.offset, e.length), expected.subarray(e.offset, e.offset + e.length), `raw block at ${e.offset}`);
+    } finally {
+      await a.close();
+    }
+  });
+
   test('reads through a cache of two blocks over a source that answers out of order', async () => {
     // A read's blocks arrive at different times, so others' blocks are decoded (and the cache
     // lets go of some) between them: no buffer may be reused while a read could still copy it.

@@ -195,7 +195,7 @@ export class BlockLoader {
       const bytes = this.readRange(start, length, group[0], stream, scratch);
       const decodes: Promise<CachedBlock>[] = [];
       for (const e of group) {
-        const p = bytes.then((buf) => this.decode(buf.subarray(e.storedOffset - start, e.storedOffset - start + e.storedLength), e, stream));
+        const p = bytes.then((buf) => this.decode(buf.subarray(e.storedOffset - start, e.storedOffset - start + e.storedLength), e, stream, scratch !== undefined));
         decodes.push(p);
         if (background) p.catch(() => {});
         this.inflight.set(e.storedOffset, p);
@@ -222,7 +222,8 @@ export class BlockLoader {
     return buf;
   }
 
-  private async decode(stored: Uint8Array, e: IndexEntry, stream: string): Promise<CachedBlock> {
+  /** @param reused `stored` is in a buffer that is reused once the block is decoded: the result must not share it. */
+  private async decode(stored: Uint8Array, e: IndexEntry, stream: string, reused = false): Promise<CachedBlock> {
     if (this.decoder) {
       const aad = this.cipher ? blockAad(this.cipher.archiveId, e.storedOffset, e.length, e.encoding, e.hash) : undefined;
       try {
@@ -248,6 +249,8 @@ export class BlockLoader {
     try {
       if (target) codec.decompressInto!(encoded, target);
       data = target ?? codec.decompress(encoded, e.length);
+      // A raw block "decodes" to a view of its stored bytes (the none codec does not copy).
+      if (reused && data.buffer === stored.buffer) data = data.slice();
     } catch (err) {
       if (target) this.spare.push(target);
       throw this.corrupt(`block does not decode: ${(err as Error).message}`, e, stream, err);
