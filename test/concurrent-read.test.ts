@@ -156,6 +156,41 @@ describe('1,000 concurrent readAt calls', () => {
     }
   });
 
+  test('a block a running read was handed keeps its bytes while the cache lets it go and later reads come and go', async () => {
+    // Read R covers blocks k (cached) and k + 1 (its fetch held). Meanwhile, through a one-block
+    // cache: a read of o1 pushes k out; a second read of o1 (a hit) starts and ends after that;
+    // a read of o2 then needs a buffer. k's must not be it before R has copied k.
+    const entries = await (async () => {
+      const a = await Archive.open(plain);
+      try {
+        return await collectEntries(a);
+      } finally {
+        await a.close();
+      }
+    })();
+    const data = (i: number) => entries[i].kind === 1 && entries[i].length === BLOCK;
+    const k = entries.findIndex((_, i) => i + 1 < entries.length && data(i) && data(i + 1));
+    const [o1, o2] = entries.map((_, i) => i).filter((i) => data(i) && i !== k && i !== k + 1);
+    assert.ok(k >= 0 && o2 !== undefined, 'the test archive has the blocks it needs');
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const source = new HoldSource(await FileSource.open(plain), entries[k + 1].storedOffset, held);
+    const a = await Archive.open(source, { cacheBytes: BLOCK, readAheadBytes: 0 });
+    try {
+      const at = (i: number) => entries[i].offset;
+      const check = async (i: number) => assertBytes(await a.readAt('disk', at(i), BLOCK), disk.subarray(at(i), at(i) + BLOCK), `block ${i}`);
+      await check(k);
+      const r = a.readAt('disk', at(k), 2 * BLOCK);
+      await source.reached;
+      for (const i of [o1, o1, o2]) await check(i);
+      release();
+      assertBytes(await r, disk.subarray(at(k), at(k) + 2 * BLOCK), 'the held read');
+    } finally {
+      release();
+      await a.close();
+    }
+  });
+
   test('reads through a cache of two blocks over a source that answers out of order', async () => {
     // A read's blocks arrive at different times, so others' blocks are decoded (and the cache
     // lets go of some) between them: no buffer may be reused while a read could still copy it.
@@ -235,15 +270,34 @@ async function collectEntries(a: Archive) {
   return out;
 }
 
-/** A source whose reads each wait 0–3 ms (seeded), so answers come back out of order. */
+/** A source whose reads each wait 0–3 ms (seeded), every 50th 60 ms, so answers come back out of order. */
 class JitterSource extends SourceWrapper {
   private readonly rng: Rng;
+  private reads = 0;
   constructor(inner: ByteSource, seed: number) {
     super(inner);
     this.rng = new Rng(seed);
   }
   override read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
-    const delay = this.rng.int(4);
+    // Every 50th read is held for 60 ms: a load that runs long while many others come and go.
+    const delay = ++this.reads % 50 === 0 ? 60 : this.rng.int(4);
     return new Promise((resolve, reject) => setTimeout(() => super.read(offset, length, options).then(resolve, reject), delay));
+  }
+}
+
+/** A source that holds the read starting at `offset` until `until` settles; `reached` resolves when that read arrives. */
+class HoldSource extends SourceWrapper {
+  readonly reached: Promise<void>;
+  private arrived!: () => void;
+  constructor(inner: ByteSource, private readonly offset: number, private readonly until: Promise<void>) {
+    super(inner);
+    this.reached = new Promise((r) => (this.arrived = r));
+  }
+  override async read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
+    if (offset === this.offset) {
+      this.arrived();
+      await this.until;
+    }
+    return super.read(offset, length, options);
   }
 }

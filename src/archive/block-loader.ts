@@ -93,14 +93,20 @@ export class BlockLoader {
   private readonly slots: number;
   private readonly segmentSlots: number;
   private nextSlot = 0;
-  /** Buffers the cache let go while a load was running (which may still be using them): spare once none runs. */
-  private readonly released: Uint8Array[] = [];
+  /**
+   * Buffers the cache let go while loads were running (which may still be using them), oldest
+   * first, each with the generation it was let go in: spare once every load that started in or
+   * before that generation has ended (a load that starts later cannot get an evicted block).
+   */
+  private released: { data: Uint8Array; gen: number }[] = [];
+  /** Generation: one more after each buffer let go while loads run. */
+  private gen = 0;
+  /** Running loads by the generation they started in (keys in increasing order: Map keeps insertion order). */
+  private readonly runningByGen = new Map<number, number>();
   /** Pool buffers holding a decoded block that no caller was given to keep: reusable once the cache lets go. */
   private readonly reusable = new WeakSet<Uint8Array>();
   /** Buffers for stored bytes, reused once every block read into one is decoded. */
   private readonly scratch: Uint8Array[] = [];
-  /** Loads running ({@link use}, {@link load}). */
-  private running = 0;
 
   constructor(options: BlockLoaderOptions) {
     this.source = options.source;
@@ -141,11 +147,17 @@ export class BlockLoader {
    * @returns what `consume` returns.
    */
   async use<T>(entries: IndexEntry[], stream: string, signal: AbortSignal | undefined, consume: (datas: Uint8Array[]) => T): Promise<T> {
-    this.running++;
+    const gen = this.gen;
+    this.runningByGen.set(gen, (this.runningByGen.get(gen) ?? 0) + 1);
     try {
       return consume(await this.gather(entries, stream, signal));
     } finally {
-      if (--this.running === 0) this.settleReleased();
+      const left = this.runningByGen.get(gen)! - 1;
+      if (left > 0) this.runningByGen.set(gen, left);
+      else {
+        this.runningByGen.delete(gen);
+        this.settleReleased();
+      }
     }
   }
 
@@ -285,8 +297,10 @@ export class BlockLoader {
     if (!this.reusable.has(data)) return;
     this.reusable.delete(data);
     // A running load may have been handed this block before the cache let go of it.
-    if (this.running > 0) this.released.push(data);
-    else this.keepSpare(data);
+    if (this.runningByGen.size === 0) return this.keepSpare(data);
+    this.released.push({ data, gen: this.gen++ });
+    // Bounded while some load runs for long: the oldest become garbage instead.
+    if (this.released.length > this.slots + MAX_SPARE) this.released.shift();
   }
 
   /** Keeps a free buffer: always a slot of the slab, others while there are few. */
@@ -294,10 +308,16 @@ export class BlockLoader {
     if (this.slabBuffers.has(b.buffer) || this.spare.length < MAX_SPARE) this.spare.push(b);
   }
 
-  /** No load runs: what the cache let go meanwhile is nobody's any more. */
+  /** A load ended: what the cache let go before the oldest running load started is nobody's any more. */
   private settleReleased(): void {
-    for (const b of this.released) this.keepSpare(b);
-    this.released.length = 0;
+    let oldest = Infinity;
+    for (const g of this.runningByGen.keys()) {
+      oldest = g;
+      break;
+    }
+    let n = 0;
+    while (n < this.released.length && this.released[n].gen < oldest) this.keepSpare(this.released[n++].data);
+    if (n > 0) this.released = this.released.slice(n);
   }
 
   private corrupt(message: string, e: IndexEntry, stream: string, cause?: unknown): CorruptArchiveError {
