@@ -45,6 +45,8 @@ export function archiveExports(archives: NamedArchive[]): ServeExport[] {
     }
     const identity = toHex(archiveIdentity(archive.headerBytes, archive.platform.blake3));
     const blockSize = archive.header.blockSize;
+    // Reads longer than POOLED_MIN_BLOCKS blocks decode on the pool (when there is one).
+    const pooled = (length: number): RunDecoder | undefined => (length > POOLED_MIN_BLOCKS * blockSize ? decoder : undefined);
     for (const stream of archive.streams) {
       const view = archive.stream(stream);
       out.push({
@@ -55,14 +57,16 @@ export function archiveExports(archives: NamedArchive[]): ServeExport[] {
         archiveId: toHex(archive.archiveId),
         etag: `"${identity.slice(0, 32)}-${stream}"`,
         modified: new Date(archive.header.createdMs),
-        read: (offset, length, signal) => (decoder && length > POOLED_MIN_BLOCKS * blockSize
-          ? pooledRead(archive, stream, offset, length, decoder, signal)
-          : view.read(offset, length, { signal })),
+        read: (offset, length, signal) => {
+          const pool = pooled(length);
+          return pool ? pooledRead(archive, stream, offset, length, pool, signal) : view.read(offset, length, { signal });
+        },
         extents: (offset, length, maxExtents, signal) => view.extents(offset, length, { maxExtents, signal }),
-        // Small reads only (see POOLED_MIN_BLOCKS): longer ones decode on the pool.
-        readWithExtents: (offset, length, signal) => (decoder && length > POOLED_MIN_BLOCKS * blockSize
-          ? Promise.all([pooledRead(archive, stream, offset, length, decoder, signal), view.extents(offset, length, { signal })]).then(([data, extents]) => ({ data, extents }))
-          : view.readWithExtents(offset, length, { signal })),
+        readWithExtents: (offset, length, signal) => {
+          const pool = pooled(length);
+          if (!pool) return view.readWithExtents(offset, length, { signal });
+          return Promise.all([pooledRead(archive, stream, offset, length, pool, signal), view.extents(offset, length, { signal })]).then(([data, extents]) => ({ data, extents }));
+        },
       });
     }
   }
