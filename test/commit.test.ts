@@ -256,6 +256,25 @@ test('the plan tiles the stream: refs, zeros and windows widened to the base blo
   ]);
 });
 
+test('with groupRefs the plan yields the same tiling with clean references in groups of at most 1024', async () => {
+  const e = (offset: number, length: number, kind: number): IndexEntry => ({ offset, length, kind, encoding: 0, slot: 0, storedOffset: kind ? 4096 + offset : 0, storedLength: kind ? length : 0, hash: new Uint8Array(32) } as IndexEntry);
+  // 2100 blocks of 64 bytes, a zero run of 640, 2100 more; writes in block 5 and in the zero run.
+  const entries = [...Array.from({ length: 2100 }, (_, i) => e(i * 64, 64, 1)), e(2100 * 64, 640, 0), ...Array.from({ length: 2100 }, (_, i) => e(2110 * 64 + i * 64, 64, 1))];
+  const size = 4210 * 64;
+  const dirty = mergeDirty([{ offset: 5 * 64 + 3, length: 2 }, { offset: 2105 * 64, length: 1 }]);
+  async function* leaves() { for (let i = 0; i < entries.length; i += 256) yield entries.slice(i, i + 256); }
+  const flat = [];
+  for await (const it of planCommit(leaves(), dirty, size, 64)) flat.push(it);
+  const grouped = [];
+  for await (const it of planCommit(leaves(), dirty, size, 64, 'base', { groupRefs: true })) grouped.push(it);
+  const describe = (i: (typeof flat)[number]) => (i.kind === 'ref' ? [`ref ${i.entry.offset}`] : i.kind === 'refs' ? i.entries.map((x) => `ref ${x.offset}`) : i.kind === 'zero' ? [`zero ${i.offset}+${i.length}`] : [`window ${i.offset}..${i.end}`]);
+  assert.ok(flat.every((i) => i.kind !== 'refs'));
+  assert.deepEqual(grouped.flatMap(describe), flat.flatMap(describe), 'the same items in the same order');
+  assert.deepEqual(grouped.map((i) => (i.kind === 'refs' ? `refs ${i.entries.length}` : i.kind)), [
+    'refs 5', 'window', 'refs 1024', 'refs 1024', 'refs 46', 'zero', 'window', 'zero', 'refs 1024', 'refs 1024', 'refs 52',
+  ]);
+});
+
 test('five generations: overlay, write, commit, repeated; every generation reads exactly its model', async () => {
   for (const kind of ['fixed', 'cdc'] as const) {
     const t = tempDir('hexz-commit-gen-');
@@ -347,6 +366,41 @@ test('a damaged base block that a write touches fails the commit, naming the blo
       });
       assert.equal(existsSync(t.path('child.hxz')), false, name);
     }
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('fixed blocks: a base block the writes cover wholly is not read (a damaged one does not fail the commit)', async () => {
+  const t = tempDir('hexz-commit-covered-');
+  try {
+    const disk = Buffer.from(randomData(24 * BS, 41));
+    const basePath = t.path('base.hxz');
+    await packSmall({ disk: writeData(t.path('d.raw'), disk), output: basePath, blockSize: BS });
+    const base = await Archive.open(basePath);
+    const entries = await entriesOf(base, 'disk');
+    const victim = entries.find((e) => e.offset === 10 * BS)!;
+    const partly = entries.find((e) => e.offset === 12 * BS)!;
+    const ov = await Overlay.create(t.path('vm.overlay'), base);
+    const model = Buffer.from(disk);
+    // Block 10 overwritten in two writes of half a block each; block 12 only in part.
+    for (const [at, data] of [[10 * BS, randomData(BS / 2, 42)], [10 * BS + BS / 2, randomData(BS / 2, 43)], [12 * BS + PAGE, randomData(PAGE, 44)]] as const) {
+      await ov.write('disk', at, data);
+      model.set(data, at);
+    }
+    await ov.close();
+    await base.close();
+    const bytes = readFileSync(basePath);
+    bytes[victim.storedOffset + Math.floor(victim.storedLength / 2)] ^= 0x40;
+    writeFileSync(basePath, bytes);
+    const out = t.path('child.hxz');
+    const r = await commitOverlay(t.path('vm.overlay'), { output: out, workers: 2 });
+    assert.equal(r.rewrittenBytes, 2 * BS);
+    await assertContent(out, { disk: model }, 'child');
+    // The partly written block is still read and checked: damaged, it fails the commit.
+    bytes[partly.storedOffset + Math.floor(partly.storedLength / 2)] ^= 0x40;
+    writeFileSync(basePath, bytes);
+    await assert.rejects(commitOverlay(t.path('vm.overlay'), { output: t.path('child2.hxz'), workers: 2 }), (err: unknown) => err instanceof CorruptArchiveError && err.location.offset === partly.offset);
   } finally {
     t.cleanup();
   }

@@ -24,16 +24,30 @@ export interface IndexEntry {
 
 /** Writes `e` as 64 bytes at `at` of `view`'s buffer. */
 export function encodeEntry(view: DataView, bytes: Uint8Array, at: number, e: IndexEntry): void {
-  view.setBigUint64(at, BigInt(e.offset), true);
-  view.setUint32(at + 8, e.length, true);
-  view.setUint8(at + 12, e.kind);
-  view.setUint8(at + 13, e.encoding);
-  view.setUint8(at + 14, e.slot);
+  encodeEntryFields(view, bytes, at, e.offset, e.length, e.kind, e.encoding, e.slot, e.storedOffset, e.storedLength, e.hash);
+}
+
+/**
+ * {@link encodeEntry} from the fields one by one (a writer copying many entries with another
+ * offset or slot need not build an object per entry). Offsets are below 2^53.
+ */
+export function encodeEntryFields(
+  view: DataView, bytes: Uint8Array, at: number, offset: number, length: number, kind: EntryKindId, encoding: CodecId, slot: number,
+  storedOffset: number, storedLength: number, hash: Uint8Array,
+): void {
+  // Two 32-bit halves rather than setBigUint64: no BigInt per field (index writing is per entry).
+  view.setUint32(at, offset >>> 0, true);
+  view.setUint32(at + 4, Math.floor(offset / 0x1_0000_0000), true);
+  view.setUint32(at + 8, length, true);
+  view.setUint8(at + 12, kind);
+  view.setUint8(at + 13, encoding);
+  view.setUint8(at + 14, slot);
   view.setUint8(at + 15, 0);
-  view.setBigUint64(at + 16, BigInt(e.storedOffset), true);
-  view.setUint32(at + 24, e.storedLength, true);
+  view.setUint32(at + 16, storedOffset >>> 0, true);
+  view.setUint32(at + 20, Math.floor(storedOffset / 0x1_0000_0000), true);
+  view.setUint32(at + 24, storedLength, true);
   view.setUint32(at + 28, 0, true);
-  bytes.set(e.hash.subarray(0, 32), at + 32);
+  bytes.set(hash.length === 32 ? hash : hash.subarray(0, 32), at + 32);
 }
 
 /** The fields of an entry without its hash, as {@link checkEntryFields} validates them. */

@@ -2,10 +2,11 @@
  * Re-cutting the windows of a commit of a fixed-block base (commit-plan.ts) on the worker pool.
  * With fixed blocks a window's cuts are known without its bytes: every multiple of the block
  * size from stream offset 0, which is where the base's blocks are too. So the main thread only
- * reads what a window is made of — the stored bytes of its base blocks and the overlay's written
- * pages — and a worker decodes and checks the base blocks, lays the pages over them, and hashes
- * and compresses the blocks; the window's bytes never cross between threads. Several windows go
- * in one task (one message each way).
+ * reads what a window is made of — the stored bytes of its base blocks that the writes do not
+ * cover wholly, and the overlay's written pages — and a worker decodes and checks the base
+ * blocks, lays the pages over them, and hashes and compresses the blocks; the window's bytes
+ * never cross between threads. Several windows, and the clean items between them, go in one
+ * task (one message each way).
  */
 import type { RunBlock } from '../archive/decode-run.js';
 import { RunBlockError } from '../archive/decode-run.js';
@@ -15,7 +16,7 @@ import { EntryKind, type StreamName } from '../format/constants.js';
 import type { IndexEntry } from '../format/entry.js';
 import { CorruptArchiveError, MissingParentError } from '../errors.js';
 import type { Overlay } from '../overlay/overlay.js';
-import type { BatchInput, CommitOutput } from './commit-output.js';
+import type { BatchInput, CleanItem, CommitOutput } from './commit-output.js';
 import type { WindowItem } from './commit-plan.js';
 import { overlapping } from './commit-source.js';
 
@@ -42,12 +43,19 @@ export interface FixedRecutOptions {
   signal?: AbortSignal;
 }
 
+/** Most clean items between the windows of one task (they cost nothing there but a place in order). */
+const BATCH_CLEAN = 256;
+
 /**
- * Gathers windows of a fixed-block commit into worker tasks, queued on the output in order.
- * Call {@link flush} before queuing anything else on the output (a reference, a zero run).
+ * Gathers windows of a fixed-block commit into worker tasks, queued on the output in order,
+ * with the clean items of the plan between them (so windows a few clean blocks apart still
+ * share a task: one message each way for many small windows).
  */
 export class FixedRecut {
   private gathered: Gathered[] = [];
+  /** The gathered windows (by index into `gathered`) and the clean items between them, in order. */
+  private layout: (number | CleanItem)[] = [];
+  private cleanItems = 0;
   private bytes = 0;
   private blocks = 0;
 
@@ -55,38 +63,61 @@ export class FixedRecut {
 
   /** Adds a window; sends the gathered ones when they make a task. */
   async add(window: WindowItem): Promise<void> {
+    this.layout.push(this.gathered.length);
     this.gathered.push({ window, at: this.bytes });
     this.bytes += window.end - window.offset;
     this.blocks += Math.ceil(window.end / this.o.blockSize) - Math.floor(window.offset / this.o.blockSize);
     if (this.bytes >= BATCH_BYTES) await this.flush();
   }
 
-  /** Queues the gathered windows as one task (their inputs are read meanwhile). */
+  /**
+   * Adds clean items of the plan: straight to the output when no window is gathered, else in
+   * their place after the gathered windows.
+   */
+  async clean(item: CleanItem): Promise<void> {
+    if (!this.gathered.length) {
+      await ('zero' in item ? this.o.out.zero(item.zero, true) : this.o.out.refs(item.refs));
+      return;
+    }
+    this.layout.push(item);
+    if (++this.cleanItems >= BATCH_CLEAN) await this.flush();
+  }
+
+  /** Queues the gathered windows (and clean items after them) as one task; their inputs are read meanwhile. */
   async flush(): Promise<void> {
     if (!this.gathered.length) return;
     const gathered = this.gathered;
     const length = this.bytes;
     const blocks = this.blocks;
+    const layout = this.layout;
     this.gathered = [];
+    this.layout = [];
+    this.cleanItems = 0;
     this.bytes = 0;
     this.blocks = 0;
-    const input = this.read(gathered, length);
+    const input = this.read(gathered, length).then(({ windowBlocks, ...batch }): BatchInput => ({
+      ...batch, layout: layout.map((x) => (typeof x === 'number' ? windowBlocks[x] : x)),
+    }));
     input.catch(() => {}); // surfaced when drained, in order
     await this.o.out.batch(input, blocks);
   }
 
   /** Reads the stored base blocks and written pages of `gathered` and describes the task. */
-  private async read(gathered: Gathered[], length: number): Promise<BatchInput> {
+  private async read(gathered: Gathered[], length: number): Promise<BatchInput & { windowBlocks: number[] }> {
     const { overlay, stream, stores, blockSize, written, signal } = this.o;
     const stored: IndexEntry[] = [];
     const places: number[] = [];
     const pages: { to: number; from: number; length: number; zero: boolean }[] = [];
     const lengths: number[] = [];
+    /** Blocks of each window, in order. */
+    const windowBlocks: number[] = [];
     for (const { window: w, at } of gathered) {
       for (const e of w.entries) {
         if (e.kind === EntryKind.ZERO) continue;
         // Fixed windows hold their data blocks whole (commit-plan.ts widens them so).
         if (e.offset < w.offset || e.offset + e.length > w.end) throw new Error(`internal: commit window ${w.offset}..${w.end} splits the base block at ${e.offset}`);
+        // A block the writes cover wholly is not read: none of its bytes survive.
+        if (covers(written, e.offset, e.offset + e.length)) continue;
         stored.push(e);
         places.push(at + e.offset - w.offset);
       }
@@ -94,11 +125,13 @@ export class FixedRecut {
         const from = Math.max(w.offset, x.offset);
         pages.push({ to: at + from - w.offset, from, length: Math.min(w.end, x.offset + x.length) - from, zero: x.zero });
       }
+      const before = lengths.length;
       for (let p = w.offset; p < w.end;) {
         const next = Math.min(w.end, (Math.floor(p / blockSize) + 1) * blockSize);
         lengths.push(next - p);
         p = next;
       }
+      windowBlocks.push(lengths.length - before);
     }
     const data = pages.filter((p) => !p.zero);
     const [storedBytes, pageBytes] = await Promise.all([
@@ -128,8 +161,19 @@ export class FixedRecut {
       const what = err.kind === 'hash' ? 'content hash mismatch' : err.kind === 'auth' ? 'block fails authentication (AES-GCM tag mismatch: altered, moved or from another archive)' : `block does not decode: ${err.message}`;
       return corrupt(what, e, stores[e.slot]?.name, stream, err);
     };
-    return { request: { stored: storedBytes.bytes, blocks, length }, patches, patchBytes, lengths: Uint32Array.from(lengths), located };
+    return { request: { stored: storedBytes.bytes, blocks, length }, patches, patchBytes, lengths: Uint32Array.from(lengths), located, windowBlocks };
   }
+}
+
+/** True when the extents of `sorted` (in order, disjoint) cover every byte of [from, to). */
+export function covers(sorted: readonly StreamExtent[], from: number, to: number): boolean {
+  let at = from;
+  for (const x of overlapping(sorted, from, to)) {
+    if (x.offset > at) return false;
+    at = Math.max(at, x.offset + x.length);
+    if (at >= to) return true;
+  }
+  return at >= to;
 }
 
 /** Most bytes between two stored extents one read spans (page-cache reads: a copy is cheaper than a call). */

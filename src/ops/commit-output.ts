@@ -1,4 +1,5 @@
 import type { CodecId } from '../format/constants.js';
+import type { IndexEntry } from '../format/entry.js';
 import type { ArchiveWriter, StoredRef } from '../pack/archive-writer.js';
 import type { DedupTable } from '../pack/dedup-table.js';
 import type { RunRequest } from '../archive/decode-run.js';
@@ -38,17 +39,25 @@ interface Compressed {
   known: boolean;
 }
 
+/** Clean entries of the base between the windows of one batch: a zero run, or blocks referred to as they are. */
+export type CleanItem = { zero: number } | { refs: readonly IndexEntry[] };
+
 /** What a worker makes a batch of blocks from (WorkerPool.compressBatch's arguments). */
 export interface BatchInput {
   request: RunRequest;
   patches: Float64Array;
   patchBytes: Uint8Array;
   lengths: Uint32Array;
+  /**
+   * The batch's entries in order, when clean items lie between its blocks: a number takes that
+   * many of the worker's blocks, a clean item is written as itself. Without, just the blocks.
+   */
+  layout?: (number | CleanItem)[];
   /** What a failure (a RunBlockError of a base block) is reported as. */
   located?: (err: unknown) => unknown;
 }
 
-type Entry = { zero: number; clean: boolean } | { ref: StoredRef; hash: Uint8Array; length: number } | Compressed;
+type Entry = { zero: number; clean: boolean } | { ref: StoredRef; hash: Uint8Array; length: number } | { refs: readonly IndexEntry[] } | Compressed;
 
 /** A queued entry, or a batch of re-cut blocks still on the workers. */
 type Queued = Entry | Promise<Entry[]>;
@@ -93,6 +102,14 @@ export class CommitOutput {
   /** A clean block of the base, referred to where its bytes are (`ref.slot` in the child's numbering). */
   ref(length: number, hash: Uint8Array, ref: StoredRef): Promise<void> {
     return this.push({ ref, hash, length });
+  }
+
+  /**
+   * Clean blocks of the base, referred to where the chain stores them: each entry's slot is the
+   * base's numbering (0 = the base), the child's is one more (ArchiveWriter.addParentRefs).
+   */
+  refs(entries: readonly IndexEntry[]): Promise<void> {
+    return this.push({ refs: entries });
   }
 
   /**
@@ -152,12 +169,13 @@ export class CommitOutput {
 
   private enqueueBatch(input: Promise<BatchInput>, weight?: number): void {
     const { pool, codec, level } = this.parts;
-    const p = input.then(async ({ request, patches, patchBytes, lengths: sent, located }) => {
+    const p = input.then(async ({ request, patches, patchBytes, lengths: sent, layout, located }) => {
       const lengths = Array.from(sent); // `sent` goes to the worker (transferred)
       const rs = await pool.compressBatch(request, patches, patchBytes, sent, codec, level).catch((err) => {
         throw located ? located(err) : err;
       });
-      return rs.map((r, i): Entry => (r.zero ? { zero: lengths[i], clean: false } : { hash: r.hash, stored: r.stored, encoding: r.encoding, known: r.known, length: lengths[i] }));
+      const blocks = rs.map((r, i): Entry => (r.zero ? { zero: lengths[i], clean: false } : { hash: r.hash, stored: r.stored, encoding: r.encoding, known: r.known, length: lengths[i] }));
+      return layout ? laidOut(layout, blocks) : blocks;
     });
     p.catch(() => {}); // surfaced when drained, in order
     this.enqueue(p, weight ?? 1);
@@ -186,7 +204,13 @@ export class CommitOutput {
 
   private async write(item: Entry): Promise<void> {
     const { writer: w, table, counters: c } = this.parts;
-    if ('zero' in item) {
+    if ('refs' in item) {
+      await w.addParentRefs(item.refs, 1);
+      let bytes = 0;
+      for (const e of item.refs) bytes += e.length;
+      c.referencedBytes += bytes;
+      c.bytesDone += bytes;
+    } else if ('zero' in item) {
       await w.addZero(item.zero);
       if (item.clean) c.cleanZeroBytes += item.zero;
       else {
@@ -215,4 +239,16 @@ export class CommitOutput {
       c.bytesDone += item.length;
     }
   }
+}
+
+/** A batch's entries in `layout` order: its blocks as the layout takes them, clean items between. */
+function laidOut(layout: readonly (number | CleanItem)[], blocks: Entry[]): Entry[] {
+  const out: Entry[] = [];
+  let k = 0;
+  for (const x of layout) {
+    if (typeof x === 'number') for (let end = k + x; k < end; k++) out.push(blocks[k]);
+    else out.push('zero' in x ? { zero: x.zero, clean: true } : x);
+  }
+  if (k !== blocks.length) throw new Error(`internal: a batch's layout takes ${k} blocks of ${blocks.length}`);
+  return out;
 }

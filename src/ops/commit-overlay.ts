@@ -110,7 +110,8 @@ const AHEAD_BYTES = 32 << 20;
  * touched are re-cut from the merged bytes (fixed blocks, or FastCDC from the nearest cut points
  * around the writes until the cuts meet the base's again), hashed, looked up in the chain and
  * compressed on the worker pool, which also decodes and hash-checks the base blocks (with fixed
- * blocks the merged bytes never reach the main thread: commit-fixed.ts). The cost follows the
+ * blocks the merged bytes never reach the main thread, and a base block the writes cover wholly
+ * is not read at all: commit-fixed.ts). The cost follows the
  * bytes of the touched blocks, plus one walk of the chain's index, not the image.
  *
  * The overlay is read as it is on disk (read-only, without its lock): commit one that no server
@@ -135,12 +136,16 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new UsageError(`workers must be from 1 to 256, got ${workers}`);
   await refuseExistingOutput(options);
   throwIfAborted(signal, 'commit');
-  const overlay = typeof from === 'string'
-    ? await Overlay.open(from, { readOnly: true, parentDirs: options.parentDirs, archiveOptions: { parentDirs: options.parentDirs, password: options.basePassword } })
-    : from;
+  // The workers start first: their threads load (tens of milliseconds) while the overlay and its
+  // base are opened, and get the base's dictionary and keys once it is (configure, below).
+  const pool = new WorkerPool(workers);
+  /** The overlay opened here from a path (closed here). */
+  let opened: Overlay | undefined;
   let writer: ArchiveWriter | undefined;
-  let pool: WorkerPool | undefined;
   try {
+    const overlay = typeof from === 'string'
+      ? (opened = await Overlay.open(from, { readOnly: true, parentDirs: options.parentDirs, archiveOptions: { parentDirs: options.parentDirs, password: options.basePassword } }))
+      : from;
     const base = overlay.base;
     await refuseOwnInputs(options, overlay);
     if (base.encrypted !== !!options.encrypt) {
@@ -169,11 +174,11 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
     });
     const keys = encryption ? deriveArchiveKeys(encryption.dataKey, archiveId) : undefined;
     // One pool decodes the base's blocks (each slot's keys and dictionary) and hashes and
-    // compresses the re-cut ones (the child's, which are the base's). It starts before the
-    // chain's index is walked, so the workers load meanwhile: hence no set of known hashes
-    // (a re-cut block the chain already has is compressed in vain, then referred to all the same).
+    // compresses the re-cut ones (the child's, which are the base's). It is told so before the
+    // chain's index is walked: hence no set of known hashes (a re-cut block the chain already
+    // has is compressed in vain, then referred to all the same).
     const stores = base.blockStores();
-    pool = new WorkerPool(workers, { dictionary: base.dictionary, hashKey: keys?.hashKey, slots: stores.map(slotData) });
+    pool.configure({ dictionary: base.dictionary, hashKey: keys?.hashKey, slots: stores.map(slotData) });
     // Re-cut blocks are looked up in the whole chain, as a thin pack's are.
     const table = new DedupTable();
     await seedFromParent(base, table, signal);
@@ -200,7 +205,7 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
     for (const s of streams) {
       current = s.name;
       writer.beginStream(s.name);
-      const plan = planCommit(base.entryLeaves(s.name, 0, base.size(s.name), signal), s.dirty, overlay.size(s.name), h.blockSize, base.name);
+      const plan = planCommit(base.entryLeaves(s.name, 0, base.size(s.name), signal), s.dirty, overlay.size(s.name), h.blockSize, base.name, { groupRefs: !cdc });
       if (cdc) await writeStream(plan, { src: commitSource(overlay, s.name, pool), cutter: cdcCutter(cdc), out, grid: h.blockSize, signal });
       else await writeFixedStream(plan, new FixedRecut({ overlay, stream: s.name, stores, out, blockSize: h.blockSize, written: overlay.writtenExtents(s.name), signal }), out, signal);
       await out.drain();
@@ -223,8 +228,8 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
     if (signal?.aborted && !(err instanceof AbortedError)) throw new AbortedError('commit cancelled', {}, { cause: err });
     throw err;
   } finally {
-    await pool?.close();
-    if (typeof from === 'string') await overlay.close();
+    await pool.close();
+    await opened?.close();
   }
 }
 
@@ -236,13 +241,9 @@ async function writeFixedStream(plan: AsyncGenerator<PlanItem>, recut: FixedRecu
   try {
     for await (const item of plan) {
       throwIfAborted(signal, 'commit');
-      if (item.kind === 'window') {
-        await recut.add(item);
-        continue;
-      }
-      await recut.flush();
-      if (item.kind === 'zero') await out.zero(item.length, true);
-      else await out.ref(item.entry.length, item.entry.hash, childRef(item.entry));
+      if (item.kind === 'window') await recut.add(item);
+      else if (item.kind === 'zero') await recut.clean({ zero: item.length });
+      else await recut.clean({ refs: item.kind === 'refs' ? item.entries : [item.entry] });
     }
     await recut.flush();
   } finally {
@@ -297,6 +298,7 @@ async function writeStream(plan: AsyncGenerator<PlanItem>, ctx: Omit<Parameters<
       throwIfAborted(ctx.signal, 'commit');
       if (item.kind === 'zero') await ctx.out.zero(item.length, true);
       else if (item.kind === 'ref') await ctx.out.ref(item.entry.length, item.entry.hash, childRef(item.entry));
+      else if (item.kind === 'refs') throw new Error('internal: a content-defined commit plan groups no references');
       else await runWindow(item, { ...ctx, next });
     }
   } finally {

@@ -42,7 +42,19 @@ export interface WindowItem {
   entries: IndexEntry[];
 }
 
-export type PlanItem = RefItem | ZeroItem | WindowItem;
+/**
+ * Consecutive clean non-zero entries of the base, in order (only with `groupRefs`): what a
+ * {@link RefItem} is for each, in one item.
+ */
+export interface RefsItem {
+  kind: 'refs';
+  entries: IndexEntry[];
+}
+
+export type PlanItem = RefItem | ZeroItem | WindowItem | RefsItem;
+
+/** Most entries in one {@link RefsItem}. */
+const MAX_GROUP = 1024;
 
 /** A written range of the stream, in bytes. */
 export interface DirtyRange {
@@ -73,9 +85,13 @@ export function mergeDirty(ranges: Iterable<DirtyRange>): DirtyRange[] {
  * be gigabytes long) a window is widened only to the block-size grid `grid`.
  * @param entries the base stream's entries in order, one at a time or a leaf at a time (Archive.entryLeaves).
  * @param name the archive's name, for errors.
+ * @param options.groupRefs yield consecutive clean references as {@link RefsItem}s (up to 1024
+ *   each) rather than one {@link RefItem} each: a large clean stream costs one item per group.
  * @throws CorruptArchiveError when the entries do not tile the stream.
  */
-export async function* planCommit(entries: AsyncIterable<IndexEntry | readonly IndexEntry[]>, dirty: readonly DirtyRange[], size: number, grid: number, name = 'base'): AsyncGenerator<PlanItem> {
+export async function* planCommit(
+  entries: AsyncIterable<IndexEntry | readonly IndexEntry[]>, dirty: readonly DirtyRange[], size: number, grid: number, name = 'base', options: { groupRefs?: boolean } = {},
+): AsyncGenerator<PlanItem> {
   const it = entries[Symbol.asyncIterator]();
   let head: IndexEntry | undefined;
   let expected = 0;
@@ -107,22 +123,34 @@ export async function* planCommit(entries: AsyncIterable<IndexEntry | readonly I
   };
   const end = (e: IndexEntry) => e.offset + e.length;
   let pos = 0;
-  /** Clean items for [pos, to): `to` is a block boundary of the base or inside a ZERO entry. */
-  async function* clean(to: number): AsyncGenerator<PlanItem> {
+  /**
+   * Clean items for [pos, to): `to` is a block boundary of the base or inside a ZERO entry. With
+   * `whole`, only the entries that end at or before `to` (`to` may then be anywhere).
+   */
+  async function* clean(to: number, whole = false): AsyncGenerator<PlanItem> {
+    let group: IndexEntry[] = [];
     while (pos < to) {
       const h = current();
+      if (whole && end(h) > to) break;
       if (h.kind === EntryKind.ZERO) {
+        if (group.length) yield { kind: 'refs', entries: group };
+        group = [];
         const stop = Math.min(end(h), to);
         yield { kind: 'zero', offset: pos, length: stop - pos };
         pos = stop;
         if (stop === end(h)) await advance();
       } else {
         if (end(h) > to || h.offset !== pos) throw new Error(`internal: commit plan splits a base block at ${to}`);
-        yield { kind: 'ref', entry: h };
+        if (!options.groupRefs) yield { kind: 'ref', entry: h };
+        else if (group.push(h) === MAX_GROUP) {
+          yield { kind: 'refs', entries: group };
+          group = [];
+        }
         pos = end(h);
         await advance();
       }
     }
+    if (group.length) yield { kind: 'refs', entries: group };
   }
 
   await advance();
@@ -130,7 +158,7 @@ export async function* planCommit(entries: AsyncIterable<IndexEntry | readonly I
   while (i < dirty.length) {
     const a = Math.max(dirty[i].offset, pos);
     // Clean entries wholly before the first written byte.
-    while (end(current()) <= a) yield* clean(end(current()));
+    yield* clean(a, true);
     const first = current();
     const start = first.kind === EntryKind.ZERO ? Math.max(pos, first.offset, Math.floor(a / grid) * grid) : first.offset;
     yield* clean(start);

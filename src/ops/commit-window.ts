@@ -139,6 +139,8 @@ export async function runWindow(w: PlannedWindow, ctx: WindowContext): Promise<v
       } else if (item.kind === 'zero') {
         end = item.offset + item.length;
         tailZeroFrom = item.offset;
+      } else if (item.kind === 'refs') {
+        throw new Error('internal: a content-defined commit plan groups no references');
       } else {
         (item as PlannedWindow).first?.catch(() => {});
         end = item.end;

@@ -244,6 +244,34 @@ export class ArchiveWriter {
     await this.addEntryWithSlot({ length, kind: EntryKind.DEDUP, hash, encoding: ref.encoding, storedOffset: ref.storedOffset, storedLength: ref.storedLength }, slot);
   }
 
+  /**
+   * Indexes the blocks of `entries` (DATA or DEDUP entries of the archive in parents-table slot
+   * `slot - 1`'s numbering, whose slots are shifted by `slotShift`) as references to where they
+   * are stored, one after another from the current offset: what {@link addDedup} does for each,
+   * without an object or a promise per entry (a thin child of a large parent lists all of its
+   * clean blocks). Content hashes and stored extents are copied as they are.
+   * @throws UsageError for a ZERO entry, or a slot this archive's parents table does not have.
+   */
+  async addParentRefs(entries: readonly IndexEntry[], slotShift: number): Promise<void> {
+    const s = this.stream();
+    await this.flushZero();
+    const slots = this.parentRecords?.length ?? 0;
+    let bytes = 0;
+    for (const e of entries) {
+      const slot = e.slot + slotShift;
+      if (e.kind === EntryKind.ZERO) throw new UsageError('a ZERO entry is not a reference to stored bytes');
+      if (slot < 1 || slot > slots) throw new UsageError(`reference to parent slot ${slot}, which this archive does not have`);
+      const full = s.leaves.addRef(s.offset, slot, e);
+      s.offset += e.length;
+      bytes += e.length;
+      if (full) await s.leaves.flush();
+    }
+    s.record.entryCount += entries.length;
+    s.record.stats.dedupBlocks += entries.length;
+    s.record.stats.dedupBytes += bytes;
+    this.header.parents.referencedBytes += bytes;
+  }
+
   /** Ends the current stream. */
   async endStream(): Promise<void> {
     const s = this.stream();

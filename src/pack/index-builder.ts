@@ -1,6 +1,6 @@
-import { ENTRY_SIZE, LEAF_RECORDS, NODE_HEADER_SIZE, NODE_MAX_RECORDS } from '../format/constants.js';
+import { ENTRY_SIZE, EntryKind, LEAF_RECORDS, NODE_HEADER_SIZE, NODE_MAX_RECORDS } from '../format/constants.js';
 import type { Digest32 } from '../format/digest.js';
-import { encodeEntry, type IndexEntry } from '../format/entry.js';
+import { encodeEntry, encodeEntryFields, type IndexEntry } from '../format/entry.js';
 import { encodeChild, encodeNodeHeader, nodeSize, type ChildRecord } from '../format/index-node.js';
 
 /**
@@ -39,6 +39,17 @@ export class LeafBuilder {
     if (this.count === 0) this.first = e.offset;
     encodeEntry(this.view, this.buf, NODE_HEADER_SIZE + this.count * ENTRY_SIZE, e);
     if (++this.count === LEAF_RECORDS) await this.flush();
+  }
+
+  /**
+   * Appends `e` as a DEDUP entry at logical `offset` referring to the same stored bytes in
+   * archive `slot` (a thin child listing a parent's blocks), without building an entry object.
+   * @returns true when the leaf is full: call {@link flush} before the next entry.
+   */
+  addRef(offset: number, slot: number, e: IndexEntry): boolean {
+    if (this.count === 0) this.first = offset;
+    encodeEntryFields(this.view, this.buf, NODE_HEADER_SIZE + this.count * ENTRY_SIZE, offset, e.length, EntryKind.DEDUP, e.encoding, slot, e.storedOffset, e.storedLength, e.hash);
+    return ++this.count === LEAF_RECORDS;
   }
 
   /** Writes the partial last leaf, if any. */

@@ -93,7 +93,18 @@ export interface CompressBatchTask {
   level: number;
 }
 
-export type BlockTask = CompressTask | DecodeTask | Qcow2CompressTask | DecodeRunTask | CompressBatchTask;
+/**
+ * Replaces the worker's creation data (dictionary, keys, known hashes, slots): lets a pool start
+ * its threads before the archive they work for is open (WorkerPool.configure). Sent before any
+ * other task; no reply.
+ */
+export interface SetupTask {
+  op: 'setup';
+  id: number;
+  data: BlockWorkerData;
+}
+
+export type BlockTask = CompressTask | DecodeTask | Qcow2CompressTask | DecodeRunTask | CompressBatchTask | SetupTask;
 
 /** One block of a compress task's result, as {@link WorkerPool.compress} returns it (views of the task's buffers). */
 export interface CompressResult {

@@ -17,27 +17,39 @@ import { blockAad } from '../format/seal-aad.js';
 import { decodeRun, RunBlockError, unpackRunBlocks, type RunSlotTools } from '../archive/decode-run.js';
 import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressBatchTask, DecodeResult, DecodeRunTask, Qcow2CompressResult, TaskFailure } from './block-task.js';
 
-// The archive's zstd dictionary and keys arrive once, with the worker's creation data (not per task).
-const data = (workerData ?? {}) as BlockWorkerData;
-const codecs = new CodecSet(data.dictionary);
-const contentHash = data.hashKey ? keyedBlake3(data.hashKey) : blake3;
-const known = data.known ? new KnownHashes(data.known) : undefined;
+// The archive's zstd dictionary and keys arrive once, with the worker's creation data or in a
+// setup message before the first task (not per task).
+let data: BlockWorkerData = {};
+let codecs: CodecSet;
+let contentHash: (b: Uint8Array) => Uint8Array;
 /** What compress and compress-batch tasks hash and compress with. */
-const compressTools: CompressTools = { contentHash: (b) => contentHash(b), known, compress: (codec, b, level) => codecs.get(codec).compress(b, level) };
+let compressTools: CompressTools;
+/** For decode-run tasks: how each archive of the chain opens, decodes and checks its blocks. */
+let runSlots: RunSlotTools[] = [];
 /** qcow2 cluster encoders by codec and level, created on first use. */
 const clusterEncoders = new Map<string, ClusterEncoder>();
-/** For decode-run tasks: how each archive of the chain opens, decodes and checks its blocks. */
-const runSlots: RunSlotTools[] = (data.slots ?? []).map((s) => {
-  const digest = s.hashKey ? keyedBlake3(s.hashKey) : blake3;
-  const { objectKey, archiveId } = s;
-  return {
-    codecs: new CodecSet(s.dictionary),
-    digest: s.verify ? digest : undefined,
-    open: objectKey && archiveId ? (sealed, b) => openSealed(objectKey, sealed, blockAad(archiveId, b.storedOffset, b.length, b.encoding, b.hash)) : undefined,
-  };
-});
+
+function configure(d: BlockWorkerData): void {
+  data = d;
+  codecs = new CodecSet(d.dictionary);
+  const hash = d.hashKey ? keyedBlake3(d.hashKey) : blake3;
+  contentHash = hash;
+  const known = d.known ? new KnownHashes(d.known) : undefined;
+  compressTools = { contentHash: (b) => hash(b), known, compress: (codec, b, level) => codecs.get(codec).compress(b, level) };
+  runSlots = (d.slots ?? []).map((s) => {
+    const digest = s.hashKey ? keyedBlake3(s.hashKey) : blake3;
+    const { objectKey, archiveId } = s;
+    return {
+      codecs: new CodecSet(s.dictionary),
+      digest: s.verify ? digest : undefined,
+      open: objectKey && archiveId ? (sealed, b) => openSealed(objectKey, sealed, blockAad(archiveId, b.storedOffset, b.length, b.encoding, b.hash)) : undefined,
+    };
+  });
+}
+configure((workerData ?? {}) as BlockWorkerData);
 
 parentPort!.on('message', (task: BlockTask) => {
+  if (task.op === 'setup') return configure(task.data);
   if (task.op === 'compress') {
     try {
       const fields = new Float64Array(task.fields);

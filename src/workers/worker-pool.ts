@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CodecId } from '../format/constants.js';
 import { BlockDecodeError, type BlockDecoder, type BlockDecodeRequest } from '../archive/block-decoder.js';
-import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
+import type { BlockTask, BlockWorkerData, SetupTask, CompressBatchResult, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
 import { packRunBlocks, RunBlockError, type RunRequest } from '../archive/decode-run.js';
 
 type TaskResult = CompressBatchResult | DecodeResult | Qcow2CompressResult;
@@ -42,6 +42,17 @@ export class WorkerPool implements BlockDecoder {
       worker.unref();
       this.workers.push({ worker, load: 0 });
     }
+  }
+
+  /**
+   * Replaces what the constructor's `shared` gave every worker, so a pool can start its threads
+   * (tens of milliseconds each) while the archive they will work for is still being opened.
+   * @throws Error when a task was submitted already (it would run with the old data).
+   */
+  configure(shared: BlockWorkerData): void {
+    if (this.nextId > 0) throw new Error('internal: a worker pool is configured before its first task');
+    // Messages reach a worker in order: the setup arrives before any task.
+    for (const w of this.workers) w.worker.postMessage({ op: 'setup', id: -1, data: shared } satisfies BlockTask);
   }
 
   /** Number of workers. */
@@ -163,7 +174,7 @@ export class WorkerPool implements BlockDecoder {
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
 
-  private submit(task: BlockTask): Promise<TaskResult> {
+  private submit(task: Exclude<BlockTask, SetupTask>): Promise<TaskResult> {
     if (this.failure) return Promise.reject(this.failure);
     let slot = 0;
     for (let i = 1; i < this.workers.length; i++) if (this.workers[i].load < this.workers[slot].load) slot = i;
