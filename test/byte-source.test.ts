@@ -38,7 +38,7 @@ byteSourceSuite('FileSource', async (bytes) => {
   return { source: await FileSource.open(file.path), cleanup: file.remove };
 });
 
-test('FileSource.readInto fills the target as read would, writes nothing outside it, is short only at the end', async () => {
+test('FileSource.readInto and readIntoSync fill the target as read would, writes nothing outside it, is short only at the end', async () => {
   const size = (300 << 10) + 7;
   const data = new Uint8Array(size).map((_, i) => (i * 131 + (i >> 9)) & 0xff);
   const file = newFile(data);
@@ -49,7 +49,13 @@ test('FileSource.readInto fills the target as read would, writes nothing outside
       assert.equal(await s.readInto(offset, target.subarray(8, 8 + length)), length, `readInto(${offset}, ${length})`);
       assert.deepEqual(target.subarray(8, 8 + length), data.subarray(offset, offset + length), `readInto(${offset}, ${length})`);
       assert.ok(target.subarray(0, 8).every((b) => b === 0xee) && target.subarray(8 + length).every((b) => b === 0xee), 'nothing written outside the target');
+      target.fill(0xee);
+      assert.equal(s.readIntoSync(offset, target.subarray(8, 8 + length)), length, `readIntoSync(${offset}, ${length})`);
+      assert.deepEqual(target.subarray(8, 8 + length), data.subarray(offset, offset + length), `readIntoSync(${offset}, ${length})`);
+      assert.ok(target.subarray(0, 8).every((b) => b === 0xee) && target.subarray(8 + length).every((b) => b === 0xee), 'readIntoSync: nothing written outside the target');
     }
+    assert.equal(s.readIntoSync(size - 10, new Uint8Array(100)), 10, 'readIntoSync straddling the end');
+    assert.equal(s.readIntoSync(size + 5, new Uint8Array(10)), 0, 'readIntoSync past the end');
     assert.equal(await s.readInto(size - 10, new Uint8Array(100)), 10, 'straddling the end');
     assert.equal(await s.readInto(size, new Uint8Array(10)), 0, 'at the end');
     assert.equal(await s.readInto(size + 5, new Uint8Array(10)), 0, 'past the end');

@@ -255,16 +255,21 @@ export class Archive {
     this.requireKey();
     const out = new Uint8Array(length);
     if (length === 0) return out;
+    // A warm local reader finds the entries and blocks without waiting (IndexTree.findNow,
+    // BlockLoader.useNow): no promise per index level and block, most of what a small read costs then.
+    const now = !signal?.aborted;
     const entries = await this.collect(stream, offset, offset + length, signal);
     if (extents) appendExtents(entries, offset, offset + length, extents);
     const stored = entries.filter((e) => e.kind !== EntryKind.ZERO);
     if (stored.length) {
-      await this.useBlocks(stored, stream, signal, (k, data) => {
+      const place = (k: number, data: Uint8Array) => {
         const e = stored[k];
         const from = Math.max(offset, e.offset);
         const to = Math.min(offset + length, e.offset + e.length);
         out.set(data.subarray(from - e.offset, to - e.offset), from - offset);
-      });
+      };
+      const done = now && stored.every((e) => e.slot === 0) && this.blocks.useNow(stored, stream, (datas) => datas.forEach((d, k) => place(k, d)));
+      if (!done) await this.useBlocks(stored, stream, signal, place);
     }
     const end = offset + length;
     if (this.readAhead > 0 && offset === cursor.lastEnd && end < size) this.prefetch(stream, end);
@@ -420,7 +425,7 @@ export class Archive {
     const out: IndexEntry[] = [];
     let pos = from;
     while (pos < to) {
-      let { leaf, index } = await tree.find(pos, signal);
+      let { leaf, index } = (!signal?.aborted && tree.findNow(pos)) || await tree.find(pos, signal);
       for (; index < leaf.count && pos < to; index++) {
         const e = tree.entry(leaf, index);
         if (e.offset !== pos && out.length > 0) throw new CorruptArchiveError(`index entries do not tile the stream at offset ${pos}`, { archive: this.name, stream, offset: pos, stage: 'index' });

@@ -109,6 +109,25 @@ export class IndexTree {
     }
   }
 
+  /**
+   * {@link find} without waiting: descends through nodes in the cache, or read now from a source
+   * that reads synchronously (a local file); undefined when a node would have to be waited for
+   * (a remote source, an encrypted archive's sealed node, a load in flight).
+   * @throws CorruptArchiveError as find.
+   */
+  findNow(offset: number): LeafPosition | undefined {
+    let ref = this.root;
+    let place = this.rootPlace;
+    for (;;) {
+      const node = this.loadNow(ref, place);
+      if (!node) return undefined;
+      const i = findRecord(node, offset);
+      if (i < 0) throw this.corrupt(`no index record covers offset ${offset}`, offset);
+      if (place.level === 0) return { leaf: node, index: i };
+      ({ ref, place } = childAt(node, i, place));
+    }
+  }
+
   /** Yields every entry in logical order, checking that they tile the stream exactly. */
   async *entries(signal?: AbortSignal): AsyncGenerator<IndexEntry> {
     if (this.record.entryCount === 0) return;
@@ -160,17 +179,53 @@ export class IndexTree {
     return raceAbort(loading, signal);
   }
 
-  private async read(ref: ChildRecord, place: NodePlace, key: NodeCacheKey): Promise<IndexNode> {
+  /** The node at `ref` from the cache, or read and checked now from a synchronous source; undefined when it must be waited for. */
+  private loadNow(ref: ChildRecord, place: NodePlace): IndexNode | undefined {
+    const key = `${place.stream}/${place.level}/${place.first}/${place.end}@${ref.nodeOffset}`;
+    const hit = this.cache.get(key);
+    if (hit && bytesEqual(hit.hash, ref.hash)) return hit.node;
+    if (this.cipher || !this.source.readIntoSync || this.inflight.has(`${key}#${toHex(ref.hash)}`)) return undefined;
+    this.checkRef(ref, place);
+    const bytes = new Uint8Array(ref.nodeLength);
+    const got = this.source.readIntoSync(ref.nodeOffset, bytes);
+    this.checkHash(bytes.subarray(0, got), ref, place);
+    return this.accept(bytes, ref, place, key);
+  }
+
+  /** Refuses a reference whose node cannot be what it says before anything is read. */
+  private checkRef(ref: ChildRecord, place: NodePlace): void {
     if (ref.nodeLength < NODE_HEADER_SIZE || ref.nodeLength > this.maxNodeLength) {
       throw this.corrupt(`index node at ${ref.nodeOffset} has an impossible length ${ref.nodeLength}`, place.first, ref.nodeOffset);
     }
     if (ref.nodeOffset + ref.nodeLength > this.fileSize) {
       throw this.corrupt(`index node at ${ref.nodeOffset} lies beyond the end of the file (truncated archive?)`, place.first, ref.nodeOffset);
     }
-    const bytes = await this.source.read(ref.nodeOffset, ref.nodeLength);
+  }
+
+  /** The stored bytes of the node at `ref` must be all of it and hash to the reference's hash. */
+  private checkHash(bytes: Uint8Array, ref: ChildRecord, place: NodePlace): void {
     if (bytes.length !== ref.nodeLength || !bytesEqual(this.blake3(bytes), ref.hash)) {
       throw this.corrupt(`index node at file offset ${ref.nodeOffset} fails its hash check`, place.first, ref.nodeOffset);
     }
+  }
+
+  /** Decodes a node's plain bytes, checks it belongs at `place`, and caches it (weighed by its stored length). */
+  private accept(plain: Uint8Array, ref: ChildRecord, place: NodePlace, key: NodeCacheKey): IndexNode {
+    let node: IndexNode;
+    try {
+      node = decodeNode(plain, place.level, this.streamIndex);
+      checkNodePlace(node, place, this.rules, ref.nodeOffset);
+    } catch (err) {
+      throw this.located(err, ref.nodeOffset);
+    }
+    this.cache.set(key, { node, hash: ref.hash }, ref.nodeLength);
+    return node;
+  }
+
+  private async read(ref: ChildRecord, place: NodePlace, key: NodeCacheKey): Promise<IndexNode> {
+    this.checkRef(ref, place);
+    const bytes = await this.source.read(ref.nodeOffset, ref.nodeLength);
+    this.checkHash(bytes, ref, place);
     let plain = bytes;
     if (this.cipher) {
       try {
@@ -180,15 +235,7 @@ export class IndexTree {
         throw this.corrupt(`index node at file offset ${ref.nodeOffset} fails authentication (AES-GCM tag mismatch)`, place.first, ref.nodeOffset);
       }
     }
-    let node: IndexNode;
-    try {
-      node = decodeNode(plain, place.level, this.streamIndex);
-      checkNodePlace(node, place, this.rules, ref.nodeOffset);
-    } catch (err) {
-      throw this.located(err, ref.nodeOffset);
-    }
-    this.cache.set(key, { node, hash: ref.hash }, bytes.length);
-    return node;
+    return this.accept(plain, ref, place, key);
   }
 
   private corrupt(message: string, offset?: number, fileOffset?: number): CorruptArchiveError {

@@ -55,17 +55,30 @@ export class FileSource implements ByteSource {
   }
 
   async readInto(offset: number, target: Uint8Array, _options?: ReadOptions): Promise<number> {
-    const buf = target.subarray(0, Math.max(0, Math.min(target.length, this.bytes - offset)));
-    let done = 0;
     // Small reads (index nodes, single blocks) are synchronous pread: a thread-pool round trip
     // costs ~100-150 us here against ~3 us for a page-cache hit, and random-read latency is
     // what they are for. Large reads stay asynchronous so they never stall the event loop long.
-    const sync = buf.length <= SYNC_READ_MAX;
+    if (target.length <= SYNC_READ_MAX) return this.readIntoSync(offset, target);
+    const buf = target.subarray(0, Math.max(0, Math.min(target.length, this.bytes - offset)));
+    let done = 0;
     try {
       while (done < buf.length) {
-        const bytesRead = sync
-          ? readSync(this.fd, buf, done, buf.length - done, offset + done)
-          : await readAsync(this.fd, buf, done, buf.length - done, offset + done);
+        const bytesRead = await readAsync(this.fd, buf, done, buf.length - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+    } catch (err) {
+      throw wrapIoError(err, this.name, 'read');
+    }
+    return done;
+  }
+
+  readIntoSync(offset: number, target: Uint8Array): number {
+    const buf = target.subarray(0, Math.max(0, Math.min(target.length, this.bytes - offset)));
+    let done = 0;
+    try {
+      while (done < buf.length) {
+        const bytesRead = readSync(this.fd, buf, done, buf.length - done, offset + done);
         if (bytesRead === 0) break;
         done += bytesRead;
       }

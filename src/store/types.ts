@@ -38,6 +38,15 @@ export interface ByteSource {
    * @throws StoreError when the backend fails.
    */
   readInto?(offset: number, target: Uint8Array, options?: ReadOptions): Promise<number>;
+  /**
+   * {@link readInto}, synchronously. Offered only where a small read is a page-cache copy (a
+   * local file), so that a reader whose index and block cache are warm answers a small read
+   * without waiting a turn of the event loop; a reader calls it for small reads only (index
+   * nodes, single blocks). Optional.
+   * @returns the bytes read: fewer only at the end of the source.
+   * @throws StoreError when the backend fails.
+   */
+  readIntoSync?(offset: number, target: Uint8Array): number;
   /** Releases the backend's resources. Optional. */
   close?(): Promise<void>;
 }

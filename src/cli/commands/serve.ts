@@ -59,6 +59,8 @@ async function serve(files: string[], flags: ServeFlags, ctx: CommandContext): P
   const archives: Archive[] = [];
   const closers: (() => Promise<void>)[] = [];
   try {
+    const { tierUpSooner, warmExports } = await import('../../serve/latency-tuning.js');
+    tierUpSooner();
     const { Archive } = await import('../../node/archive.js');
     for (const file of files) {
       archives.push(await Archive.open(file, { password: lazyPasswordFor(file, flags), parentDirs: parentDirsFrom(flags), cacheBytes, reserveCache: true }));
@@ -68,7 +70,6 @@ async function serve(files: string[], flags: ServeFlags, ctx: CommandContext): P
     // Closed after the servers (closers run in reverse): the overlay is flushed once nothing writes.
     closers.push(() => opened.close());
     const { exports } = opened;
-    const { warmExports } = await import('../../serve/latency-tuning.js');
     await warmExports(exports);
     const log = (line: string) => void process.stderr.write(`hexz: ${line}\n`);
     const urls = new Map<string, string[]>(exports.map((e) => [e.name, []]));
