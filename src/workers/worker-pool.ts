@@ -35,7 +35,9 @@ export class WorkerPool implements BlockDecoder {
     const url = new URL(`./block-worker${ext}`, import.meta.url);
     for (let i = 0; i < Math.max(1, size); i++) {
       const workerData = shared;
-      const worker = ext === '.ts' ? tsWorker(url, workerData) : new Worker(url, { workerData });
+      // Built workers are plain JavaScript: they do not take the process's options (a loader
+      // such as `--import tsx` would cost each of them 100 ms or more to start).
+      const worker = ext === '.ts' ? tsWorker(url, workerData) : new Worker(url, { workerData, execArgv: [] });
       worker.on('message', (r: TaskResult | TaskFailure) => this.settle(r));
       worker.on('error', (err) => this.fail(err));
       worker.on('exit', (code) => code !== 0 && this.fail(new Error(`block worker exited with code ${code}`)));
