@@ -80,3 +80,37 @@ test('without readIntoSync, and for an encrypted archive, reads wait for the sou
     }
   }
 });
+
+test('a large stored block the cache lets go during a read is read again whole', async () => {
+  const MiB = 1 << 20;
+  // Block 0 compresses; block 1 is random, stored raw at 1 MiB (more than a reused read buffer).
+  const data = new Uint8Array(2 * MiB);
+  data.fill(7, 0, MiB);
+  data.set(mixedData(MiB, { unit: MiB, seed: 62 }).map((b, i) => (b ^ (i * 2654435761 >>> 24)) & 0xff), MiB);
+  const path = tmp.path('large.hxz');
+  await packSmall({ disk: writeData(tmp.path('large.raw'), data), output: path, blockSize: MiB });
+  const a = await Archive.open(path, { cacheBytes: MiB, readAheadBytes: 0 });
+  try {
+    assertBytes(await a.readAt('disk', MiB + 10, 10), data.subarray(MiB + 10, MiB + 20), 'block 1 cached');
+    // Loading block 0 pushes block 1 out of the one-block cache in the middle of this read.
+    assertBytes(await a.readAt('disk', MiB - 10, 20), data.subarray(MiB - 10, MiB + 10), 'across both blocks');
+    assertBytes(await a.readAt('disk', MiB - 10, 20), data.subarray(MiB - 10, MiB + 10), 'again');
+  } finally {
+    await a.close();
+  }
+});
+
+test('a read aborted while it waits for its index lookup ends with AbortedError, warm or not', async () => {
+  const a = await Archive.open(plain, { readAheadBytes: 0 });
+  try {
+    for (const round of ['cold', 'warm']) {
+      const ac = new AbortController();
+      const p = a.readAt('disk', 321 * BLOCK, 100, { signal: ac.signal });
+      ac.abort();
+      await assert.rejects(p, AbortedError, round);
+    }
+    assertBytes(await a.readAt('disk', 321 * BLOCK, 100), disk.subarray(321 * BLOCK, 321 * BLOCK + 100));
+  } finally {
+    await a.close();
+  }
+});

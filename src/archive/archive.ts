@@ -257,7 +257,6 @@ export class Archive {
     if (length === 0) return out;
     // A warm local reader finds the entries and blocks without waiting (IndexTree.findNow,
     // BlockLoader.useNow): no promise per index level and block, most of what a small read costs then.
-    const now = !signal?.aborted;
     const entries = await this.collect(stream, offset, offset + length, signal);
     if (extents) appendExtents(entries, offset, offset + length, extents);
     const stored = entries.filter((e) => e.kind !== EntryKind.ZERO);
@@ -268,7 +267,8 @@ export class Archive {
         const to = Math.min(offset + length, e.offset + e.length);
         out.set(data.subarray(from - e.offset, to - e.offset), from - offset);
       };
-      const done = now && stored.every((e) => e.slot === 0) && this.blocks.useNow(stored, stream, (datas) => datas.forEach((d, k) => place(k, d)));
+      // Checked after collect's wait: an abort meanwhile must still end this read.
+      const done = !signal?.aborted && stored.every((e) => e.slot === 0) && this.blocks.useNow(stored, stream, (datas) => datas.forEach((d, k) => place(k, d)));
       if (!done) await this.useBlocks(stored, stream, signal, place);
     }
     const end = offset + length;

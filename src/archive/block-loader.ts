@@ -195,18 +195,23 @@ export class BlockLoader {
     }
   }
 
-  /** Reads (synchronously, into a reused buffer), decodes and caches the block of `e`. */
+  /**
+   * Reads (synchronously: into a reused buffer, or a new one for a block stored larger than
+   * SCRATCH_BYTES), decodes and caches the block of `e`. A large block gets here only when the
+   * cache let it go during this same read (useNow starts only when every large one is cached).
+   */
   private loadNow(e: IndexEntry, stream: string): CachedBlock {
     this.checkExtent(e.storedOffset, e.storedLength, e, stream);
-    const scratch = this.scratch.pop() ?? new Uint8Array(SCRATCH_BYTES);
+    const small = e.storedLength <= SCRATCH_BYTES;
+    const buffer = small ? this.scratch.pop() ?? new Uint8Array(SCRATCH_BYTES) : new Uint8Array(e.storedLength);
     try {
-      const stored = scratch.subarray(0, e.storedLength);
+      const stored = buffer.subarray(0, e.storedLength);
       if (this.source.readIntoSync!(e.storedOffset, stored) !== stored.length) throw this.corrupt('archive is truncated: stored block lies beyond the end of the file', e, stream);
-      const block = this.decodeHere(stored, e, stream, true);
+      const block = this.decodeHere(stored, e, stream, small);
       this.cache.set(e.storedOffset, block, block.data.length);
       return block;
     } finally {
-      if (this.scratch.length < MAX_SCRATCH) this.scratch.push(scratch);
+      if (small && this.scratch.length < MAX_SCRATCH) this.scratch.push(buffer);
     }
   }
 
