@@ -1,20 +1,26 @@
 // hexz_fuse: the smallest libfuse3 binding hexz needs, on the low-level API.
 //
 // Why low-level and asynchronous: a libfuse request handler may return before it replies
-// (fuse_reply_* may be called later, from any thread). So one session thread reads requests from
-// /dev/fuse and hands each one to JavaScript through a thread-safe function without waiting; the
-// JavaScript side answers whenever its read finishes, in any order. Any number of requests are in
-// flight at once, and the JavaScript thread never blocks on the kernel (the high-level API would
-// need one blocked libfuse thread per outstanding request instead).
+// (fuse_reply_* may be called later). So each request is handed to JavaScript without waiting;
+// the JavaScript side answers whenever its read finishes, in any order. Any number of requests
+// are in flight at once (the high-level API would need one blocked libfuse thread per
+// outstanding request instead).
+//
+// Why on the JavaScript thread: /dev/fuse is read (non-blocking) when libuv's poll says it is
+// readable, and each request goes to the handler in the same turn. An earlier version read it on
+// a session thread and passed requests through a thread-safe function: every request then woke
+// two threads, and on a loaded two-core machine a random 4 KiB read lost 1-4 ms now and then
+// waiting for the second (the slowest reads were spent before the handler ran, not in it).
 //
 // JavaScript sees: mount(dir, args[], handler) -> session; handler(op, req, ino, a, b, data|name)
 // is called for each request and for the session's own events (init, exit); reply*(req, ...)
-// answers a request; destroy(session) frees it once the session thread has ended.
+// answers a request; destroy(session) frees it once the session has ended.
 #define FUSE_USE_VERSION 35
 #include <fuse_lowlevel.h>
 #include <node_api.h>
+#include <uv.h>
 #include <errno.h>
-#include <pthread.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,10 +33,15 @@ enum op {
 
 typedef struct {
   struct fuse_session *se;
-  napi_threadsafe_function tsfn;
-  pthread_t thread;
-  int running;      // the session thread was started and not yet joined
-  int loop_result;  // fuse_session_loop's result, reported with OP_EXIT
+  napi_env env;
+  napi_ref handler;
+  napi_async_context context;
+  uv_poll_t poll;
+  struct fuse_buf buf;  // libfuse's receive buffer (allocated by its first read)
+  int running;          // mounted and polled; not yet ended (OP_EXIT) or destroyed
+  int polling;          // the poll handle is open (closed asynchronously)
+  int external;         // the JavaScript session object still refers to it
+  int loop_result;      // why the session ended, reported with OP_EXIT (0: unmounted)
   char *mountpoint;
 } session_t;
 
@@ -45,23 +56,20 @@ typedef struct {
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "hexz_fuse: " #call " failed"); return NULL; } } while (0)
 
+static void deliver(session_t *s, call_t *c);
+
 static void post(fuse_req_t req, int op, double ino, double a, double b, const char *bytes, size_t nbytes) {
-  session_t *s = req ? fuse_req_userdata(req) : NULL;
-  call_t *c = calloc(1, sizeof *c);
-  if (!c) { if (req) fuse_reply_err(req, ENOMEM); return; }
-  c->op = op; c->req = req; c->ino = ino; c->a = a; c->b = b;
+  session_t *s = fuse_req_userdata(req);
+  call_t c = { op, req, ino, a, b, NULL, 0 };
   if (bytes) {
-    c->bytes = malloc(nbytes + 1);
-    if (!c->bytes) { free(c); fuse_reply_err(req, ENOMEM); return; }
-    memcpy(c->bytes, bytes, nbytes);
-    c->bytes[nbytes] = 0;
-    c->nbytes = nbytes;
+    c.bytes = malloc(nbytes + 1);
+    if (!c.bytes) { fuse_reply_err(req, ENOMEM); return; }
+    memcpy(c.bytes, bytes, nbytes);
+    c.bytes[nbytes] = 0;
+    c.nbytes = nbytes;
   }
-  // Non-blocking on an unbounded queue: the session thread never waits for JavaScript.
-  if (napi_call_threadsafe_function(s->tsfn, c, napi_tsfn_nonblocking) != napi_ok) {
-    free(c->bytes); free(c);
-    fuse_reply_err(req, EIO);
-  }
+  deliver(s, &c);
+  free(c.bytes);
 }
 
 static void ll_init(void *userdata, struct fuse_conn_info *conn) {
@@ -69,10 +77,8 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
   // More background (readahead) requests in flight than the kernel's default 12.
   conn->max_background = 64;
   conn->congestion_threshold = 48;
-  call_t *c = calloc(1, sizeof *c);
-  if (!c) return;
-  c->op = OP_INIT;
-  napi_call_threadsafe_function(s->tsfn, c, napi_tsfn_nonblocking);
+  call_t c = { OP_INIT, NULL, 0, 0, 0, NULL, 0 };
+  deliver(s, &c);
 }
 static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) { post(req, OP_LOOKUP, parent, 0, 0, name, strlen(name)); }
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) { (void)fi; post(req, OP_GETATTR, ino, 0, 0, NULL, 0); }
@@ -97,37 +103,73 @@ static const struct fuse_lowlevel_ops ops = {
   .release = ll_release, .readdir = ll_readdir, .lseek = ll_lseek, .statfs = ll_statfs,
 };
 
-// Runs on the JavaScript thread for each posted call.
-static void call_js(napi_env env, napi_value handler, void *context, void *data) {
-  (void)context;
-  call_t *c = data;
-  if (env && handler) {
-    napi_value argv[6], undef;
-    napi_get_undefined(env, &undef);
-    napi_create_int32(env, c->op, &argv[0]);
-    if (c->req) napi_create_external(env, c->req, NULL, NULL, &argv[1]); else argv[1] = undef;
-    napi_create_double(env, c->ino, &argv[2]);
-    napi_create_double(env, c->a, &argv[3]);
-    napi_create_double(env, c->b, &argv[4]);
-    if (c->op == OP_LOOKUP) napi_create_string_utf8(env, c->bytes, c->nbytes, &argv[5]);
-    else if (c->bytes) napi_create_buffer_copy(env, c->nbytes, c->bytes, NULL, &argv[5]);
-    else argv[5] = undef;
-    napi_call_function(env, undef, handler, 6, argv, NULL);
-  } else if (c->req) {
-    fuse_reply_err(c->req, EIO);  // the environment is going away
+// Calls the handler with one request or event, on the JavaScript thread (inside libuv's poll
+// callback: a callback scope of its own, so promise jobs run after it as after any I/O event).
+static void deliver(session_t *s, call_t *c) {
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) { if (c->req) fuse_reply_err(c->req, EIO); return; }
+  napi_value handler, argv[6], undef, global;
+  napi_get_undefined(env, &undef);
+  napi_get_global(env, &global);
+  if (napi_get_reference_value(env, s->handler, &handler) != napi_ok || !handler) {
+    if (c->req) fuse_reply_err(c->req, EIO);
+    napi_close_handle_scope(env, scope);
+    return;
   }
-  free(c->bytes);
-  free(c);
+  napi_create_int32(env, c->op, &argv[0]);
+  if (c->req) napi_create_external(env, c->req, NULL, NULL, &argv[1]); else argv[1] = undef;
+  napi_create_double(env, c->ino, &argv[2]);
+  napi_create_double(env, c->a, &argv[3]);
+  napi_create_double(env, c->b, &argv[4]);
+  if (c->op == OP_LOOKUP) napi_create_string_utf8(env, c->bytes, c->nbytes, &argv[5]);
+  else if (c->bytes) napi_create_buffer_copy(env, c->nbytes, c->bytes, NULL, &argv[5]);
+  else argv[5] = undef;
+  if (napi_make_callback(env, s->context, global, handler, 6, argv, NULL) == napi_pending_exception) {
+    napi_value err;
+    // Thrown by the handler: Node's uncaught-exception handling, as for any callback.
+    if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
+  }
+  napi_close_handle_scope(env, scope);
 }
 
-static void *session_thread(void *arg) {
-  session_t *s = arg;
-  // Returns when the file system is unmounted (the kernel ends the connection) or aborted.
-  s->loop_result = fuse_session_loop(s->se);
-  call_t *c = calloc(1, sizeof *c);
-  if (c) { c->op = OP_EXIT; c->a = s->loop_result; napi_call_threadsafe_function(s->tsfn, c, napi_tsfn_blocking); }
-  napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
-  return NULL;
+static void session_release(session_t *s) {
+  if (s->polling || s->external) return;
+  free(s->buf.mem);
+  free(s->mountpoint);
+  free(s);
+}
+
+static void poll_closed(uv_handle_t *h) {
+  session_t *s = h->data;
+  s->polling = 0;
+  session_release(s);
+}
+
+// The session ends (unmounted, or a read error): stop polling and tell JavaScript once.
+static void session_end(session_t *s, int result) {
+  if (!s->running) return;
+  s->running = 0;
+  s->loop_result = result;
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t *)&s->poll, poll_closed);
+  call_t c = { OP_EXIT, NULL, result, result, 0, NULL, 0 };
+  deliver(s, &c);
+}
+
+// /dev/fuse is readable: take every request waiting (non-blocking) and hand each to JavaScript.
+static void on_readable(uv_poll_t *h, int status, int events) {
+  (void)events;
+  session_t *s = h->data;
+  if (!s->running) return;
+  if (status < 0) { session_end(s, status); return; }
+  for (int n = 0; n < 64 && s->running; n++) {
+    int res = fuse_session_receive_buf(s->se, &s->buf);
+    if (res == -EINTR) continue;
+    if (res == -EAGAIN) return;
+    if (res <= 0 || fuse_session_exited(s->se)) { session_end(s, res < 0 ? res : 0); return; }
+    fuse_session_process_buf(s->se, &s->buf);
+  }
 }
 
 static session_t *get_session(napi_env env, napi_value v) {
@@ -145,11 +187,11 @@ static double get_num(napi_env env, napi_value v) { double d = 0; napi_get_value
 static void session_free(napi_env env, void *data, void *hint) {
   (void)env; (void)hint;
   session_t *s = data;
-  // Only a session whose thread has ended is freed here (destroy() did the rest).
-  if (!s->running) { free(s->mountpoint); free(s); }
+  s->external = 0;
+  session_release(s);
 }
 
-// mount(dir: string, args: string[], handler: Function): session. Mounts, starts the session thread.
+// mount(dir: string, args: string[], handler: Function): session. Mounts and starts polling /dev/fuse.
 static napi_value js_mount(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3], result, name;
@@ -170,6 +212,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   }
   session_t *s = calloc(1, sizeof *s);
   s->mountpoint = dir;
+  s->env = env;
   s->se = fuse_session_new(&args, &ops, sizeof ops, s);
   fuse_opt_free_args(&args);
   if (!s->se) { free(dir); free(s); napi_throw_error(env, "EINVAL", "fuse_session_new failed (bad mount options)"); return NULL; }
@@ -178,34 +221,47 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "EMOUNT", "fuse_session_mount failed");
     return NULL;
   }
+  int fd = fuse_session_fd(s->se);
+  uv_loop_t *loop = NULL;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  CHECK(napi_create_reference(env, argv[2], 1, &s->handler));
   CHECK(napi_create_string_utf8(env, "hexz_fuse", NAPI_AUTO_LENGTH, &name));
-  // The thread-safe function keeps the event loop alive while the session thread runs.
-  CHECK(napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &s->tsfn));
-  s->running = 1;
-  if (pthread_create(&s->thread, NULL, session_thread, s) != 0) {
-    s->running = 0;
-    napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);
+  CHECK(napi_async_init(env, NULL, name, &s->context));
+  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 || uv_poll_init(loop, &s->poll, fd) != 0) {
+    napi_delete_reference(env, s->handler);
+    napi_async_destroy(env, s->context);
     fuse_session_unmount(s->se); fuse_session_destroy(s->se); free(dir); free(s);
-    napi_throw_error(env, "ETHREAD", "pthread_create failed");
+    napi_throw_error(env, "EPOLL", "cannot poll /dev/fuse");
     return NULL;
   }
+  s->poll.data = s;
+  s->polling = 1;
+  s->running = 1;
+  s->external = 1;
+  // The active poll handle keeps the event loop alive while the file system is mounted.
+  uv_poll_start(&s->poll, UV_READABLE, on_readable);
   CHECK(napi_create_external(env, s, session_free, NULL, &result));
   return result;
 }
 
-// destroy(session): after OP_EXIT and once every request has been answered: joins the thread,
-// unmounts if still mounted, frees libfuse's session.
+// destroy(session): after OP_EXIT (or to end a session early) and once every request has been
+// answered: stops polling, unmounts if still mounted, frees libfuse's session.
 static napi_value js_destroy(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   session_t *s = get_session(env, argv[0]);
-  if (!s || !s->running) return NULL;
-  pthread_join(s->thread, NULL);
-  s->running = 0;
+  if (!s || !s->se) return NULL;
+  if (s->running) {
+    s->running = 0;
+    uv_poll_stop(&s->poll);
+    uv_close((uv_handle_t *)&s->poll, poll_closed);
+  }
   fuse_session_unmount(s->se);
   fuse_session_destroy(s->se);
   s->se = NULL;
+  if (s->handler) { napi_delete_reference(env, s->handler); s->handler = NULL; }
+  if (s->context) { napi_async_destroy(env, s->context); s->context = NULL; }
   return NULL;
 }
 
