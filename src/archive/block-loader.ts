@@ -147,18 +147,36 @@ export class BlockLoader {
    * @returns what `consume` returns.
    */
   async use<T>(entries: IndexEntry[], stream: string, signal: AbortSignal | undefined, consume: (datas: Uint8Array[]) => T): Promise<T> {
-    const gen = this.gen;
-    this.runningByGen.set(gen, (this.runningByGen.get(gen) ?? 0) + 1);
+    const gen = this.startLoad();
     try {
       return consume(await this.gather(entries, stream, signal));
     } finally {
-      const left = this.runningByGen.get(gen)! - 1;
-      if (left > 0) this.runningByGen.set(gen, left);
-      else {
-        this.runningByGen.delete(gen);
-        this.settleReleased();
-      }
+      this.endLoad(gen);
     }
+  }
+
+  /** Counts a load as running from now, in the current generation (returned). */
+  private startLoad(): number {
+    const gen = this.gen;
+    this.runningByGen.set(gen, (this.runningByGen.get(gen) ?? 0) + 1);
+    return gen;
+  }
+
+  /** A load started in generation `gen` ended: the buffers nobody can hold any more become spare. */
+  private endLoad(gen: number): void {
+    const left = this.runningByGen.get(gen)! - 1;
+    if (left > 0) this.runningByGen.set(gen, left);
+    else {
+      this.runningByGen.delete(gen);
+      this.settleReleased();
+    }
+  }
+
+  /** The decoded bytes of `block` for `e`, once they are the entry's (a duplicate shares stored bytes with its first copy, and must share the hash). */
+  private checked(block: CachedBlock, e: IndexEntry, stream: string): Uint8Array {
+    if (this.verify && !bytesEqual(block.hash, e.hash)) throw this.corrupt('content hash mismatch', e, stream);
+    if (block.data.length !== e.length) throw this.corrupt('stored block has the wrong length', e, stream);
+    return block.data;
   }
 
   /**
@@ -175,23 +193,11 @@ export class BlockLoader {
     for (const e of entries) if (this.inflight.has(e.storedOffset) || (e.storedLength > SCRATCH_BYTES && !this.cache.has(e.storedOffset))) return undefined;
     // Counted as a running load: a block decoded below may push out one decoded above, whose
     // buffer must not be reused before `consume` has read it.
-    const gen = this.gen;
-    this.runningByGen.set(gen, (this.runningByGen.get(gen) ?? 0) + 1);
+    const gen = this.startLoad();
     try {
-      const datas = entries.map((e) => {
-        const block = this.cache.get(e.storedOffset) ?? this.loadNow(e, stream);
-        if (this.verify && !bytesEqual(block.hash, e.hash)) throw this.corrupt('content hash mismatch', e, stream);
-        if (block.data.length !== e.length) throw this.corrupt('stored block has the wrong length', e, stream);
-        return block.data;
-      });
-      return { value: consume(datas) };
+      return { value: consume(entries.map((e) => this.checked(this.cache.get(e.storedOffset) ?? this.loadNow(e, stream), e, stream))) };
     } finally {
-      const left = this.runningByGen.get(gen)! - 1;
-      if (left > 0) this.runningByGen.set(gen, left);
-      else {
-        this.runningByGen.delete(gen);
-        this.settleReleased();
-      }
+      this.endLoad(gen);
     }
   }
 
@@ -227,11 +233,7 @@ export class BlockLoader {
     // signal: an abort only stops this caller waiting (raceAbort), never another's read.
     if (missing.length) this.fetch(missing, stream);
     return raceAbort(Promise.all(entries.map(async (e, i) => {
-      const block = await (promises[i] ?? this.inflight.get(e.storedOffset) ?? this.cache.get(e.storedOffset)!);
-      // A duplicate shares stored bytes with its first copy; it must also share the hash.
-      if (this.verify && !bytesEqual(block.hash, e.hash)) throw this.corrupt('content hash mismatch', e, stream);
-      if (block.data.length !== e.length) throw this.corrupt('stored block has the wrong length', e, stream);
-      return block.data;
+      return this.checked(await (promises[i] ?? this.inflight.get(e.storedOffset) ?? this.cache.get(e.storedOffset)!), e, stream);
     })), signal);
   }
 
