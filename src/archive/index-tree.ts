@@ -165,10 +165,10 @@ export class IndexTree {
    * the same place and hash (concurrent readers of one leaf share one read), or read now.
    */
   private load(ref: ChildRecord, place: NodePlace, signal?: AbortSignal): Promise<IndexNode> {
-    const key = `${place.stream}/${place.level}/${place.first}/${place.end}@${ref.nodeOffset}`;
+    const key = nodeKey(ref, place);
     const hit = this.cache.get(key);
     if (hit && bytesEqual(hit.hash, ref.hash)) return Promise.resolve(hit.node);
-    const flightKey = `${key}#${toHex(ref.hash)}`;
+    const flightKey = loadKey(key, ref);
     let loading = this.inflight.get(flightKey);
     if (!loading) {
       // Shared, so it gets no caller's signal (raceAbort stops only this caller waiting).
@@ -181,10 +181,10 @@ export class IndexTree {
 
   /** The node at `ref` from the cache, or read and checked now from a synchronous source; undefined when it must be waited for. */
   private loadNow(ref: ChildRecord, place: NodePlace): IndexNode | undefined {
-    const key = `${place.stream}/${place.level}/${place.first}/${place.end}@${ref.nodeOffset}`;
+    const key = nodeKey(ref, place);
     const hit = this.cache.get(key);
     if (hit && bytesEqual(hit.hash, ref.hash)) return hit.node;
-    if (this.cipher || !this.source.readIntoSync || this.inflight.has(`${key}#${toHex(ref.hash)}`)) return undefined;
+    if (this.cipher || !this.source.readIntoSync || this.inflight.has(loadKey(key, ref))) return undefined;
     this.checkRef(ref, place);
     const bytes = new Uint8Array(ref.nodeLength);
     const got = this.source.readIntoSync(ref.nodeOffset, bytes);
@@ -250,6 +250,16 @@ export class IndexTree {
     }
     return err;
   }
+}
+
+/** The node cache's key: a node is cached for the place it was checked for. */
+function nodeKey(ref: ChildRecord, place: NodePlace): NodeCacheKey {
+  return `${place.stream}/${place.level}/${place.first}/${place.end}@${ref.nodeOffset}`;
+}
+
+/** A load in flight: for that place and that hash (concurrent readers of one node share it). */
+function loadKey(key: NodeCacheKey, ref: ChildRecord): string {
+  return `${key}#${toHex(ref.hash)}`;
 }
 
 function streamName(i: number): string {
