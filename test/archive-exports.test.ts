@@ -49,6 +49,50 @@ test('pooled and in-thread reads equal the source, thin archive included', async
   }
 });
 
+test('pooled reads into recycled memory: every read equals the source, whatever the memory held before', async () => {
+  const tmp = tempDir();
+  try {
+    // Data and holes interleaved at block and sub-block grain, so a read whose runs are partly
+    // zero lands in memory that an earlier read filled with data.
+    const data = mixedData(8 * MiB, { seed: 21 });
+    for (let at = 0; at < data.length; at += 5 * BS) data.fill(0, at + 2 * BS, at + 4 * BS);
+    data.fill(0, 6 * MiB, 8 * MiB);
+    await packSmall({ disk: writeData(tmp.path('a.raw'), data), output: tmp.path('a.hxz'), blockSize: BS });
+    const a = await Archive.open(tmp.path('a.hxz'));
+    const pool = startRunDecoderPool(a, 2);
+    try {
+      const [exp] = archiveExports([{ name: 'a', archive: a, decoder: pool }]);
+      assert.ok(exp.recycle, 'a pooled export lends memory back');
+      const rng = new Rng(9);
+      let shared = 0;
+      for (let i = 0; i < 150; i++) {
+        // Lengths cluster on a few sizes (nbdcopy's 256 KiB, qemu's 2 MiB) so memory is reused.
+        const len = [256 << 10, 2 * MiB, 3 * BS + 1, 1 + rng.int(MiB)][i % 4];
+        // Some wholly in the zero tail, some reaching into it (runs of only zero entries), the rest anywhere.
+        const off = i % 10 === 9 ? 6 * MiB + rng.int(2 * MiB - len)
+          : i % 5 === 3 ? Math.max(0, 6 * MiB - 1 - rng.int(Math.min(len, 600_000)))
+            : rng.int(data.length - len);
+        const got = await (i % 2 ? exp.read(off, len) : exp.readWithExtents!(off, len).then((r) => r.data));
+        assertBytes(got, data.subarray(off, off + len), `read ${i}: ${len} bytes at ${off}`);
+        // Scribble over lent memory before giving it back: the next read must not show any of
+        // it. (Only lent memory: other results, such as the shared zeros, are read-only.)
+        if (got.buffer instanceof SharedArrayBuffer) {
+          shared++;
+          got.fill(0xa5);
+        }
+        exp.recycle(got);
+        exp.recycle(got); // a second give-back is ignored
+      }
+      assert.ok(shared > 100, `reads were served from recycled shared memory (${shared} of 150)`);
+    } finally {
+      await pool.close();
+      await a.close();
+    }
+  } finally {
+    tmp.cleanup();
+  }
+});
+
 test('a damaged block fails a pooled read with CorruptArchiveError', async () => {
   const tmp = tempDir();
   try {

@@ -236,19 +236,20 @@ describe('readSequential: damage surfaces at its position', () => {
     writeFileSync(damaged, bytes);
   });
 
-  for (const workers of [0, 2]) {
-    test(`earlier chunks are delivered, then CorruptArchiveError at the block (${workers ? 'workers' : 'in-thread'})`, async () => {
+  for (const [workers, recycle] of [[0, false], [2, false], [2, true]] as const) {
+    test(`earlier chunks are delivered, then CorruptArchiveError at the block (${workers ? 'workers' : 'in-thread'}${recycle ? ', recycled shared memory' : ''})`, async () => {
       const a = await Archive.open(damaged);
       try {
         let pos = 0;
         const got = new Uint8Array(data().length);
         // Chunks of 256 KiB: the damaged block lies inside one, not at its start.
-        const reader = sequentialChunks(a, 'disk', { chunkBytes: 256 << 10, windowBytes: 1 << 20, workers });
+        const reader = sequentialChunks(a, 'disk', { chunkBytes: 256 << 10, windowBytes: 1 << 20, workers, recycle });
         const err = await (async () => {
           try {
             for await (const c of reader) {
               assert.equal(c.offset, pos);
               if (c.data) got.set(c.data, c.offset);
+              c.release?.();
               pos += c.length;
             }
           } catch (e) {

@@ -40,3 +40,24 @@ test('without configure a pool hashes with plain BLAKE3', async () => {
     await pool.close();
   }
 });
+
+test('decodeRun reads stored bytes in shared memory in place, at any offset and filling the whole buffer', async () => {
+  const pool = new WorkerPool(1);
+  try {
+    pool.configure({ slots: [{ verify: true }] });
+    const { ZstdCodec } = await import('../src/codec/zstd-codec.ts');
+    const block = Uint8Array.from({ length: 65536 }, (_, i) => (i * 31) % 251);
+    const frame = new ZstdCodec().compress(block, 3)!;
+    const blocks = [{ slot: 0, at: 0, storedLength: frame.length, storedOffset: 0, encoding: Codec.ZSTD, length: block.length, hash: blake3(block), skip: 0, take: block.length, to: 0 }];
+    // A view that is all of a SharedArrayBuffer (no transfer may be attempted) and one inside a larger one.
+    for (const [slab, at] of [[new SharedArrayBuffer(frame.length), 0], [new SharedArrayBuffer(frame.length + 100), 37]] as const) {
+      const stored = new Uint8Array(slab, at, frame.length);
+      stored.set(frame);
+      const out = await pool.decodeRun({ stored, blocks, length: block.length });
+      assert.equal(hex(out), hex(block));
+      assert.equal(hex(stored), hex(frame), 'the stored bytes are left as they were');
+    }
+  } finally {
+    await pool.close();
+  }
+});

@@ -33,7 +33,11 @@ export interface RunBlock {
 
 /** A run to decode: the stored bytes of its blocks (each unique extent once), back to back. */
 export interface RunRequest {
-  /** Stored bytes; the decoder may take (transfer) this buffer: the caller must own it and not use it again. */
+  /**
+   * Stored bytes; the decoder may take (transfer) this buffer: the caller must own it and not use
+   * it again. Shared memory (a SharedArrayBuffer) is never taken: the decoder reads it in place
+   * until its promise settles, and the caller may reuse it once it has fulfilled.
+   */
   stored: Uint8Array;
   blocks: RunBlock[];
   /** Logical bytes of the run's output; bytes no block covers (zero entries) stay zero. */

@@ -14,22 +14,48 @@ const AUTH_FAILED = 'block fails authentication (AES-GCM tag mismatch: altered, 
 export type ReadWith = (source: ByteSource, offset: number, length: number) => Promise<Uint8Array>;
 
 /**
+ * Memory a read borrows and gives back (a server's pool of shared buffers): a decoder on another
+ * thread then reads and writes it in place, and nothing is allocated per read.
+ */
+export interface BorrowedMemory {
+  /** A buffer of exactly `length` bytes, not zeroed. */
+  take(length: number): Uint8Array;
+  /** Returns the memory of a buffer {@link take} gave once nothing uses it any more. */
+  give(view: Uint8Array): void;
+}
+
+/** Stored bytes read into borrowed memory (see {@link fetchAndDecode}), with the read's abort signal. */
+export interface ReadIntoBorrowed {
+  memory: BorrowedMemory;
+  signal?: AbortSignal;
+}
+
+/**
  * Reads the stored extents of `run` (each unique extent once, nearby ones in one request per
  * archive) and decodes the run (into `output` when given: a buffer of at least the run's length
- * that the decoder may take).
+ * that the decoder may take). With `into`, stored bytes that come in one request from a source
+ * that reads into a caller's buffer are read into memory borrowed from it, given back once decoded.
  * @throws DamagedChunk when a block fails its checks: the error, and the chunk's bytes before it.
  */
-export async function fetchAndDecode(run: Run, stores: (BlockStore | undefined)[], decoder: RunDecoder, stream: string, read: ReadWith, output?: Uint8Array): Promise<Uint8Array> {
+export async function fetchAndDecode(
+  run: Run, stores: (BlockStore | undefined)[], decoder: RunDecoder, stream: string, read: ReadWith, output?: Uint8Array, into?: ReadIntoBorrowed,
+): Promise<Uint8Array> {
   const groups = planReads(run, stores, stream);
-  const settled = await Promise.allSettled(groups.map((g) => readGroup(g.store, g.extents, stream, read)));
+  const borrow = into && groups.length === 1 && groups[0].store.source.readInto ? into : undefined;
+  const settled = await Promise.allSettled(groups.map((g) => readGroup(g.store, g.extents, stream, read, borrow)));
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) throw failed.reason;
-  const { stored, at } = assemble(groups, settled.map((s) => (s as PromiseFulfilledResult<Uint8Array>).value));
+  const reads = settled.map((s) => (s as PromiseFulfilledResult<Uint8Array>).value);
+  const { stored, at } = assemble(groups, reads);
+  let decoded: Uint8Array;
   try {
-    return await decoder.decodeRun({ stored, blocks: runBlocks(run, at), length: run.length, output });
+    decoded = await decoder.decodeRun({ stored, blocks: runBlocks(run, at), length: run.length, output });
   } catch (err) {
+    // The borrowed bytes are not given back: a decoder that failed (or was closed) may not be done with them.
     throw damaged(err, run, stores, stream);
   }
+  borrow?.memory.give(reads[0]);
+  return decoded;
 }
 
 /** The unique stored extents of `run`, sorted by slot and offset, grouped into one read per run of nearby extents. */
@@ -118,8 +144,8 @@ function extentKey(e: IndexEntry): string {
   return `${e.slot}:${e.storedOffset}:${e.storedLength}`;
 }
 
-/** Reads one coalesced group of extents (sorted, of one store), checked to lie in its data region. */
-async function readGroup(store: BlockStore, extents: IndexEntry[], stream: string, read: ReadWith): Promise<Uint8Array> {
+/** Reads one coalesced group of extents (sorted, of one store), checked to lie in its data region; into borrowed memory with `into`. */
+async function readGroup(store: BlockStore, extents: IndexEntry[], stream: string, read: ReadWith, into?: ReadIntoBorrowed): Promise<Uint8Array> {
   const first = extents[0];
   const last = extents[extents.length - 1];
   const offset = first.storedOffset;
@@ -128,7 +154,13 @@ async function readGroup(store: BlockStore, extents: IndexEntry[], stream: strin
   if (offset < store.region.offset || offset + length > regionEnd) {
     throw corrupt(`stored extent [${offset}, ${offset + length}) lies outside the data region`, first, store.name, stream);
   }
-  const bytes = await read(store.source, offset, length);
+  let bytes: Uint8Array;
+  if (into && store.source.readInto) {
+    const target = into.memory.take(length);
+    bytes = target.subarray(0, await store.source.readInto(offset, target, { signal: into.signal }));
+  } else {
+    bytes = await read(store.source, offset, length);
+  }
   if (bytes.length !== length) throw corrupt('archive is truncated: stored block lies beyond the end of the file', first, store.name, stream);
   return bytes;
 }

@@ -5,6 +5,7 @@ import { readAsRuns } from '../archive/read-as-runs.js';
 import { archiveIdentity } from '../format/parents.js';
 import { toHex } from '../format/digest.js';
 import { UsageError } from '../errors.js';
+import { SlabPool } from '../util/slab-pool.js';
 import type { ServeExport } from './serve-export.js';
 
 /** An opened archive to export, under a name (used when there are several). */
@@ -37,6 +38,8 @@ const POOLED_RUN_BYTES = 512 << 10;
 export function archiveExports(archives: NamedArchive[]): ServeExport[] {
   const seen = new Set<string>();
   const out: ServeExport[] = [];
+  // One pool for all exports: what a connection's reads borrow goes back when their replies are sent.
+  const memory = new SlabPool();
   for (const { name, archive, decoder } of archives) {
     if (archive.locked) throw new UsageError(`${archive.name} is encrypted: a password is needed to serve it`, { archive: archive.name });
     if (archives.length > 1) {
@@ -59,24 +62,28 @@ export function archiveExports(archives: NamedArchive[]): ServeExport[] {
         modified: new Date(archive.header.createdMs),
         read: (offset, length, signal) => {
           const pool = pooled(length);
-          return pool ? pooledRead(archive, stream, offset, length, pool, signal) : view.read(offset, length, { signal });
+          return pool ? pooledRead(archive, stream, offset, length, pool, memory, signal) : view.read(offset, length, { signal });
         },
         extents: (offset, length, maxExtents, signal) => view.extents(offset, length, { maxExtents, signal }),
         readWithExtents: (offset, length, signal) => {
           const pool = pooled(length);
           if (!pool) return view.readWithExtents(offset, length, { signal });
-          return Promise.all([pooledRead(archive, stream, offset, length, pool, signal), view.extents(offset, length, { signal })]).then(([data, extents]) => ({ data, extents }));
+          return Promise.all([pooledRead(archive, stream, offset, length, pool, memory, signal), view.extents(offset, length, { signal })]).then(([data, extents]) => ({ data, extents }));
         },
+        recycle: (data) => memory.give(data),
       });
     }
   }
   return out;
 }
 
-/** [offset, offset + length) decoded as runs on `decoder` (all in flight at once), or shared zeros. */
-async function pooledRead(archive: Archive, stream: StreamName, offset: number, length: number, decoder: RunDecoder, signal?: AbortSignal): Promise<Uint8Array> {
+/**
+ * [offset, offset + length) decoded as runs on `decoder` (all in flight at once) into memory
+ * borrowed from `memory` (given back through the export's `recycle`), or shared zeros.
+ */
+async function pooledRead(archive: Archive, stream: StreamName, offset: number, length: number, decoder: RunDecoder, memory: SlabPool, signal?: AbortSignal): Promise<Uint8Array> {
   const runBytes = Math.max(archive.header.blockSize, POOLED_RUN_BYTES);
-  return (await readAsRuns(archive, stream, offset, length, { decoder, runBytes, signal })) ?? zeros(length);
+  return (await readAsRuns(archive, stream, offset, length, { decoder, runBytes, signal, memory })) ?? zeros(length);
 }
 
 /** Zero bytes for an all-zero read: one shared buffer up to 4 MiB (callers never write into read results). */

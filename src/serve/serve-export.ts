@@ -32,6 +32,13 @@ export interface ServeExport {
    */
   readWithExtents?(offset: number, length: number, signal?: AbortSignal): Promise<{ data: Uint8Array; extents: StreamExtent[] }>;
   /**
+   * Gives back the memory of a buffer {@link read} or {@link readWithExtents} returned (or of a
+   * view of it), once it is sent and nothing uses it any more: a later read overwrites it.
+   * Optional, and optional to call (what is never given back is garbage collected); memory
+   * the export did not lend, or already got back, is ignored.
+   */
+  recycle?(data: Uint8Array): void;
+  /**
    * Zero and data runs covering the start of [offset, offset + length), at most `maxExtents`.
    * @throws UsageError when the range is outside the export.
    */

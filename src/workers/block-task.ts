@@ -44,13 +44,20 @@ export interface Qcow2CompressTask {
 /**
  * A run of stored blocks sent to a worker to be decoded into one buffer of logical bytes
  * (archive/decode-run.ts); each block names the slot of the archive holding it, whose keys and
- * dictionary the worker received at start ({@link BlockWorkerData.slots}). `bytes` is transferred.
+ * dictionary the worker received at start ({@link BlockWorkerData.slots}). `bytes` is transferred,
+ * or shared when it is shared memory.
  */
 export interface DecodeRunTask {
   op: 'decode-run';
   id: number;
-  /** The stored bytes of the run's blocks, back to back. */
-  bytes: ArrayBuffer;
+  /**
+   * The stored bytes of the run's blocks, back to back: all of an ArrayBuffer, or `bytesLength`
+   * bytes at `bytesOffset` of shared memory (a server's recycled buffer, read in place and not
+   * kept after the result is posted).
+   */
+  bytes: ArrayBuffer | SharedArrayBuffer;
+  bytesOffset?: number;
+  bytesLength?: number;
   /** The blocks, as packRunBlocks packs them: a Float64Array's and a Uint8Array's buffers. */
   fields: ArrayBuffer;
   hashes: ArrayBuffer;

@@ -104,12 +104,15 @@ async function runTask(task: DecodeRunTask): Promise<void> {
     const blocks = unpackRunBlocks(new Float64Array(task.fields), new Uint8Array(task.hashes));
     const shared = task.out;
     const alloc = (n: number) => (shared ? new Uint8Array(shared, task.outOffset ?? 0, n) : Buffer.allocUnsafeSlow(n));
-    const out = await decodeRun({ stored: new Uint8Array(task.bytes), blocks, length: task.length }, runSlots, alloc);
+    const stored = new Uint8Array(task.bytes, task.bytesOffset ?? 0, task.bytesLength ?? task.bytes.byteLength - (task.bytesOffset ?? 0));
+    const out = await decodeRun({ stored, blocks, length: task.length }, runSlots, alloc);
     const result: DecodeResult = { id: task.id, data: shared ? undefined : out.buffer as ArrayBuffer };
     parentPort!.postMessage(result, result.data ? [result.data] : []);
   } catch (err) {
     if (!(err instanceof RunBlockError)) return fail(task.id, 'internal', err);
-    const partial = err.partial;
+    // Shared memory cannot be transferred: a prefix decoded into it goes back as a copy.
+    // Shared memory cannot be transferred: a prefix decoded into it goes back as a copy.
+    const partial = err.partial?.buffer instanceof SharedArrayBuffer ? err.partial.slice() : err.partial;
     const failure: TaskFailure = { id: task.id, kind: err.kind, error: err.message, block: err.block, partial: partial?.buffer as ArrayBuffer | undefined, partialLength: partial?.length };
     parentPort!.postMessage(failure, failure.partial ? [failure.partial] : []);
   }

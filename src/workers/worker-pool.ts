@@ -146,11 +146,13 @@ export class WorkerPool implements BlockDecoder {
    * @throws RunBlockError naming the block that failed and how.
    */
   async decodeRun(request: RunRequest): Promise<Uint8Array> {
-    const own = owned(request.stored);
+    // Shared memory is read in place (never transferable); anything else is transferred or copied.
+    const own = request.stored.buffer instanceof SharedArrayBuffer ? request.stored : owned(request.stored);
     const { fields, hashes } = packRunBlocks(request.blocks);
     const output = request.output && request.output.length >= request.length && request.output.buffer instanceof SharedArrayBuffer ? request.output : undefined;
     const task = {
-      op: 'decode-run' as const, id: 0, bytes: own.buffer as ArrayBuffer, fields: fields.buffer as ArrayBuffer, hashes: hashes.buffer as ArrayBuffer, length: request.length,
+      op: 'decode-run' as const, id: 0, bytes: own.buffer as ArrayBuffer | SharedArrayBuffer, bytesOffset: own.byteOffset, bytesLength: own.byteLength,
+      fields: fields.buffer as ArrayBuffer, hashes: hashes.buffer as ArrayBuffer, length: request.length,
       out: output?.buffer as SharedArrayBuffer | undefined, outOffset: output?.byteOffset,
     };
     const r = (await this.submit(task)) as DecodeResult;
@@ -185,7 +187,9 @@ export class WorkerPool implements BlockDecoder {
     if (this.workers[slot].load === 1) this.workers[slot].worker.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(task.id, { resolve, reject, slot });
-      const transfer = task.op === 'compress' ? [...task.buffers, task.fields] : [task.bytes, ...(task.op === 'decode' ? [task.hash, task.aad].filter((b): b is ArrayBuffer => !!b) : task.op === 'decode-run' ? [task.fields, task.hashes] : task.op === 'compress-batch' ? [task.fields, task.hashes, task.patchFields, task.patches, task.lengths] : [])];
+      const transfer = task.op === 'compress' ? [...task.buffers, task.fields]
+        : task.op === 'decode-run' ? (task.bytes instanceof SharedArrayBuffer ? [task.fields, task.hashes] : [task.bytes, task.fields, task.hashes])
+        : [task.bytes, ...(task.op === 'decode' ? [task.hash, task.aad].filter((b): b is ArrayBuffer => !!b) : task.op === 'compress-batch' ? [task.fields, task.hashes, task.patchFields, task.patches, task.lengths] : [])];
       this.workers[slot].worker.postMessage(task, transfer);
     });
   }

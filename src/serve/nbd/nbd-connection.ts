@@ -219,7 +219,7 @@ export class NbdConnection {
     this.inFlight++;
     this.inFlightBytes += cost;
     executeRequest(req, payload, session, this.abort.signal)
-      .then((reply) => this.send(reply))
+      .then((reply) => this.send(reply, session.export))
       .catch((err) => {
         // A bug (executeRequest answers every failure): the client would wait forever for this reply.
         this.log('error', `request failed unexpectedly: ${String(err)}`, err);
@@ -274,18 +274,31 @@ export class NbdConnection {
    * Writes one reply's buffers as one write where possible: corked, they leave in a single
    * writev. Write errors surface as the socket's 'error' event (the client went away).
    */
-  private send(buffers: Uint8Array[]): void {
+  private send(buffers: Uint8Array[], exp?: ServeExport): void {
     const s = this.socket;
     if (s.destroyed || s.writableEnded) return;
+    const done = exp?.recycle && buffers.some((b) => b.buffer instanceof SharedArrayBuffer) ? this.recycling(buffers, exp) : this.flushed;
     if (buffers.length === 1) {
-      s.write(buffers[0], this.flushed);
+      s.write(buffers[0], done);
       return;
     }
     s.cork();
     const last = buffers.length - 1;
     for (let i = 0; i < last; i++) if (buffers[i].length) s.write(buffers[i]);
-    s.write(buffers[last], this.flushed);
+    s.write(buffers[last], done);
     s.uncork();
+  }
+
+  /**
+   * The write callback of a reply whose data the export lent from its recycled memory: once the
+   * reply's last buffer is written (so every one before it), the memory goes back. Not after a
+   * failed write: the socket is gone and its buffers are left to the garbage collector.
+   */
+  private recycling(buffers: Uint8Array[], exp: ServeExport): (err?: Error | null) => void {
+    return (err) => {
+      if (!err) for (const b of buffers) exp.recycle!(b);
+      this.signal();
+    };
   }
 
   private log(level: NbdLogEntry['level'], message: string, error?: unknown): void {

@@ -1,0 +1,51 @@
+/**
+ * SlabPool: the shared memory a server's large reads borrow. A slab is lent to one borrower at a
+ * time; what it did not lend, or already got back, it ignores; it keeps at most its bound of free
+ * memory; requests beyond its largest slab get plain memory.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SlabPool } from '../src/util/slab-pool.js';
+
+test('slabs are shared memory of power-of-two sizes, reused once given back', () => {
+  const pool = new SlabPool();
+  const a = pool.take(100_000);
+  assert.equal(a.length, 100_000);
+  assert.ok(a.buffer instanceof SharedArrayBuffer);
+  assert.equal(a.buffer.byteLength, 128 << 10);
+  assert.equal(pool.take(10).buffer.byteLength, 64 << 10, 'at least 64 KiB');
+  const b = pool.take(100_000);
+  assert.notEqual(b.buffer, a.buffer, 'a lent slab is not lent again');
+  pool.give(a.subarray(5, 10)); // any view of it gives it back
+  assert.equal(pool.heldBytes, 128 << 10);
+  const c = pool.take(70_000);
+  assert.equal(c.buffer, a.buffer, 'the free slab of the right size is reused');
+  assert.equal(c.length, 70_000);
+  assert.equal(pool.heldBytes, 0);
+});
+
+test('what the pool did not lend, or already got back, is ignored', () => {
+  const pool = new SlabPool();
+  pool.give(new Uint8Array(65536));
+  pool.give(new Uint8Array(new SharedArrayBuffer(65536)));
+  assert.equal(pool.heldBytes, 0);
+  const a = pool.take(65536);
+  pool.give(a);
+  pool.give(a);
+  assert.equal(pool.heldBytes, 65536, 'given back once');
+  const b = pool.take(65536);
+  const c = pool.take(65536);
+  assert.notEqual(b.buffer, c.buffer, 'a slab given back twice is still lent once');
+});
+
+test('free memory is bounded; large requests get plain memory', () => {
+  const pool = new SlabPool(1 << 20, 256 << 10);
+  const slabs = Array.from({ length: 4 }, () => pool.take(128 << 10));
+  for (const s of slabs) pool.give(s);
+  assert.equal(pool.heldBytes, 256 << 10, 'two of four kept');
+  const big = pool.take((1 << 20) + 1);
+  assert.ok(!(big.buffer instanceof SharedArrayBuffer));
+  assert.equal(big.length, (1 << 20) + 1);
+  pool.give(big);
+  assert.equal(pool.heldBytes, 256 << 10);
+});
