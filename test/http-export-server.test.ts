@@ -19,6 +19,7 @@ import { connect, type Socket } from 'node:net';
 import { Archive, CorruptArchiveError, StoreError, type IndexEntry } from '../src/index.ts';
 import { EntryKind } from '../src/format/constants.ts';
 import { archiveExports } from '../src/serve/archive-exports.ts';
+import { startRunDecoderPool } from '../src/node/run-decoder-pool.ts';
 import type { ServeExport } from '../src/serve/serve-export.ts';
 import { startHttpServer, type HttpExportServer } from '../src/serve/http/http-export-server.ts';
 import { assertBytes, mixedData, packSmall, tempDir, writeData } from './helpers.ts';
@@ -540,6 +541,40 @@ describe('one archive over HTTP, read with curl', { skip: curlSkip }, () => {
     const r = await curl(url);
     assert.equal(r.status, 200);
     assertBytes(r.body, disk, 'after a disconnect');
+  });
+});
+
+describe('pooled reads in recycled memory', () => {
+  test('a body the client reads late keeps its bytes: memory goes back only once a chunk is written', async () => {
+    // 24 MiB of varied blocks read in 1 MiB chunks decoded on a worker pool into memory the
+    // export lends: while the client reads nothing, the kernel's buffers fill and a chunk waits
+    // in the response; were its memory given back before it was written, the next chunk's read
+    // would overwrite it.
+    const big = mixedData(24 * MiB, { unit: BS, seed: 31 });
+    await packSmall({ disk: writeData(tmp.path('big.raw'), big), output: tmp.path('big.hxz'), blockSize: BS });
+    const a = await Archive.open(tmp.path('big.hxz'));
+    const pool = startRunDecoderPool(a, 2);
+    const s = await startHttpServer({ exports: archiveExports([{ name: 'big', archive: a, decoder: pool }]), host: '127.0.0.1', port: 0, chunkSize: MiB });
+    try {
+      const body = await new Promise<Buffer>((resolve, reject) => {
+        const req = request(`http://127.0.0.1:${s.port}/disk`, (res) => {
+          res.pause();
+          const parts: Buffer[] = [];
+          setTimeout(() => {
+            res.on('data', (d: Buffer) => parts.push(d));
+            res.on('end', () => resolve(Buffer.concat(parts)));
+            res.resume();
+          }, 400);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      assertBytes(body, big, 'body read late');
+    } finally {
+      await s.close();
+      await pool.close();
+      await a.close();
+    }
   });
 });
 

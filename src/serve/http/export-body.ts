@@ -70,18 +70,21 @@ function* chunksOf(ranges: readonly ByteRange[], chunkSize: number): Generator<[
  * Writes `plan` to `res` (whose head is already written) from `chunks`, the output of
  * {@link readExportChunks} over the plan's ranges, whose first result the caller has already
  * taken (it reads the first chunk before sending the head, so an early error can still become
- * an error status). Ends the response when everything is written.
+ * an error status). Ends the response when everything is written. `recycle` gets each chunk
+ * once it is written (the export's {@link ServeExport.recycle}).
  * @throws AbortedError when `signal` is aborted (the client went away, the server is closing).
  * @throws whatever reading the chunks throws; the caller then destroys the response so the
  *   client sees a truncated body, never wrong bytes.
  */
-export async function writeBody(res: ServerResponse, plan: BodyPlan, chunks: AsyncIterator<Uint8Array>, first: IteratorResult<Uint8Array>, signal: AbortSignal): Promise<void> {
+export async function writeBody(
+  res: ServerResponse, plan: BodyPlan, chunks: AsyncIterator<Uint8Array>, first: IteratorResult<Uint8Array>, signal: AbortSignal, recycle?: (data: Uint8Array) => void,
+): Promise<void> {
   let chunk = first;
   for (const part of plan.parts) {
     if (part.head) await write(res, part.head, signal);
     for (let left = part.range.end - part.range.start; left > 0;) {
       if (chunk.done) throw new Error('export body ended before its ranges did');
-      await write(res, chunk.value, signal);
+      await write(res, chunk.value, signal, recycle);
       left -= chunk.value.length;
       chunk = await chunks.next();
     }
@@ -90,10 +93,15 @@ export async function writeBody(res: ServerResponse, plan: BodyPlan, chunks: Asy
   res.end();
 }
 
-/** Writes one piece, then waits for 'drain' when the response's buffer is full. */
-async function write(res: ServerResponse, data: Uint8Array | string, signal: AbortSignal): Promise<void> {
+/**
+ * Writes one piece, then waits for 'drain' when the response's buffer is full. With `recycle`,
+ * the bytes go back to the export once written (not after a failed write: they are left to
+ * the garbage collector).
+ */
+async function write(res: ServerResponse, data: Uint8Array | string, signal: AbortSignal, recycle?: (data: Uint8Array) => void): Promise<void> {
   if (signal.aborted || res.destroyed) throw new AbortedError('client went away');
-  const ok = typeof data === 'string' ? res.write(data, 'latin1') : res.write(data);
+  const ok = typeof data === 'string' ? res.write(data, 'latin1')
+    : recycle ? res.write(data, (err) => { if (!err) recycle(data); }) : res.write(data);
   if (!ok) await drained(res, signal);
   if (signal.aborted) throw new AbortedError('client went away');
 }

@@ -149,7 +149,7 @@ export function createExportRequestHandler(options: ExportRequestHandlerOptions)
     }
     res.writeHead(status, headers);
     try {
-      await writeBody(res, plan, chunks, first, signal);
+      await writeBody(res, plan, chunks, first, signal, exp.recycle && ((data) => exp.recycle!(data)));
     } catch (err) {
       const gone = signal.aborted;
       controller.abort();
