@@ -127,7 +127,11 @@ export function mountExports(options: MountExportsOptions): FuseMount {
         if (!e) return binding.replyErr(req, E.EISDIR);
         const length = Math.max(0, Math.min(b, e.size - a));
         if (length === 0) return binding.replyBuf(req, new Uint8Array(0));
-        return e.read(a, length).then((bytes) => binding.replyBuf(req, bytes));
+        // The reply is written to /dev/fuse before replyBuf returns: the memory goes back at once.
+        return e.read(a, length).then((bytes) => {
+          binding.replyBuf(req, bytes);
+          e.recycle?.(bytes);
+        });
       }
       case FuseOp.Write: {
         if (!e?.writer) return binding.replyErr(req, E.EROFS);
