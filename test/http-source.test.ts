@@ -292,6 +292,22 @@ for (const [transport, transportOptions] of TRANSPORTS) describe(`HttpSource aga
     }
   });
 
+  test('large answers (read into shared memory where the transport can): cut mid-body or overlong is an error, never their bytes', async () => {
+    // 300 KiB reads: over the size that node:http's transport reads into a SharedArrayBuffer.
+    const server = await startFaultyHttp(data, (n) => (n === 1 ? { cutAfter: 100 * KiB } : n === 2 ? { overlong: 5000 } : {}));
+    try {
+      const s = new HttpSource(server.url, { ...transportOptions });
+      await s.size();
+      await rejectsStore(s.read(400 * KiB, 300 * KiB), true, /reading the answer failed|ended after|bytes, expected/);
+      await rejectsStore(s.read(400 * KiB, 300 * KiB), true);
+      const got = await s.read(400 * KiB, 300 * KiB);
+      assertBytes(got, data.subarray(400 * KiB, 700 * KiB), 'the next answer, correct');
+      if (transport === 'node:http') assert.ok(got.buffer instanceof SharedArrayBuffer, 'a large answer lands in shared memory');
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a 206 wider than asked gives the right slice (first contact and later reads)', async () => {
     const server = await startFaultyHttp(data, () => ({ widen: true }));
     try {

@@ -14,7 +14,21 @@ export interface HttpAnswer {
   readonly body: ReadableStream<Uint8Array> | null;
   /** The whole body. */
   arrayBuffer(): Promise<ArrayBuffer>;
+  /**
+   * Copies the body into `target` as it arrives and resolves with the bytes copied. Optional (a
+   * transport that offers it lets large answers land in shared memory, which a decoder on
+   * another thread reads in place instead of being sent a copy).
+   * @throws Error when the body holds more than `target.length` bytes or the connection fails.
+   */
+  bodyInto?(target: Uint8Array): Promise<number>;
 }
+
+/**
+ * Answers of at least this many bytes are read into shared memory (a SharedArrayBuffer) when
+ * the transport can ({@link HttpAnswer.bodyInto}): they are the coalesced reads of stored blocks,
+ * which the worker pool then decodes without copying each block's bytes into a message first.
+ */
+const SHARED_BODY_MIN = 256 << 10;
 
 /** The fetch an {@link HttpSource} calls: the global `fetch` is one. */
 export type HttpFetch = (url: string, init: { headers: Record<string, string>; signal?: AbortSignal }) => Promise<HttpAnswer>;
@@ -216,7 +230,12 @@ export class HttpSource implements ByteSource {
     }
     let bytes: Uint8Array;
     try {
-      bytes = this.streamBodies && res.body ? await readExactly(res.body, expect, declared !== null) : new Uint8Array(await res.arrayBuffer());
+      if (res.bodyInto && expect >= SHARED_BODY_MIN && typeof SharedArrayBuffer === 'function') {
+        const shared = new Uint8Array(new SharedArrayBuffer(expect));
+        bytes = shared.subarray(0, await res.bodyInto(shared));
+      } else {
+        bytes = this.streamBodies && res.body ? await readExactly(res.body, expect, declared !== null) : new Uint8Array(await res.arrayBuffer());
+      }
     } catch (err) {
       if (signal?.aborted) throw new AbortedError('read cancelled', { archive: this.name }, { cause: err });
       throw new StoreError(`${this.name}: reading the answer failed: ${describe(err)}`, { archive: this.name, stage: 'read' }, { cause: err, transient: true });

@@ -72,4 +72,18 @@ class UndiciAnswer implements HttpAnswer {
     // mid-body rejects here (undici's "other side closed"), it never leaves the read waiting.
     return this.res.body.arrayBuffer();
   }
+
+  async bodyInto(target: Uint8Array): Promise<number> {
+    let n = 0;
+    // Each chunk is copied once, where it belongs; a cut connection rejects the iteration.
+    for await (const chunk of this.res.body as AsyncIterable<Uint8Array>) {
+      if (n + chunk.length > target.length) {
+        this.res.body.destroy();
+        throw new Error(`the answer holds more than its declared ${target.length} bytes`);
+      }
+      target.set(chunk, n);
+      n += chunk.length;
+    }
+    return n;
+  }
 }

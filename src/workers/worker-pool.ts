@@ -218,7 +218,8 @@ export class WorkerPool implements BlockDecoder {
  * whose transfer would detach (and send) the whole buffer it is part of.
  */
 function owned(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Uint8Array.prototype.slice.call(bytes);
+  // Shared memory cannot be transferred: a copy (its slice is ordinary memory) goes instead.
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && !(bytes.buffer instanceof SharedArrayBuffer) ? bytes : Uint8Array.prototype.slice.call(bytes);
 }
 
 /** A typed array's buffer, itself when the array spans all of it (to transfer), else a copy of its bytes. */
