@@ -49,3 +49,18 @@ test('free memory is bounded; large requests get plain memory', () => {
   pool.give(big);
   assert.equal(pool.heldBytes, 256 << 10);
 });
+
+test('a full pool makes room for the size given back by dropping free slabs of other sizes', () => {
+  const pool = new SlabPool(4 << 20, 4 << 20);
+  const big = [pool.take(2 << 20), pool.take(2 << 20)];
+  for (const b of big) pool.give(b);
+  assert.equal(pool.heldBytes, 4 << 20, 'full of 2 MiB slabs');
+  const small = pool.take(256 << 10);
+  pool.give(small);
+  assert.equal(pool.heldBytes, (2 << 20) + (256 << 10), 'one 2 MiB slab dropped for the 256 KiB one');
+  assert.equal(pool.take(256 << 10).buffer, small.buffer, 'and that one is reused');
+  // Same-size slabs never push each other out: beyond the bound they are dropped.
+  const same = [pool.take(2 << 20), pool.take(2 << 20), pool.take(2 << 20)];
+  for (const b of same) pool.give(b);
+  assert.equal(pool.heldBytes, 4 << 20);
+});

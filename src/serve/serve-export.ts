@@ -34,8 +34,10 @@ export interface ServeExport {
   /**
    * Gives back the memory of a buffer {@link read} or {@link readWithExtents} returned (or of a
    * view of it), once it is sent and nothing uses it any more: a later read overwrites it.
-   * Optional, and optional to call (what is never given back is garbage collected); memory
-   * the export did not lend, or already got back, is ignored.
+   * Optional, and optional to call (what is never given back is garbage collected); memory the
+   * export did not lend is ignored. Give a result back once: views of it may be given back
+   * together (the first frees it, the rest are ignored), but a later give-back could free the
+   * same memory lent to another read since.
    */
   recycle?(data: Uint8Array): void;
   /**

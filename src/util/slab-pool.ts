@@ -52,7 +52,16 @@ export class SlabPool {
     const slab = view.buffer;
     if (!(slab instanceof SharedArrayBuffer) || !this.lent.has(slab)) return;
     this.lent.delete(slab);
-    if (this.freeBytes + slab.byteLength > this.maxFreeBytes) return;
+    if (slab.byteLength > this.maxFreeBytes) return;
+    // Full: free slabs of other sizes make room (the largest size first), so a pool filled by one
+    // kind of read (2 MiB from qemu) still recycles the next kind (256 KiB from nbdcopy).
+    while (this.freeBytes + slab.byteLength > this.maxFreeBytes) {
+      let victim: number | undefined;
+      for (const [size, list] of this.free) if (list.length && size !== slab.byteLength && (victim === undefined || size > victim)) victim = size;
+      if (victim === undefined) return;
+      this.free.get(victim)!.pop();
+      this.freeBytes -= victim;
+    }
     let list = this.free.get(slab.byteLength);
     if (!list) this.free.set(slab.byteLength, (list = []));
     list.push(slab);

@@ -111,7 +111,6 @@ async function runTask(task: DecodeRunTask): Promise<void> {
   } catch (err) {
     if (!(err instanceof RunBlockError)) return fail(task.id, 'internal', err);
     // Shared memory cannot be transferred: a prefix decoded into it goes back as a copy.
-    // Shared memory cannot be transferred: a prefix decoded into it goes back as a copy.
     const partial = err.partial?.buffer instanceof SharedArrayBuffer ? err.partial.slice() : err.partial;
     const failure: TaskFailure = { id: task.id, kind: err.kind, error: err.message, block: err.block, partial: partial?.buffer as ArrayBuffer | undefined, partialLength: partial?.length };
     parentPort!.postMessage(failure, failure.partial ? [failure.partial] : []);

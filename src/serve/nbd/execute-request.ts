@@ -120,11 +120,20 @@ async function read(req: NbdRequest, s: Session, signal?: AbortSignal): Promise<
     const { extents, data } = exp.readWithExtents
       ? await exp.readWithExtents(offset, length, signal)
       : await Promise.all([exp.extents(offset, length, MAX_READ_EXTENTS, signal), exp.read(offset, length, signal)]).then(([x, d]) => ({ extents: x, data: d }));
-    return structuredReadReply(cookie, planRead(offset, length, extents).pieces, data, offset);
+    return unlessUnsent(exp, structuredReadReply(cookie, planRead(offset, length, extents).pieces, data, offset), data);
   }
   const plan = planRead(offset, length, await exp.extents(offset, length, MAX_READ_EXTENTS, signal));
   const data = plan.read ? await exp.read(plan.read.offset, plan.read.length, signal) : EMPTY;
-  return structuredReadReply(cookie, plan.pieces, data, plan.read?.offset ?? 0);
+  return unlessUnsent(exp, structuredReadReply(cookie, plan.pieces, data, plan.read?.offset ?? 0), data);
+}
+
+/**
+ * `reply`, after giving `data` back to the export when no buffer of the reply is a view of it
+ * (a read that turned out to be all holes): the connection gives back only what it sends.
+ */
+function unlessUnsent(exp: ServeExport, reply: Uint8Array[], data: Uint8Array): Uint8Array[] {
+  if (exp.recycle && !reply.some((b) => b.buffer === data.buffer)) exp.recycle(data);
+  return reply;
 }
 
 /** The error reply to `req`: an error chunk with structured replies, else a simple reply. */
