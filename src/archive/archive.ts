@@ -367,6 +367,8 @@ export class Archive {
     await Promise.all(this.parents.map((p) => p.close()));
     await this.decoder?.close();
     if (this.ownsSource) await this.source.close?.();
+    // Its block cache's memory goes to the next archive opened (see cache-segments.ts).
+    this.blocks.release();
   }
 
   /**

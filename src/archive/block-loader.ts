@@ -1,3 +1,4 @@
+import { keepCacheSegments, takeCacheSegment } from './cache-segments.js';
 import { EntryKind } from '../format/constants.js';
 import { bytesEqual, type Digest32 } from '../format/digest.js';
 import type { Extent } from '../format/header.js';
@@ -88,6 +89,8 @@ export class BlockLoader {
    * milliseconds. A segment's pages become resident only as blocks are decoded into them.
    */
   private readonly slabBuffers = new Set<ArrayBufferLike>();
+  /** The segments themselves (whole), handed on to the next archive's cache at {@link release}. */
+  private readonly segments: Uint8Array[] = [];
   private segment: Uint8Array | undefined;
   private segmentUsed = 0;
   private readonly slots: number;
@@ -347,8 +350,9 @@ export class BlockLoader {
     if (spare) return spare;
     if (this.nextSlot < this.slots) {
       if (!this.segment || this.segmentUsed * this.poolLength === this.segment.length) {
-        this.segment = new Uint8Array(Math.min(this.segmentSlots, this.slots - this.nextSlot) * this.poolLength);
+        this.segment = takeCacheSegment(Math.min(this.segmentSlots, this.slots - this.nextSlot) * this.poolLength);
         this.slabBuffers.add(this.segment.buffer);
+        this.segments.push(this.segment);
         this.segmentUsed = 0;
       }
       this.nextSlot++;
@@ -356,6 +360,23 @@ export class BlockLoader {
       return this.segment.subarray(at, at + this.poolLength);
     }
     return new Uint8Array(this.poolLength);
+  }
+
+  /**
+   * Empties the cache and, when no load is running (none can still be writing or reading a
+   * slot), hands the cache's memory on to the next archive that opens (cache-segments.ts). The
+   * loader stays usable: a later load starts a cache of its own.
+   */
+  release(): void {
+    this.cache.clear();
+    this.spare.length = 0;
+    this.released = [];
+    this.segment = undefined;
+    this.segmentUsed = 0;
+    this.nextSlot = 0;
+    this.slabBuffers.clear();
+    const segments = this.segments.splice(0);
+    if (this.runningByGen.size === 0) keepCacheSegments(segments);
   }
 
   /** The cache let go of a block: its buffer is reused when nobody can be holding it. */
