@@ -12,7 +12,9 @@
  *
  * Writes go through Overlay.write (hexz), pwrite (the raw image for the full pack) and
  * `qemu-io -c 'write -P N OFF 4k'` in batches (qcow2): the same pages, each filled with one byte
- * value. Results go to bench/results/commit-latest.json. HEXZ_BENCH_KEEP=1 keeps the temporary
+ * value. Each measured run starts after a `sync` (not timed), so that none pays for the write-back
+ * of what the setup or an earlier run wrote. HEXZ_BENCH_CASES=2 (a comma-separated list of 0: 1% as
+ * single pages, 1: 10%, 2: 1% in 64 KiB runs) runs only those. Results go to bench/results/commit-latest.json. HEXZ_BENCH_KEEP=1 keeps the temporary
  * directory.
  */
 import { spawnSync } from 'node:child_process';
@@ -102,7 +104,8 @@ async function main(): Promise<void> {
   const results: Record<string, unknown>[] = [];
   // Random single pages touch about 16 times their bytes in 64 KiB blocks; the clustered case
   // (whole 64 KiB runs of pages) shows the cost when the dirty bytes are the touched blocks.
-  const cases = [{ fraction: 0.01, run: 1 }, { fraction: 0.1, run: 1 }, { fraction: 0.01, run: 16 }];
+  const all = [{ fraction: 0.01, run: 1 }, { fraction: 0.1, run: 1 }, { fraction: 0.01, run: 16 }];
+  const cases = process.env.HEXZ_BENCH_CASES ? process.env.HEXZ_BENCH_CASES.split(',').map((k) => all[Number(k)]).filter(Boolean) : all;
   for (const { fraction, run: pagesPerRun } of cases) {
     const list = randomPages(Math.round((pages * fraction) / pagesPerRun), Math.floor(pages / pagesPerRun), fraction === 0.01 ? 99 : 7)
       .flatMap((r) => Array.from({ length: pagesPerRun }, (_, k) => r * pagesPerRun + k));
@@ -131,10 +134,16 @@ async function main(): Promise<void> {
     const times = { commit: [] as number[], pack: [] as number[], qemu: [] as number[] };
     let commitReport: Awaited<ReturnType<typeof commitOverlay>> | undefined;
     const child = join(work, 'child.hxz');
+    // Each measured run starts with the page cache clean: the setup and every run before dirty
+    // gigabytes of it (copies of the image and of the qcow2 files, outputs), and the kernel's
+    // write-back of those would otherwise land in whichever run comes next (its fsync waits).
+    const settle = () => run('sync', []);
     for (let r = 0; r < RUNS; r++) {
+      settle();
       times.commit.push(await seconds(async () => {
         commitReport = await commitOverlay(ovPath, { output: child, force: true });
       }));
+      settle();
       times.pack.push(await seconds(() => pack({ disk: mod, output: join(work, 'full.hxz'), force: true })));
       if (qemu) {
         const qdir = join(work, 'qemu');
@@ -142,6 +151,7 @@ async function main(): Promise<void> {
         mkdirSync(qdir);
         copyFileSync(join(pristine, 'base.qcow2'), join(qdir, 'base.qcow2'));
         copyFileSync(join(pristine, 'top.qcow2'), join(qdir, 'top.qcow2'));
+        settle();
         times.qemu.push(await seconds(() => run('qemu-img', ['commit', '-q', join(qdir, 'top.qcow2')])));
       }
     }

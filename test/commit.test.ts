@@ -12,11 +12,12 @@ import { AbortedError, CorruptArchiveError, UsageError } from '../src/errors.ts'
 import { EntryKind, type StreamName } from '../src/format/constants.ts';
 import type { IndexEntry } from '../src/format/entry.ts';
 import { Overlay } from '../src/overlay/overlay.ts';
-import { commitOverlay } from '../src/ops/commit-overlay.ts';
+import { commitOverlay, touchedBytes } from '../src/ops/commit-overlay.ts';
 import { mergeDirty, planCommit } from '../src/ops/commit-plan.ts';
 import { diffArchives } from '../src/ops/diff.ts';
 import { verify } from '../src/ops/verify.ts';
 import { pack } from '../src/pack/pack.ts';
+import { Crafter } from './craft.ts';
 import { assertBytes, assertOneErrorLine, listDir, mixedData, packSmall, randomData, Rng, runCli, tempDir, writeData } from './helpers.ts';
 
 const BS = 65536;
@@ -245,6 +246,15 @@ test('CDC with zero runs, zeroes and trims: content is exact and verify passes',
   }
 });
 
+test('touchedBytes counts each grid block a written range touches once', () => {
+  assert.equal(touchedBytes([], BS), 0);
+  assert.equal(touchedBytes([{ offset: 0, length: 1 }], BS), BS);
+  assert.equal(touchedBytes([{ offset: BS - 1, length: 2 }], BS), 2 * BS, 'a range across a block boundary');
+  assert.equal(touchedBytes([{ offset: 10, length: 10 }, { offset: 100, length: 5 }, { offset: BS + 3, length: 1 }], BS), 2 * BS, 'two ranges in one block');
+  assert.equal(touchedBytes([{ offset: 0, length: 3 * BS }, { offset: 3 * BS + 5, length: 1 }], BS), 4 * BS);
+  assert.equal(touchedBytes([{ offset: 5 * BS, length: BS }], BS), BS, 'an aligned block');
+});
+
 test('the plan tiles the stream: refs, zeros and windows widened to the base blocks they touch', async () => {
   const e = (offset: number, length: number, kind: number): IndexEntry => ({ offset, length, kind, encoding: 0, slot: 0, storedOffset: kind ? 4096 + offset : 0, storedLength: kind ? length : 0, hash: new Uint8Array(32) } as IndexEntry);
   const entries = [e(0, 100, 1), e(100, 100, 1), e(200, 1000, 0), e(1200, 100, 1), e(1300, 50, 1)];
@@ -366,6 +376,40 @@ test('a damaged base block that a write touches fails the commit, naming the blo
       });
       assert.equal(existsSync(t.path('child.hxz')), false, name);
     }
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a damaged index leaf of an archive further up the chain fails the commit (the chain is read beside the plan); nothing is left', async () => {
+  const t = tempDir('hexz-commit-chain-index-');
+  try {
+    // 600 blocks of 4 KiB: the grandparent's index has leaves after its data region; only the
+    // dedup table's walk of the chain reads them (the plan walks the base's own index).
+    const bs = 4096;
+    const first = Buffer.from(randomData(600 * bs, 41));
+    await packSmall({ disk: writeData(t.path('g.raw'), first), output: t.path('g.hxz'), blockSize: bs });
+    const second = Buffer.from(first);
+    second.set(randomData(8 * bs, 42), 100 * bs);
+    await packSmall({ disk: writeData(t.path('p.raw'), second), output: t.path('p.hxz'), blockSize: bs, parent: t.path('g.hxz') });
+    const base = await Archive.open(t.path('p.hxz'));
+    const ov = await Overlay.create(t.path('vm.overlay'), base);
+    await ov.write('disk', 300 * bs, randomData(2 * bs, 43));
+    await ov.close();
+    await base.close();
+    const bytes = readFileSync(t.path('g.hxz'));
+    const c = new Crafter(bytes);
+    const root = c.root(0);
+    assert.equal(root.level, 1, 'the grandparent has several leaves');
+    const leaf = c.child(0, root, 1);
+    bytes[leaf.offset + 100] ^= 0x10;
+    writeFileSync(t.path('g.hxz'), bytes);
+    await assert.rejects(commitOverlay(t.path('vm.overlay'), { output: t.path('child.hxz'), workers: 2 }), (err: unknown) => {
+      assert.ok(err instanceof CorruptArchiveError, String(err));
+      return true;
+    });
+    assert.equal(existsSync(t.path('child.hxz')), false);
+    assert.deepEqual(listDir(t.dir).filter((n) => n.includes('child')), []);
   } finally {
     t.cleanup();
   }

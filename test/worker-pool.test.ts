@@ -3,6 +3,7 @@
  * (here the keyed-hash key of an encrypted archive) in a setup message that every worker gets
  * before its first task.
  */
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Codec } from '../src/format/constants.ts';
@@ -28,6 +29,55 @@ test('configure before the first task: every worker hashes with the key it was s
   } finally {
     await pool.close();
   }
+});
+
+test('grow starts workers with the data last configured, also after tasks ran; never shrinks', async () => {
+  const pool = new WorkerPool(1);
+  try {
+    const key = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
+    pool.configure({ hashKey: key });
+    const first = new Uint8Array(4096).fill(3);
+    const [r0] = await pool.compress([first], Codec.ZSTD, 3, { transfer: false });
+    assert.equal(hex(r0.hash), hex(keyedBlake3(key)(first)));
+    pool.grow(3);
+    assert.equal(pool.size, 3);
+    pool.grow(2);
+    assert.equal(pool.size, 3, 'grow never stops workers');
+    // Nine tasks at once go to the least-loaded workers: the new ones take most of them, and
+    // each hashes with the configured key, not the constructor's (none).
+    const blocks = Array.from({ length: 9 }, (_, i) => new Uint8Array(4096).fill(i + 10));
+    const results = await Promise.all(blocks.map((b) => pool.compress([b], Codec.ZSTD, 3, { transfer: false })));
+    results.forEach(([r], i) => assert.equal(hex(r.hash), hex(keyedBlake3(key)(blocks[i])), `block ${i}: keyed hash`));
+  } finally {
+    await pool.close();
+  }
+  assert.throws(() => pool.grow(4), /closed/);
+});
+
+test('ready resolves once every worker has loaded, and holds a process that has nothing else to wait for', async () => {
+  const pool = new WorkerPool(2);
+  try {
+    await pool.ready();
+    pool.grow(3);
+    await pool.ready();
+  } finally {
+    await pool.close();
+  }
+  // Idle workers do not keep a process alive; waiting for them to start must (else Node exits
+  // with 13, an unsettled top-level await, before 'up' is printed).
+  const url = new URL('../src/workers/worker-pool.ts', import.meta.url).href;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+    `const { WorkerPool } = await import(${JSON.stringify(url)}); const p = new WorkerPool(2); await p.ready(); console.log('up'); p.close();`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'up');
+});
+
+test('ready rejects when the pool is closed before its workers start', async () => {
+  const pool = new WorkerPool(1);
+  const ready = pool.ready();
+  ready.catch(() => {}); // checked below, after close
+  await pool.close();
+  await assert.rejects(ready, /closed/);
 });
 
 test('without configure a pool hashes with plain BLAKE3', async () => {

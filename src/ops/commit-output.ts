@@ -88,6 +88,11 @@ export class CommitOutput {
     writer: ArchiveWriter; pool: WorkerPool; table: DedupTable; codec: CodecId; level: number;
     /** Blocks queued before the oldest is written (bounds memory: about 16 MiB of blocks). */
     limit: number; counters: CommitCounters; onWrite?: () => void; blockSize: number;
+    /**
+     * Settles when `table` holds the chain (seeded meanwhile): nothing is written before, as a
+     * re-cut block is looked up in it; a rejection fails the first write.
+     */
+    ready?: Promise<unknown>;
   }) {
     this.zeros = Buffer.alloc(parts.blockSize);
     // A few batches per worker in flight at the limit.
@@ -195,6 +200,7 @@ export class CommitOutput {
   }
 
   private async drainOne(): Promise<void> {
+    if (this.parts.ready) await this.parts.ready;
     const item = await this.queue.shift()!;
     this.queuedBlocks -= this.weights.shift()!;
     if (Array.isArray(item)) for (const e of item) await this.write(e);

@@ -15,7 +15,7 @@ import { KnownHashes } from '../hash/known-hashes.js';
 import { compressBlocks, type CompressedBlocks, type CompressTools } from './compress-blocks.js';
 import { blockAad } from '../format/seal-aad.js';
 import { decodeRun, RunBlockError, unpackRunBlocks, type RunSlotTools } from '../archive/decode-run.js';
-import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressBatchTask, DecodeResult, DecodeRunTask, Qcow2CompressResult, TaskFailure } from './block-task.js';
+import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressBatchTask, DecodeResult, DecodeRunTask, Qcow2CompressResult, TaskFailure, WorkerReady } from './block-task.js';
 
 // The archive's zstd dictionary and keys arrive once, with the worker's creation data or in a
 // setup message before the first task (not per task).
@@ -47,6 +47,8 @@ function configure(d: BlockWorkerData): void {
   });
 }
 configure((workerData ?? {}) as BlockWorkerData);
+// Loaded: the pool may now count on this thread answering at once (WorkerPool.ready).
+parentPort!.postMessage({ id: -1, ready: true } satisfies WorkerReady);
 
 parentPort!.on('message', (task: BlockTask) => {
   if (task.op === 'setup') return configure(task.data);

@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CodecId } from '../format/constants.js';
 import { BlockDecodeError, type BlockDecoder, type BlockDecodeRequest } from '../archive/block-decoder.js';
-import type { BlockTask, BlockWorkerData, SetupTask, CompressBatchResult, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure } from './block-task.js';
+import type { BlockTask, BlockWorkerData, SetupTask, CompressBatchResult, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure, WorkerReady } from './block-task.js';
 import { packRunBlocks, RunBlockError, type RunRequest } from '../archive/decode-run.js';
 
 type TaskResult = CompressBatchResult | DecodeResult | Qcow2CompressResult;
@@ -19,10 +19,14 @@ type Pending = { resolve: (r: TaskResult) => void; reject: (e: Error) => void; s
  * returns a promise. Callers bound the number in flight and consume results in their own order.
  */
 export class WorkerPool implements BlockDecoder {
-  private readonly workers: { worker: Worker; load: number }[] = [];
+  private readonly workers: { worker: Worker; load: number; up: Promise<void> }[] = [];
+  /** Settle the `up` promises of workers that have not said they are ready yet. */
+  private readonly starting = new Map<Worker, { resolve: () => void; reject: (e: Error) => void }>();
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private failure: Error | null = null;
+  /** What new workers start with: the constructor's data, or the last {@link configure}'s. */
+  private shared: BlockWorkerData;
 
   /**
    * Starts `size` workers (at least one). `shared` is sent to each worker once at start: the
@@ -30,19 +34,41 @@ export class WorkerPool implements BlockDecoder {
    * keyed-hash and object keys.
    */
   constructor(size: number, shared: BlockWorkerData = {}) {
+    this.shared = shared;
+    this.grow(Math.max(1, size));
+  }
+
+  /**
+   * Starts workers until there are `size` (none when there are that many already), with the
+   * data the pool was last given (constructor or {@link configure}). A thread costs tens of
+   * milliseconds of CPU to start, so a caller that learns late how much work there is can start
+   * with one and grow.
+   * @throws Error when the pool has failed or been closed.
+   */
+  grow(size: number): void {
+    if (this.failure) throw this.failure;
     // Same extension as this module: .ts under tsx (tests), .js once built.
     const ext = extname(fileURLToPath(import.meta.url));
     const url = new URL(`./block-worker${ext}`, import.meta.url);
-    for (let i = 0; i < Math.max(1, size); i++) {
-      const workerData = shared;
+    while (this.workers.length < size) {
+      const workerData = this.shared;
       // Built workers are plain JavaScript: they do not take the process's options (a loader
       // such as `--import tsx` would cost each of them 100 ms or more to start).
       const worker = ext === '.ts' ? tsWorker(url, workerData) : new Worker(url, { workerData, execArgv: [] });
-      worker.on('message', (r: TaskResult | TaskFailure) => this.settle(r));
+      const up = new Promise<void>((resolve, reject) => this.starting.set(worker, { resolve, reject }));
+      up.catch(() => {}); // a pool that fails says so through its tasks; ready() reports it to whoever waits
+      worker.on('message', (r: TaskResult | TaskFailure | WorkerReady) => {
+        if ('ready' in r) {
+          this.starting.get(worker)?.resolve();
+          this.starting.delete(worker);
+          // Held by ready() meanwhile; an idle pool must not keep the process alive.
+          if (this.workers.find((w) => w.worker === worker)?.load === 0) worker.unref();
+        } else this.settle(r);
+      });
       worker.on('error', (err) => this.fail(err));
       worker.on('exit', (code) => code !== 0 && this.fail(new Error(`block worker exited with code ${code}`)));
       worker.unref();
-      this.workers.push({ worker, load: 0 });
+      this.workers.push({ worker, load: 0, up });
     }
   }
 
@@ -53,8 +79,21 @@ export class WorkerPool implements BlockDecoder {
    */
   configure(shared: BlockWorkerData): void {
     if (this.nextId > 0) throw new Error('internal: a worker pool is configured before its first task');
+    this.shared = shared;
     // Messages reach a worker in order: the setup arrives before any task.
     for (const w of this.workers) w.worker.postMessage({ op: 'setup', id: -1, data: shared } satisfies BlockTask);
+  }
+
+  /**
+   * Resolves once every worker has loaded its modules and takes tasks at once: a thread takes
+   * tens of milliseconds to start, during which it competes for the cores with whoever is being
+   * served. A server waits for this before it says it is ready.
+   * @throws Error (rejects) when a worker fails to start or the pool is closed first.
+   */
+  ready(): Promise<void> {
+    // Idle workers are unreferenced: the process would not wait for them to start.
+    for (const w of this.workers) if (this.starting.has(w.worker)) w.worker.ref();
+    return Promise.all(this.workers.map((w) => w.up)).then(() => {});
   }
 
   /** Number of workers. */
@@ -207,6 +246,8 @@ export class WorkerPool implements BlockDecoder {
 
   private fail(err: Error): void {
     this.failure ??= err;
+    for (const s of this.starting.values()) s.reject(err);
+    this.starting.clear();
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }

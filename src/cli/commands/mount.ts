@@ -80,7 +80,8 @@ async function mount(file: string, dir: string, flags: MountFlags, ctx: CommandC
     const opened = await openExports([{ name: '', archive }], { overlay: flags.overlay, parentDirs: parentDirsFrom(flags) });
     closers.push(() => opened.close());
     const { exports } = opened;
-    await warmExports(exports);
+    // Ready means ready: the decode threads have started, and the read path has run once.
+    await Promise.all([opened.ready(), warmExports(exports)]);
     const { mountExports } = await import('../../mount/mount-exports.js');
     const { unmountDir } = await import('../../mount/unmount-dir.js');
     const fuse = mountExports({

@@ -70,7 +70,8 @@ async function serve(files: string[], flags: ServeFlags, ctx: CommandContext): P
     // Closed after the servers (closers run in reverse): the overlay is flushed once nothing writes.
     closers.push(() => opened.close());
     const { exports } = opened;
-    await warmExports(exports);
+    // Ready means ready: the decode threads have started, and the read path has run once.
+    await Promise.all([opened.ready(), warmExports(exports)]);
     const log = (line: string) => void process.stderr.write(`hexz: ${line}\n`);
     const urls = new Map<string, string[]>(exports.map((e) => [e.name, []]));
     if (nbd || flags.nbdSocket !== undefined) {
