@@ -12,8 +12,8 @@ import { AbortedError, CorruptArchiveError, UsageError } from '../src/errors.ts'
 import { EntryKind, type StreamName } from '../src/format/constants.ts';
 import type { IndexEntry } from '../src/format/entry.ts';
 import { Overlay } from '../src/overlay/overlay.ts';
-import { commitOverlay, touchedBytes } from '../src/ops/commit-overlay.ts';
-import { mergeDirty, planCommit } from '../src/ops/commit-plan.ts';
+import { commitOverlay } from '../src/ops/commit-overlay.ts';
+import { mergeDirty, planCommit, touchedBytes } from '../src/ops/commit-plan.ts';
 import { diffArchives } from '../src/ops/diff.ts';
 import { verify } from '../src/ops/verify.ts';
 import { pack } from '../src/pack/pack.ts';

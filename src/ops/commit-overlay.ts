@@ -20,7 +20,7 @@ import { WorkerPool } from '../workers/worker-pool.js';
 import { HEXZ_VERSION } from '../version.js';
 import { FixedRecut } from './commit-fixed.js';
 import { CommitOutput, newCommitCounters, type CommitCounters } from './commit-output.js';
-import { mergeDirty, planCommit, type DirtyRange, type PlanItem } from './commit-plan.js';
+import { mergeDirty, planCommit, touchedBytes, type PlanItem } from './commit-plan.js';
 import { commitSource } from './commit-source.js';
 import { PIECE_BYTES, readPiece, runWindow, type PlannedWindow } from './commit-window.js';
 import { refuseExistingOutput } from './repack-archive.js';
@@ -325,22 +325,6 @@ async function writeStream(plan: AsyncGenerator<PlanItem>, ctx: Omit<Parameters<
     for (const item of ahead) if (item.kind === 'window') (item as PlannedWindow).first?.catch(() => {});
     await plan.return(undefined).catch(() => {});
   }
-}
-
-/**
- * Bytes of the `grid`-aligned blocks that the disjoint, ordered ranges `dirty` touch: what a
- * fixed-block commit re-cuts (about what a content-defined one does).
- */
-export function touchedBytes(dirty: readonly DirtyRange[], grid: number): number {
-  let total = 0;
-  let covered = 0;
-  for (const r of dirty) {
-    const from = Math.max(covered, Math.floor(r.offset / grid) * grid);
-    const to = Math.ceil((r.offset + r.length) / grid) * grid;
-    if (to > from) total += to - from;
-    covered = Math.max(covered, to);
-  }
-  return total;
 }
 
 /** Where a clean base entry's bytes are, in the child's slot numbering (the base is slot 1). */

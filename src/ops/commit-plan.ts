@@ -78,6 +78,22 @@ export function mergeDirty(ranges: Iterable<DirtyRange>): DirtyRange[] {
 }
 
 /**
+ * Bytes of the `grid`-aligned blocks that the disjoint, ordered ranges `dirty` touch: what a
+ * fixed-block commit re-cuts (about what a content-defined one does).
+ */
+export function touchedBytes(dirty: readonly DirtyRange[], grid: number): number {
+  let total = 0;
+  let covered = 0;
+  for (const r of dirty) {
+    const from = Math.max(covered, Math.floor(r.offset / grid) * grid);
+    const to = Math.ceil((r.offset + r.length) / grid) * grid;
+    if (to > from) total += to - from;
+    covered = Math.max(covered, to);
+  }
+  return total;
+}
+
+/**
  * Walks the base stream's entries once, in order, beside the merged written ranges, and yields
  * items that tile [0, size) in order: clean entries (refs, zeros) and windows around the written
  * ranges. A window is widened to the base blocks it touches, so that each of them is re-cut
