@@ -105,7 +105,7 @@ async function main(): Promise<void> {
   // Random single pages touch about 16 times their bytes in 64 KiB blocks; the clustered case
   // (whole 64 KiB runs of pages) shows the cost when the dirty bytes are the touched blocks.
   const all = [{ fraction: 0.01, run: 1 }, { fraction: 0.1, run: 1 }, { fraction: 0.01, run: 16 }];
-  const cases = process.env.HEXZ_BENCH_CASES ? process.env.HEXZ_BENCH_CASES.split(',').map((k) => all[Number(k)]).filter(Boolean) : all;
+  const cases = process.env.HEXZ_BENCH_CASES ? process.env.HEXZ_BENCH_CASES.split(',').filter((k) => k.trim() !== '').map((k) => all[Number(k)]).filter(Boolean) : all;
   for (const { fraction, run: pagesPerRun } of cases) {
     const list = randomPages(Math.round((pages * fraction) / pagesPerRun), Math.floor(pages / pagesPerRun), fraction === 0.01 ? 99 : 7)
       .flatMap((r) => Array.from({ length: pagesPerRun }, (_, k) => r * pagesPerRun + k));

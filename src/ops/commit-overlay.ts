@@ -42,7 +42,7 @@ export interface CommitOptions {
   encrypt?: { password: string; kdf?: Partial<KdfParams>; random?: RandomBytes };
   /**
    * Most worker threads for decoding the touched base blocks, hashing and compression (default:
-   * one per core). A commit with little to re-cut uses fewer: one thread per
+   * one per core). A commit with little to re-cut uses fewer: one thread, and one more per
    * {@link BYTES_PER_WORKER} of touched blocks, as a thread costs about 50 ms of CPU to start.
    */
   workers?: number;
@@ -155,6 +155,9 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
   /** The overlay opened here from a path (closed here). */
   let opened: Overlay | undefined;
   let writer: ArchiveWriter | undefined;
+  /** The chain's walk into the dedup table, running beside the plan; stopped when the commit fails. */
+  let seeded: Promise<number> | undefined;
+  const stopSeed = new AbortController();
   try {
     const overlay = typeof from === 'string'
       ? (opened = await Overlay.open(from, { readOnly: true, parentDirs: options.parentDirs, archiveOptions: { parentDirs: options.parentDirs, password: options.basePassword } }))
@@ -202,7 +205,7 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
     // the first batches are read and compressed (the main thread mostly waits for the workers
     // then); nothing is written before it is full.
     const table = new DedupTable();
-    const seeded = seedFromParent(base, table, signal);
+    seeded = seedFromParent(base, table, AbortSignal.any([stopSeed.signal, ...(signal ? [signal] : [])]));
     seeded.catch(() => {}); // surfaced by the first write, or below
 
     const counters = newCommitCounters();
@@ -218,7 +221,7 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
     };
     const out = new CommitOutput({
       writer, pool, table, codec: h.codec, level: h.level, blockSize: h.blockSize, counters, onWrite: report, ready: seeded,
-      limit: Math.min(workers * 64, Math.max(workers * 4, Math.floor((16 << 20) / h.blockSize))),
+      limit: Math.min(pool.size * 64, Math.max(pool.size * 4, Math.floor((16 << 20) / h.blockSize))),
     });
     for (const s of streams) {
       current = s.name;
@@ -247,6 +250,9 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
     if (signal?.aborted && !(err instanceof AbortedError)) throw new AbortedError('commit cancelled', {}, { cause: err });
     throw err;
   } finally {
+    // A commit that failed elsewhere must not leave the walk reading archives closed below.
+    stopSeed.abort();
+    await seeded?.catch(() => {});
     await pool.close();
     await opened?.close();
   }

@@ -159,13 +159,13 @@ export interface DecodeResult {
   data?: ArrayBuffer;
 }
 
-/** A failed task: `kind` says whether the seal failed, decoding failed or the content hash did not match. */
 /** Posted once by a worker when its modules have loaded and it takes tasks (id -1: no task's). */
 export interface WorkerReady {
   id: -1;
   ready: true;
 }
 
+/** A failed task: `kind` says whether the seal failed, decoding failed or the content hash did not match. */
 export interface TaskFailure {
   id: number;
   error: string;

@@ -85,12 +85,15 @@ export class WorkerPool implements BlockDecoder {
   }
 
   /**
-   * Resolves once every worker has loaded its modules and takes tasks at once: a thread takes
-   * tens of milliseconds to start, during which it competes for the cores with whoever is being
-   * served. A server waits for this before it says it is ready.
-   * @throws Error (rejects) when a worker fails to start or the pool is closed first.
+   * Resolves once every worker started so far (not those a later {@link grow} adds) has loaded
+   * its modules and takes tasks at once: a thread takes tens of milliseconds to start, during
+   * which it competes for the cores with whoever is being served. A server waits for this
+   * before it says it is ready.
+   * @throws Error (rejects) when the pool has failed or been closed, or fails (any worker) or is
+   *   closed before all of them are up.
    */
   ready(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
     // Idle workers are unreferenced: the process would not wait for them to start.
     for (const w of this.workers) if (this.starting.has(w.worker)) w.worker.ref();
     return Promise.all(this.workers.map((w) => w.up)).then(() => {});

@@ -37,7 +37,7 @@ export function registerCommit(program: Command, run: (fn: (ctx: CommandContext)
     .option('--kdf-iterations <n>', "with --encrypt: Argon2id iterations (default: the base's)")
     .option('--kdf-lanes <n>', "with --encrypt: Argon2id lanes (default: the base's)")
     .option(...PARENT_DIR_FLAG)
-    .option('--workers <n>', 'most worker threads for hashing and compression (default: one per core; a commit with few touched blocks starts fewer: one per 64 MiB of them)')
+    .option('--workers <n>', 'most worker threads for hashing and compression (default: one per core; a commit starts one, and one more per 64 MiB of touched blocks)')
     .option('--silent', 'print nothing but errors')
     .option('--json', 'print a summary as JSON')
     .addHelpText('after', `
