@@ -164,8 +164,12 @@ export class SpoolWriter {
   /** Where small pieces are copied together (see {@link store}). */
   private small: Uint8Array | undefined;
   private smallFill = 0;
-  /** The block being assembled from pieces: its number, and the file bytes [stageStart, stageEnd) it holds. */
-  private readonly stage = new Uint8Array(DATA_BLOCK);
+  /**
+   * The block being assembled from pieces: its number, and the file bytes [stageStart, stageEnd)
+   * it holds. Made on first use: most files (whole blocks, or one piece) never need it, and a
+   * tar of 50,000 tiny files spent a fifth of its scan collecting 200 MB of unused stages.
+   */
+  private stage: Uint8Array | undefined;
   private stageBlock = -1;
   private stageStart = 0;
   private stageEnd = 0;
@@ -204,7 +208,7 @@ export class SpoolWriter {
         this.stageBlock = block;
         this.stageStart = pos;
       }
-      this.stage.set(piece, pos - blockStart);
+      (this.stage ??= new Uint8Array(DATA_BLOCK)).set(piece, pos - blockStart);
       this.stageEnd = pos + take;
       if (this.stageEnd === blockEnd) await this.flushStage();
     }
@@ -220,7 +224,7 @@ export class SpoolWriter {
 
   /** Stores what the stage holds (unless all zero) and empties it. */
   private async flushStage(): Promise<void> {
-    if (this.stageBlock < 0) return;
+    if (this.stageBlock < 0 || !this.stage) return;
     const from = this.stageStart - this.stageBlock * DATA_BLOCK;
     const held = this.stage.subarray(from, from + this.stageEnd - this.stageStart);
     const start = this.stageStart;
