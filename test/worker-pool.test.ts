@@ -72,6 +72,24 @@ test('ready resolves once every worker has loaded, and holds a process that has 
   assert.equal(r.stdout.trim(), 'up');
 });
 
+test('a worker that says it is ready after close() does not let the process exit before close() resolves', () => {
+  // terminate() holds a worker until its exit event; a ready message handled after it (a worker
+  // that finished loading just then) must not unreference it, or the event loop empties first
+  // and close() never resolves (Node exits 13: an unsettled top-level await). The late message
+  // is emitted by hand here, right after close() starts, where a real one can land.
+  const url = new URL('../src/workers/worker-pool.ts', import.meta.url).href;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+    const { WorkerPool } = await import(${JSON.stringify(url)});
+    const pool = new WorkerPool(2);
+    await pool.ready();
+    const closing = pool.close();
+    for (const w of pool.workers) w.worker.emit('message', { id: -1, ready: true });
+    await closing;
+    console.log('closed');`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'closed');
+});
+
 test('ready rejects when the pool is closed before its workers start', async () => {
   const pool = new WorkerPool(1);
   const ready = pool.ready();

@@ -61,8 +61,10 @@ export class WorkerPool implements BlockDecoder {
         if ('ready' in r) {
           this.starting.get(worker)?.resolve();
           this.starting.delete(worker);
-          // Held by ready() meanwhile; an idle pool must not keep the process alive.
-          if (this.workers.find((w) => w.worker === worker)?.load === 0) worker.unref();
+          // Held by ready() meanwhile; an idle pool must not keep the process alive. Never after
+          // close() or a failure: terminate() holds the worker until its exit event, and a late
+          // unref would let the event loop empty first (close() would never resolve).
+          if (!this.failure && this.workers.find((w) => w.worker === worker)?.load === 0) worker.unref();
         } else this.settle(r);
       });
       worker.on('error', (err) => this.fail(err));
