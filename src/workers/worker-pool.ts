@@ -19,9 +19,8 @@ type Pending = { resolve: (r: TaskResult) => void; reject: (e: Error) => void; s
  * returns a promise. Callers bound the number in flight and consume results in their own order.
  */
 export class WorkerPool implements BlockDecoder {
-  private readonly workers: { worker: Worker; load: number; up: Promise<void> }[] = [];
-  /** Settle the `up` promises of workers that have not said they are ready yet. */
-  private readonly starting = new Map<Worker, { resolve: () => void; reject: (e: Error) => void }>();
+  /** Each worker, its tasks in flight, and `up`, settled by `starting` once it says it is ready (or the pool fails). */
+  private readonly workers: { worker: Worker; load: number; up: Promise<void>; starting?: { resolve: () => void; reject: (e: Error) => void } }[] = [];
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private failure: Error | null = null;
@@ -55,22 +54,23 @@ export class WorkerPool implements BlockDecoder {
       // Built workers are plain JavaScript: they do not take the process's options (a loader
       // such as `--import tsx` would cost each of them 100 ms or more to start).
       const worker = ext === '.ts' ? tsWorker(url, workerData) : new Worker(url, { workerData, execArgv: [] });
-      const up = new Promise<void>((resolve, reject) => this.starting.set(worker, { resolve, reject }));
-      up.catch(() => {}); // a pool that fails says so through its tasks; ready() reports it to whoever waits
+      const entry: (typeof this.workers)[number] = { worker, load: 0, up: Promise.resolve() };
+      entry.up = new Promise<void>((resolve, reject) => (entry.starting = { resolve, reject }));
+      entry.up.catch(() => {}); // a pool that fails says so through its tasks; ready() reports it to whoever waits
       worker.on('message', (r: TaskResult | TaskFailure | WorkerReady) => {
         if ('ready' in r) {
-          this.starting.get(worker)?.resolve();
-          this.starting.delete(worker);
+          entry.starting?.resolve();
+          entry.starting = undefined;
           // Held by ready() meanwhile; an idle pool must not keep the process alive. Never after
           // close() or a failure: terminate() holds the worker until its exit event, and a late
           // unref would let the event loop empty first (close() would never resolve).
-          if (!this.failure && this.workers.find((w) => w.worker === worker)?.load === 0) worker.unref();
+          if (!this.failure && entry.load === 0) worker.unref();
         } else this.settle(r);
       });
       worker.on('error', (err) => this.fail(err));
       worker.on('exit', (code) => code !== 0 && this.fail(new Error(`block worker exited with code ${code}`)));
       worker.unref();
-      this.workers.push({ worker, load: 0, up });
+      this.workers.push(entry);
     }
   }
 
@@ -97,7 +97,7 @@ export class WorkerPool implements BlockDecoder {
   ready(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     // Idle workers are unreferenced: the process would not wait for them to start.
-    for (const w of this.workers) if (this.starting.has(w.worker)) w.worker.ref();
+    for (const w of this.workers) if (w.starting) w.worker.ref();
     return Promise.all(this.workers.map((w) => w.up)).then(() => {});
   }
 
@@ -251,8 +251,10 @@ export class WorkerPool implements BlockDecoder {
 
   private fail(err: Error): void {
     this.failure ??= err;
-    for (const s of this.starting.values()) s.reject(err);
-    this.starting.clear();
+    for (const w of this.workers) {
+      w.starting?.reject(err);
+      w.starting = undefined;
+    }
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }
