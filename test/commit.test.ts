@@ -381,6 +381,33 @@ test('a damaged base block that a write touches fails the commit, naming the blo
   }
 });
 
+test('a damaged flushed overlay record fails the commit (its checksum is checked on a worker meanwhile); nothing is left', async () => {
+  const t = tempDir('hexz-commit-record-');
+  try {
+    const disk = Buffer.from(randomData(40 * BS, 41));
+    await packSmall({ disk: writeData(t.path('d.raw'), disk), output: t.path('b.hxz'), blockSize: BS });
+    const base = await Archive.open(t.path('b.hxz'));
+    const ov = await Overlay.create(t.path('vm.overlay'), base);
+    for (let p = 0; p < 64; p++) await ov.write('disk', (p * 9 + 3) * PAGE, randomData(PAGE, 100 + p));
+    await ov.close();
+    await base.close();
+    const bytes = readFileSync(t.path('vm.overlay'));
+    // The 40th record (each is a 64-byte header and one page), a byte of its page.
+    const at = 4096 + 39 * (64 + PAGE);
+    bytes[at + 64 + 1234] ^= 0x20;
+    writeFileSync(t.path('vm.overlay'), bytes);
+    const before = listDir(t.path('.'));
+    await assert.rejects(commitOverlay(t.path('vm.overlay'), { output: t.path('child.hxz') }), (err: unknown) => {
+      assert.ok(err instanceof CorruptArchiveError, String(err));
+      assert.match(err.message, new RegExp(`overlay record at byte ${at} fails its checksum \\(flushed data damaged`));
+      return true;
+    });
+    assert.deepEqual(listDir(t.path('.')), before, 'no child, no temporary file');
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('a damaged index leaf of an archive further up the chain fails the commit (the chain is read beside the plan); nothing is left', async () => {
   const t = tempDir('hexz-commit-chain-index-');
   try {

@@ -129,3 +129,28 @@ test('decodeRun reads stored bytes in shared memory in place, at any offset and 
     await pool.close();
   }
 });
+
+test('checkDigests finds the first span whose leading checksum is wrong; it may come before configure', async () => {
+  const pool = new WorkerPool(1);
+  try {
+    const spans: number[] = [];
+    const bytes = new Uint8Array(10 * 1000);
+    for (let i = 0; i < 10; i++) {
+      const span = bytes.subarray(i * 1000, i * 1000 + 900 + i);
+      span.fill(i + 1, 16);
+      span.set(blake3(span.subarray(16)).subarray(0, 16), 0);
+      spans.push(i * 1000, i * 1000 + 900 + i);
+    }
+    assert.equal(await pool.checkDigests(bytes.slice(), Float64Array.from(spans)), -1);
+    const bad = bytes.slice();
+    bad[6 * 1000 + 500] ^= 1;
+    bad[8 * 1000 + 3] ^= 1;
+    assert.equal(await pool.checkDigests(bad, Float64Array.from(spans)), 6);
+    const key = Uint8Array.from({ length: 32 }, (_, i) => i);
+    pool.configure({ hashKey: key }); // a check uses no archive data: configure still comes first for real tasks
+    const [r] = await pool.compress([new Uint8Array(4096).fill(1)], Codec.ZSTD, 3, { transfer: false });
+    assert.equal(hex(r.hash), hex(keyedBlake3(key)(new Uint8Array(4096).fill(1))));
+  } finally {
+    await pool.close();
+  }
+});

@@ -133,23 +133,20 @@ export class FixedRecut {
       }
       windowBlocks.push(lengths.length - before);
     }
-    const data = pages.filter((p) => !p.zero);
-    const [storedBytes, pageBytes] = await Promise.all([
-      readStored(stored, stores, stream, signal),
-      Promise.all(data.map((p) => overlay.read(stream, p.from, p.length, { signal }))),
-    ]);
-    const patchBytes = new Uint8Array(data.reduce((n, p) => n + p.length, 0));
+    // The written pages straight into the task's patch buffer, one after the other.
+    const patchBytes = new Uint8Array(pages.reduce((n, p) => n + (p.zero ? 0 : p.length), 0));
     const patches = new Float64Array(pages.length * 3);
-    let k = 0;
+    const reads: Promise<void>[] = [];
     let at = 0;
     pages.forEach((p, i) => {
       if (p.zero) patches.set([p.to, p.length, -1], i * 3);
       else {
-        patchBytes.set(pageBytes[k++], at);
+        reads.push(overlay.readInto(stream, p.from, patchBytes.subarray(at, at + p.length), { signal }));
         patches.set([p.to, p.length, at], i * 3);
         at += p.length;
       }
     });
+    const [storedBytes] = await Promise.all([readStored(stored, stores, stream, signal), Promise.all(reads)]);
     const blocks: RunBlock[] = stored.map((e, i) => ({
       slot: e.slot, at: storedBytes.at[i], storedLength: e.storedLength, storedOffset: e.storedOffset, encoding: e.encoding, length: e.length, hash: e.hash,
       skip: 0, take: e.length, to: places[i],

@@ -160,8 +160,16 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
   const stopSeed = new AbortController();
   try {
     const overlay = typeof from === 'string'
-      ? (opened = await Overlay.open(from, { readOnly: true, parentDirs: options.parentDirs, archiveOptions: { parentDirs: options.parentDirs, password: options.basePassword } }))
+      ? (opened = await Overlay.open(from, {
+        readOnly: true, parentDirs: options.parentDirs, archiveOptions: { parentDirs: options.parentDirs, password: options.basePassword },
+        // Thousands of record checksums, checked by the first worker as it comes up rather than
+        // all here; the child is not finished before they are (below). What a damaged record
+        // sent to the output meanwhile goes with the temporary file.
+        checkRecords: (bytes, spans) => pool.checkDigests(bytes, spans),
+      }))
       : from;
+    const checked = overlay.recordsChecked();
+    checked.catch(() => {}); // surfaced below
     const base = overlay.base;
     await refuseOwnInputs(options, overlay);
     if (base.encrypted !== !!options.encrypt) {
@@ -221,7 +229,9 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
     };
     const out = new CommitOutput({
       writer, pool, table, codec: h.codec, level: h.level, blockSize: h.blockSize, counters, onWrite: report, ready: seeded,
-      limit: Math.min(pool.size * 64, Math.max(pool.size * 4, Math.floor((16 << 20) / h.blockSize))),
+      // About 16 MiB of blocks (at least four per worker): the main thread plans and reads that far
+      // ahead while the first worker is still starting (tens of milliseconds) or checking records.
+      limit: Math.max(pool.size * 4, Math.floor((16 << 20) / h.blockSize)),
     });
     for (const s of streams) {
       current = s.name;
@@ -233,6 +243,7 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
       await writer.endStream();
     }
     await seeded;
+    await checked;
     throwIfAborted(signal, 'commit');
     const { header, fileSize } = await writer.finalize();
     writer = undefined;

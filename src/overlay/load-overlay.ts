@@ -5,7 +5,7 @@ import { Archive, type OpenOptions } from '../node/archive.js';
 import { removeStaleTemps } from '../store/stale-temps.js';
 import { checkBaseUsable } from './create-overlay-file.js';
 import { baseLookupMessage, checkOverlayBase, locateOverlayBase } from './overlay-base.js';
-import { readOverlayFile, type OverlayFileState } from './read-overlay-file.js';
+import { readOverlayFile, type OverlayFileState, type RecordChecker } from './read-overlay-file.js';
 
 /** An overlay file opened and read, with its base. */
 export interface LoadedOverlay {
@@ -25,7 +25,7 @@ export interface LoadedOverlay {
  * and cuts a torn tail off durably, so that its bytes can never reappear behind new records.
  * @throws as `Overlay.open`.
  */
-export async function loadOverlay(file: string, writable: boolean, options: { base?: Archive; parentDirs?: string[]; archiveOptions?: OpenOptions }): Promise<LoadedOverlay> {
+export async function loadOverlay(file: string, writable: boolean, options: { base?: Archive; parentDirs?: string[]; archiveOptions?: OpenOptions; checkRecords?: RecordChecker }): Promise<LoadedOverlay> {
   if (writable) await removeStaleTemps(file);
   let fh;
   try {
@@ -36,7 +36,8 @@ export async function loadOverlay(file: string, writable: boolean, options: { ba
   let base = options.base;
   const ownsBase = !base;
   try {
-    const state = await readOverlayFile(fh, file, blake3);
+    // A writer appends after what it read: it checks every record before it trusts the log.
+    const state = await readOverlayFile(fh, file, blake3, { checkFlushed: writable ? undefined : options.checkRecords });
     if (writable && state.end < state.fileSize) {
       try {
         await fh.truncate(state.end);

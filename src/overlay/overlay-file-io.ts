@@ -22,9 +22,31 @@ export async function preadFully(fh: FileHandle, into: Uint8Array, position: num
     } catch (err) {
       throw wrapIoError(err, name, 'read');
     }
-    if (n === 0) throw new CorruptArchiveError(`${name}: overlay file ends at byte ${position + done}, before ${position + into.length}`, { archive: name, fileOffset: position + done, stage: 'overlay read' });
+    if (n === 0) throw endsEarly(name, position + done, position + into.length);
     done += n;
   }
+}
+
+/**
+ * {@link preadFully} with blocking reads, for a few pages at most (a page-cache hit): the bytes
+ * are in `into` when it returns.
+ * @throws as {@link preadFully}.
+ */
+export function preadFullySync(fh: FileHandle, into: Uint8Array, position: number, name: string): void {
+  for (let done = 0; done < into.length;) {
+    let n: number;
+    try {
+      n = readSync(fh.fd, into, done, into.length - done, position + done);
+    } catch (err) {
+      throw wrapIoError(err, name, 'read');
+    }
+    if (n === 0) throw endsEarly(name, position + done, position + into.length);
+    done += n;
+  }
+}
+
+function endsEarly(name: string, at: number, wanted: number): CorruptArchiveError {
+  return new CorruptArchiveError(`${name}: overlay file ends at byte ${at}, before ${wanted}`, { archive: name, fileOffset: at, stage: 'overlay read' });
 }
 
 /**

@@ -82,11 +82,17 @@ export function decodeRecordHeader(bytes: Uint8Array): RecordHeader | { invalid:
   if (kind !== RecordKind.DATA && kind !== RecordKind.ZERO) return { invalid: `unknown kind ${kind}` };
   const count = v.getUint32(24, true);
   if (count < 1 || (kind === RecordKind.DATA && count > MAX_DATA_RECORD_PAGES)) return { invalid: `page count ${count}` };
-  const max = BigInt(Number.MAX_SAFE_INTEGER);
-  const page = v.getBigUint64(32, true);
-  const sequence = v.getBigUint64(40, true);
-  if (page > max || sequence > max || sequence < 1n) return { invalid: 'field out of range' };
-  return { kind, stream: v.getUint8(21), page: Number(page), count, sequence: Number(sequence) };
+  // u64s as two u32 halves (no BigInt: a scan decodes a header per 4 KiB written).
+  const page = u53(v, 32);
+  const sequence = u53(v, 40);
+  if (page < 0 || sequence < 1) return { invalid: 'field out of range' };
+  return { kind, stream: v.getUint8(21), page, count, sequence };
+}
+
+/** The u64 at `at`, or −1 when it is above 2^53 − 1. */
+function u53(v: DataView, at: number): number {
+  const high = v.getUint32(at + 4, true);
+  return high > 0x1f_ffff ? -1 : high * 0x1_0000_0000 + v.getUint32(at, true);
 }
 
 /** True when a whole record (header and payload, `recordLength` bytes) matches its checksum. */

@@ -9,10 +9,11 @@ import type { Archive, OpenOptions } from '../node/archive.js';
 import { AsyncMutex } from './async-mutex.js';
 import { checkBaseUsable, createOverlayFile, newOverlayHeader } from './create-overlay-file.js';
 import { loadOverlay } from './load-overlay.js';
-import { mergedExtents, readMerged } from './merged-read.js';
+import { mergedExtents, readMerged, readMergedInto } from './merged-read.js';
 import { OVERLAY_PAGE_SIZE, type OverlayHeader } from './overlay-format.js';
 import { OverlayLock, type OverlayLockOptions } from './overlay-lock.js';
 import { OverlayLog } from './overlay-log.js';
+import type { RecordChecker } from './read-overlay-file.js';
 import { writtenRanges } from './overlay-map.js';
 import { SharedHandle } from './shared-handle.js';
 
@@ -43,6 +44,12 @@ export interface OverlayOptions {
   compactGarbageRatio?: number;
   /** Lock liveness checks (tests). */
   lock?: OverlayLockOptions;
+  /**
+   * Read-only opens: check the checksums of the flushed records with this (a worker) while the
+   * open goes on, instead of one by one on this thread; {@link Overlay.recordsChecked} says when
+   * they are. Only for a reader that awaits that before it trusts what it read (a commit).
+   */
+  checkRecords?: RecordChecker;
 }
 
 /** Counters of an overlay, all in bytes unless named otherwise. */
@@ -105,7 +112,7 @@ export class Overlay {
     /** The base archive. */
     readonly base: Archive,
     log: OverlayLog,
-    private readonly parts: { lock?: OverlayLock; ownsBase: boolean; compactMinGarbage: number; compactGarbageRatio: number },
+    private readonly parts: { lock?: OverlayLock; ownsBase: boolean; compactMinGarbage: number; compactGarbageRatio: number; checked: Promise<void> },
   ) {
     this.log = log;
     this.views = STREAM_NAMES.map((s, i) => (header.streams[i].present ? base.stream(s) : undefined));
@@ -171,10 +178,20 @@ export class Overlay {
   private static async openLocked(file: string, lock: OverlayLock | undefined, options: OverlayOptions): Promise<Overlay> {
     const { fh, state, base, ownsBase, mtimeMs } = await loadOverlay(file, lock !== undefined, options);
     return new Overlay(file, state.header, base, new OverlayLog(file, state, new SharedHandle(fh), mtimeMs, blake3), {
-      lock, ownsBase,
+      lock, ownsBase, checked: state.checked,
       compactMinGarbage: options.compactMinGarbage ?? DEFAULT_COMPACT_MIN_GARBAGE,
       compactGarbageRatio: options.compactGarbageRatio ?? DEFAULT_COMPACT_GARBAGE_RATIO,
     });
+  }
+
+  /**
+   * Settles when the checksum of every record read at open was checked: at once, unless the
+   * overlay was opened with {@link OverlayOptions.checkRecords}.
+   * @throws CorruptArchiveError (rejects) when a flushed record is damaged; the checker's error
+   *   when it failed.
+   */
+  recordsChecked(): Promise<void> {
+    return this.parts.checked;
   }
 
   /** True when opened read-only. */
@@ -243,6 +260,17 @@ export class Overlay {
     const i = this.index(stream);
     this.checkRange(i, offset, length, 'read');
     return this.readRange(i, offset, length, options.signal);
+  }
+
+  /**
+   * {@link read} into `into` (its whole length, from `offset`): a reader that gathers many
+   * pieces into one buffer spares a buffer and a copy per piece.
+   * @throws as {@link read}.
+   */
+  async readInto(stream: StreamName, offset: number, into: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const i = this.index(stream);
+    this.checkRange(i, offset, into.length, 'read');
+    return readMergedInto({ map: this.log.maps[i]!, view: this.views[i]!, handle: this.log.handle, path: this.path }, offset, into, options.signal);
   }
 
   /**

@@ -9,6 +9,31 @@ import { preadFully } from './overlay-file-io.js';
 
 /** Bytes the scan reads at a time. */
 const SCAN_CHUNK = 4 << 20;
+/** Chunks whose checksums a {@link RecordChecker} may have in hand at once (bounds the memory of deferred checks). */
+const CHECKS_IN_FLIGHT = 8;
+
+/**
+ * Checks record checksums somewhere else than the scanning thread (a worker: WorkerPool.checkDigests).
+ * Each span `[spans[2i], spans[2i + 1])` of `bytes` is one whole record; it resolves with the
+ * index of the first span whose checksum (§O.3: its first 16 bytes against BLAKE3-256 of the
+ * rest) does not match, or −1. It may take `bytes` over (transfer it): the scan does not touch
+ * them again.
+ */
+export type RecordChecker = (bytes: Uint8Array, spans: Float64Array) => Promise<number>;
+
+/** Options of {@link readOverlayFile}. */
+export interface ReadOverlayOptions {
+  /**
+   * Check the records that lie wholly before the flushed end here instead of in the scan: the
+   * scan then reads them as a correct writer wrote them, and {@link OverlayFileState.checked}
+   * rejects when one is damaged. Only for a reader that waits for `checked` before it trusts
+   * anything it read (a commit does before it writes its output): a damaged flushed record makes
+   * the whole overlay corrupt, so deferring the check changes when that is said, never what the
+   * overlay holds. Records after the flushed end are checked in the scan as always (their
+   * checksums decide where the log ends).
+   */
+  checkFlushed?: RecordChecker;
+}
 
 /** An overlay file as read at open: header, winning slot, and the map its valid records build. */
 export interface OverlayFileState {
@@ -32,6 +57,12 @@ export interface OverlayFileState {
    * torn tail of writes that were never flushed (a writer truncates them; a reader ignores them).
    */
   tail?: { reason: string };
+  /**
+   * Settles once every record's checksum was checked: at once unless
+   * {@link ReadOverlayOptions.checkFlushed} deferred some. Rejects with CorruptArchiveError
+   * ("flushed data damaged") when one of them fails, or with the checker's own error.
+   */
+  checked: Promise<void>;
 }
 
 /**
@@ -45,7 +76,7 @@ export interface OverlayFileState {
  *   short before the flushed end ("flushed data damaged").
  * @throws StoreError when the file cannot be read.
  */
-export async function readOverlayFile(fh: FileHandle, name: string, digest: Digest32): Promise<OverlayFileState> {
+export async function readOverlayFile(fh: FileHandle, name: string, digest: Digest32, options: ReadOverlayOptions = {}): Promise<OverlayFileState> {
   let fileSize: number;
   try {
     fileSize = (await fh.stat()).size;
@@ -62,72 +93,158 @@ export async function readOverlayFile(fh: FileHandle, name: string, digest: Dige
   const maps = header.streams.map((s) => (s.present ? new OverlayMap(OVERLAY_PAGE_SIZE) : undefined));
   const pages = header.streams.map((s) => pagesOf(s.size));
 
+  const damaged = (at: number, why: string) => new CorruptArchiveError(
+    `${name}: overlay record at byte ${at} ${why} (flushed data damaged: the state slot says the log is durable up to byte ${slot.flushedEnd})`, where(at));
+  const deferred = new DeferredChecks(options.checkFlushed, digest, (at) => damaged(at, 'fails its checksum'));
+
   let buf = new Uint8Array(0);
   let bufStart = 0;
   let bufLength = 0;
-  /** `length` bytes at `pos`, or undefined past the end of the file. Valid until the next call. */
-  const bytesAt = async (pos: number, length: number): Promise<Uint8Array | undefined> => {
-    if (pos + length > fileSize) return undefined;
+  /** Makes `length` bytes at `pos` buffered; false past the end of the file. */
+  const fill = async (pos: number, length: number): Promise<boolean> => {
+    if (pos + length > fileSize) return false;
     if (pos < bufStart || pos + length > bufStart + bufLength) {
       const n = Math.min(Math.max(length, SCAN_CHUNK), fileSize - pos);
-      if (buf.length < n) buf = new Uint8Array(n);
+      // A chunk whose records go to the checker is its own (it may be transferred).
+      if (deferred.holds(buf)) deferred.send();
+      if (buf.length < n || deferred.active) buf = new Uint8Array(n);
       await preadFully(fh, buf.subarray(0, n), pos, name);
       bufStart = pos;
       bufLength = n;
     }
-    return buf.subarray(pos - bufStart, pos - bufStart + length);
+    return true;
   };
+  /** The buffered bytes at `pos` (after {@link fill}). Valid until the next fill. */
+  const view = (pos: number, length: number) => buf.subarray(pos - bufStart, pos - bufStart + length);
 
   let pos = OVERLAY_HEADER_SIZE;
   let records = 0;
   let lastSequence = 0;
   let tail: { reason: string } | undefined;
-  while (pos < fileSize) {
-    const invalid = (reason: string) => ({ reason: `record at byte ${pos} ${reason}` });
-    const head = await bytesAt(pos, RECORD_HEADER_SIZE);
-    if (!head) {
-      tail = invalid('is cut short');
-      break;
+  try {
+    while (pos < fileSize) {
+      const invalid = (reason: string) => ({ reason: `record at byte ${pos} ${reason}` });
+      // The common case, a whole header already buffered, costs no await.
+      if (pos + RECORD_HEADER_SIZE > bufStart + bufLength && !(await fill(pos, RECORD_HEADER_SIZE))) {
+        tail = invalid('is cut short');
+        break;
+      }
+      const h = decodeRecordHeader(view(pos, RECORD_HEADER_SIZE));
+      if ('invalid' in h) {
+        tail = invalid(`is not a valid record (${h.invalid})`);
+        break;
+      }
+      const length = recordLength(h);
+      if (pos + length > bufStart + bufLength && !(await fill(pos, length))) {
+        tail = invalid('is cut short');
+        break;
+      }
+      if (pos + length <= slot.flushedEnd && deferred.active) deferred.add(buf, pos - bufStart, pos - bufStart + length, pos);
+      else if (!recordChecksumMatches(view(pos, length), digest)) {
+        tail = invalid('fails its checksum');
+        break;
+      }
+      // A record that checks out but makes no sense was not written by a correct writer: treat it
+      // like damage rather than apply it.
+      if (!maps[h.stream] || h.page + h.count > pages[h.stream]) {
+        tail = invalid(`names pages ${h.page}..${h.page + h.count} outside stream ${STREAM_NAMES[h.stream] ?? h.stream}`);
+        break;
+      }
+      if (h.sequence <= lastSequence) {
+        tail = invalid(`has sequence ${h.sequence} after ${lastSequence}`);
+        break;
+      }
+      if (pos < slot.flushedEnd && pos + length > slot.flushedEnd) {
+        throw new CorruptArchiveError(`${name}: overlay state slot's flushed end ${slot.flushedEnd} falls inside the record at byte ${pos}`, where(pos));
+      }
+      maps[h.stream]!.set(h.page, h.count, h.kind === RecordKind.DATA ? pos + RECORD_HEADER_SIZE : ZERO_PAGES);
+      records++;
+      lastSequence = h.sequence;
+      pos += length;
+      if (pos === slot.flushedEnd && slot.lastRecord !== lastSequence) {
+        throw new CorruptArchiveError(`${name}: overlay record before the flushed end has sequence ${lastSequence}, the state slot says ${slot.lastRecord}`, where(pos));
+      }
     }
-    const h = decodeRecordHeader(head);
-    if ('invalid' in h) {
-      tail = invalid(`is not a valid record (${h.invalid})`);
-      break;
-    }
-    const length = recordLength(h);
-    const record = await bytesAt(pos, length);
-    if (!record) {
-      tail = invalid('is cut short');
-      break;
-    }
-    if (!recordChecksumMatches(record, digest)) {
-      tail = invalid('fails its checksum');
-      break;
-    }
-    // A record that checks out but makes no sense was not written by a correct writer: treat it
-    // like damage rather than apply it.
-    if (!maps[h.stream] || h.page + h.count > pages[h.stream]) {
-      tail = invalid(`names pages ${h.page}..${h.page + h.count} outside stream ${STREAM_NAMES[h.stream] ?? h.stream}`);
-      break;
-    }
-    if (h.sequence <= lastSequence) {
-      tail = invalid(`has sequence ${h.sequence} after ${lastSequence}`);
-      break;
-    }
-    if (pos < slot.flushedEnd && pos + length > slot.flushedEnd) {
-      throw new CorruptArchiveError(`${name}: overlay state slot's flushed end ${slot.flushedEnd} falls inside the record at byte ${pos}`, where(pos));
-    }
-    maps[h.stream]!.set(h.page, h.count, h.kind === RecordKind.DATA ? pos + RECORD_HEADER_SIZE : ZERO_PAGES);
-    records++;
-    lastSequence = h.sequence;
-    pos += length;
-    if (pos === slot.flushedEnd && slot.lastRecord !== lastSequence) {
-      throw new CorruptArchiveError(`${name}: overlay record before the flushed end has sequence ${lastSequence}, the state slot says ${slot.lastRecord}`, where(pos));
-    }
+    if (deferred.holds(buf)) deferred.send();
+  } catch (err) {
+    deferred.abandon();
+    throw err;
   }
   if (pos < slot.flushedEnd) {
+    deferred.abandon();
     const why = tail ? tail.reason : `log ends at byte ${pos}`;
     throw new CorruptArchiveError(`${name}: overlay ${why} (flushed data damaged: the state slot says the log is durable up to byte ${slot.flushedEnd})`, where(pos));
   }
-  return { header, headerPage, slot, maps, end: pos, records, lastSequence, fileSize, tail };
+  const checked = deferred.done();
+  checked.catch(() => {}); // the caller's to await
+  return { header, headerPage, slot, maps, end: pos, records, lastSequence, fileSize, tail, checked };
+}
+
+/**
+ * The records of the scan's chunks handed to a {@link RecordChecker}, and the first failure
+ * among them. While {@link CHECKS_IN_FLIGHT} chunks are out (the checker is behind, or still
+ * starting), the scan checks the next chunk itself rather than wait.
+ */
+class DeferredChecks {
+  /** Spans (relative to the chunk) and file offsets of the records of the chunk being scanned. */
+  private spans: number[] = [];
+  private at: number[] = [];
+  private chunk: Uint8Array | undefined;
+  /** Checks sent, oldest first, each with the file offset of its first bad record (−1: none) once back. */
+  private inFlight: { check: Promise<number>; bad?: number }[] = [];
+
+  constructor(private readonly checker: RecordChecker | undefined, private readonly digest: Digest32, private readonly bad: (fileOffset: number) => Error) {}
+
+  /** True when records are checked here (a checker was given). */
+  get active(): boolean {
+    return this.checker !== undefined;
+  }
+
+  /** True when records of `chunk` wait to be sent. */
+  holds(chunk: Uint8Array): boolean {
+    return this.chunk === chunk && this.spans.length > 0;
+  }
+
+  /** A record at `[start, end)` of `chunk` (file offset `fileOffset`), to be checked with the others of its chunk. */
+  add(chunk: Uint8Array, start: number, end: number, fileOffset: number): void {
+    this.chunk = chunk;
+    this.spans.push(start, end);
+    this.at.push(fileOffset);
+  }
+
+  /**
+   * Hands the current chunk's records to the checker, or checks them here when it has
+   * {@link CHECKS_IN_FLIGHT} chunks already.
+   * @throws CorruptArchiveError when a record checked here, or a check already back, is damaged.
+   */
+  send(): void {
+    const { chunk, at, spans } = this;
+    this.chunk = undefined;
+    this.spans = [];
+    this.at = [];
+    while (this.inFlight.length && this.inFlight[0].bad !== undefined) {
+      const bad = this.inFlight.shift()!.bad!;
+      if (bad >= 0) throw this.bad(bad);
+    }
+    if (this.inFlight.length >= CHECKS_IN_FLIGHT) {
+      for (let i = 0; i < at.length; i++) if (!recordChecksumMatches(chunk!.subarray(spans[2 * i], spans[2 * i + 1]), this.digest)) throw this.bad(at[i]);
+      return;
+    }
+    const sent: (typeof this.inFlight)[number] = { check: this.checker!(chunk!, Float64Array.from(spans)).then((i) => (sent.bad = i < 0 ? -1 : at[i])) };
+    sent.check.catch(() => {}); // surfaced in order, by done()
+    this.inFlight.push(sent);
+  }
+
+  /** Settles when every check sent is back: rejects with the first damaged record, in file order. */
+  async done(): Promise<void> {
+    for (const { check } of this.inFlight) {
+      const bad = await check;
+      if (bad >= 0) throw this.bad(bad);
+    }
+  }
+
+  /** The scan failed: checks still out are not waited for (their failures are not reported). */
+  abandon(): void {
+    this.inFlight = [];
+  }
 }

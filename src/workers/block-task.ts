@@ -101,6 +101,28 @@ export interface CompressBatchTask {
 }
 
 /**
+ * Spans of `bytes` that each start with a checksum of the rest of them: the first `prefix` bytes
+ * of the span are the first `prefix` bytes of plain BLAKE3-256 of its bytes after the prefix (an
+ * overlay's records, docs/FORMAT.md §O.3). Checked off the sender's thread, where a commit reads
+ * thousands of records. `bytes` is transferred.
+ */
+export interface CheckDigestsTask {
+  op: 'check-digests';
+  id: number;
+  bytes: ArrayBuffer;
+  /** A Float64Array's buffer: (start, end) per span, offsets into `bytes`. */
+  spans: ArrayBuffer;
+  /** Checksum bytes at the start of each span, 1..32. */
+  prefix: number;
+}
+
+/** What a worker returns for a check-digests task: the index of the first span that does not match, or −1. */
+export interface CheckDigestsResult {
+  id: number;
+  first: number;
+}
+
+/**
  * Replaces the worker's creation data (dictionary, keys, known hashes, slots): lets a pool start
  * its threads before the archive they work for is open (WorkerPool.configure). Sent before any
  * other task; no reply.
@@ -111,7 +133,7 @@ export interface SetupTask {
   data: BlockWorkerData;
 }
 
-export type BlockTask = CompressTask | DecodeTask | Qcow2CompressTask | DecodeRunTask | CompressBatchTask | SetupTask;
+export type BlockTask = CompressTask | DecodeTask | Qcow2CompressTask | DecodeRunTask | CompressBatchTask | CheckDigestsTask | SetupTask;
 
 /** One block of a compress task's result, as {@link WorkerPool.compress} returns it (views of the task's buffers). */
 export interface CompressResult {

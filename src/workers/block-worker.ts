@@ -15,7 +15,7 @@ import { KnownHashes } from '../hash/known-hashes.js';
 import { compressBlocks, type CompressedBlocks, type CompressTools } from './compress-blocks.js';
 import { blockAad } from '../format/seal-aad.js';
 import { decodeRun, RunBlockError, unpackRunBlocks, type RunSlotTools } from '../archive/decode-run.js';
-import type { BlockTask, BlockWorkerData, CompressBatchResult, CompressBatchTask, DecodeResult, DecodeRunTask, Qcow2CompressResult, TaskFailure, WorkerReady } from './block-task.js';
+import type { BlockTask, BlockWorkerData, CheckDigestsResult, CheckDigestsTask, CompressBatchResult, CompressBatchTask, DecodeResult, DecodeRunTask, Qcow2CompressResult, TaskFailure, WorkerReady } from './block-task.js';
 
 // The archive's zstd dictionary and keys arrive once, with the worker's creation data or in a
 // setup message before the first task (not per task).
@@ -65,6 +65,7 @@ parentPort!.on('message', (task: BlockTask) => {
   }
   if (task.op === 'compress-batch') return void compressBatch(task);
   if (task.op === 'decode-run') return void runTask(task);
+  if (task.op === 'check-digests') return checkDigests(task);
   if (task.op === 'qcow2-compress') {
     try {
       const key = `${task.codec}:${task.level}`;
@@ -116,6 +117,25 @@ async function runTask(task: DecodeRunTask): Promise<void> {
     const partial = err.partial?.buffer instanceof SharedArrayBuffer ? err.partial.slice() : err.partial;
     const failure: TaskFailure = { id: task.id, kind: err.kind, error: err.message, block: err.block, partial: partial?.buffer as ArrayBuffer | undefined, partialLength: partial?.length };
     parentPort!.postMessage(failure, failure.partial ? [failure.partial] : []);
+  }
+}
+
+/** Answers a check-digests task: the first span whose leading checksum does not match the rest of it. */
+function checkDigests(task: CheckDigestsTask): void {
+  try {
+    const bytes = new Uint8Array(task.bytes);
+    const spans = new Float64Array(task.spans);
+    let first = -1;
+    for (let i = 0; i < spans.length / 2; i++) {
+      const span = bytes.subarray(spans[2 * i], spans[2 * i + 1]);
+      if (span.length < task.prefix || !bytesEqual(blake3(span.subarray(task.prefix)).subarray(0, task.prefix), span.subarray(0, task.prefix))) {
+        first = i;
+        break;
+      }
+    }
+    parentPort!.postMessage({ id: task.id, first } satisfies CheckDigestsResult);
+  } catch (err) {
+    fail(task.id, 'internal', err);
   }
 }
 

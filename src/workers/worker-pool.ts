@@ -3,10 +3,10 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CodecId } from '../format/constants.js';
 import { BlockDecodeError, type BlockDecoder, type BlockDecodeRequest } from '../archive/block-decoder.js';
-import type { BlockTask, BlockWorkerData, SetupTask, CompressBatchResult, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure, WorkerReady } from './block-task.js';
+import type { BlockTask, BlockWorkerData, CheckDigestsResult, SetupTask, CompressBatchResult, CompressResult, DecodeResult, Qcow2CompressResult, TaskFailure, WorkerReady } from './block-task.js';
 import { packRunBlocks, RunBlockError, type RunRequest } from '../archive/decode-run.js';
 
-type TaskResult = CompressBatchResult | DecodeResult | Qcow2CompressResult;
+type TaskResult = CompressBatchResult | DecodeResult | Qcow2CompressResult | CheckDigestsResult;
 
 /** A decode task that failed in a worker; `kind` says how. The pool is the Node {@link BlockDecoder}. */
 export { BlockDecodeError as BlockTaskError };
@@ -23,6 +23,8 @@ export class WorkerPool implements BlockDecoder {
   private readonly workers: { worker: Worker; load: number; up: Promise<void>; starting?: { resolve: () => void; reject: (e: Error) => void } }[] = [];
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
+  /** Tasks sent that use the workers' data (all but check-digests): {@link configure} comes before them. */
+  private configuredTasks = 0;
   private failure: Error | null = null;
   /** What new workers start with: the constructor's data, or the last {@link configure}'s. */
   private shared: BlockWorkerData;
@@ -77,10 +79,11 @@ export class WorkerPool implements BlockDecoder {
   /**
    * Replaces what the constructor's `shared` gave every worker, so a pool can start its threads
    * (tens of milliseconds each) while the archive they will work for is still being opened.
-   * @throws Error when a task was submitted already (it would run with the old data).
+   * @throws Error when a task that uses the data was submitted already (it would run with the
+   *   old data); {@link checkDigests} does not.
    */
   configure(shared: BlockWorkerData): void {
-    if (this.nextId > 0) throw new Error('internal: a worker pool is configured before its first task');
+    if (this.configuredTasks) throw new Error('internal: a worker pool is configured before its first task that uses its data');
     this.shared = shared;
     // Messages reach a worker in order: the setup arrives before any task.
     for (const w of this.workers) w.worker.postMessage({ op: 'setup', id: -1, data: shared } satisfies BlockTask);
@@ -214,6 +217,20 @@ export class WorkerPool implements BlockDecoder {
     return { stored: new Uint8Array(r.stored), lengths: new Uint32Array(r.lengths) };
   }
 
+  /**
+   * Checks spans of `bytes` that each start with a checksum of the rest (an overlay's records,
+   * docs/FORMAT.md §O.3): the first `prefix` bytes of span i = `[spans[2i], spans[2i + 1])` must
+   * be the first `prefix` bytes of plain BLAKE3-256 of the span after them. `bytes` is
+   * transferred when it owns its buffer (else copied). Needs no {@link configure}: it may be
+   * sent before it.
+   * @returns the index of the first span that does not match, or −1.
+   */
+  async checkDigests(bytes: Uint8Array, spans: Float64Array, prefix = 16): Promise<number> {
+    const own = owned(bytes);
+    const r = (await this.submit({ op: 'check-digests', id: 0, bytes: own.buffer as ArrayBuffer, spans: ownedBuffer(spans), prefix })) as CheckDigestsResult;
+    return r.first;
+  }
+
   /** Stops every worker; tasks still pending are rejected and late results ignored. */
   async close(): Promise<void> {
     // Without this, a result posted before terminate() could unref the worker in settle() and
@@ -224,16 +241,18 @@ export class WorkerPool implements BlockDecoder {
 
   private submit(task: Exclude<BlockTask, SetupTask>): Promise<TaskResult> {
     if (this.failure) return Promise.reject(this.failure);
+    task.id = this.nextId++;
+    if (task.op !== 'check-digests') this.configuredTasks++;
     let slot = 0;
     for (let i = 1; i < this.workers.length; i++) if (this.workers[i].load < this.workers[slot].load) slot = i;
-    task.id = this.nextId++;
     this.workers[slot].load++;
     if (this.workers[slot].load === 1) this.workers[slot].worker.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(task.id, { resolve, reject, slot });
       const transfer = task.op === 'compress' ? [...task.buffers, task.fields]
         : task.op === 'decode-run' ? (task.bytes instanceof SharedArrayBuffer ? [task.fields, task.hashes] : [task.bytes, task.fields, task.hashes])
-        : [task.bytes, ...(task.op === 'decode' ? [task.hash, task.aad].filter((b): b is ArrayBuffer => !!b) : task.op === 'compress-batch' ? [task.fields, task.hashes, task.patchFields, task.patches, task.lengths] : [])];
+        : [task.bytes, ...(task.op === 'decode' ? [task.hash, task.aad].filter((b): b is ArrayBuffer => !!b) : task.op === 'compress-batch' ? [task.fields, task.hashes, task.patchFields, task.patches, task.lengths]
+          : task.op === 'check-digests' ? [task.spans] : [])];
       this.workers[slot].worker.postMessage(task, transfer);
     });
   }
@@ -245,7 +264,7 @@ export class WorkerPool implements BlockDecoder {
     const w = this.workers[p.slot];
     // An idle pool must not keep the process alive.
     if (--w.load === 0) w.worker.unref();
-    if ('error' in r) p.reject(r.block === undefined ? new BlockDecodeError(r.error, r.kind) : new RunBlockError(r.error, r.kind, r.block, r.partial && new Uint8Array(r.partial, 0, r.partialLength)));
+    if ('error' in r) p.reject(taskError(r));
     else p.resolve(r);
   }
 
@@ -273,6 +292,11 @@ function owned(bytes: Uint8Array): Uint8Array {
 /** A typed array's buffer, itself when the array spans all of it (to transfer), else a copy of its bytes. */
 function ownedBuffer(a: Float64Array | Uint32Array): ArrayBuffer {
   return (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a.buffer : a.slice().buffer) as ArrayBuffer;
+}
+
+/** The error a failed task rejects with. */
+function taskError(r: TaskFailure): Error {
+  return r.block === undefined ? new BlockDecodeError(r.error, r.kind) : new RunBlockError(r.error, r.kind, r.block, r.partial && new Uint8Array(r.partial, 0, r.partialLength));
 }
 
 /** One block of a {@link WorkerPool.compressBatch} result. */
