@@ -4,6 +4,7 @@
  * before its first task.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Codec } from '../src/format/constants.ts';
@@ -91,6 +92,7 @@ test('a worker that says it is ready after close() does not let the process exit
 });
 
 test('ready rejects when the pool is closed before its workers start', async () => {
+  await WorkerPool.releaseSpares(); // a kept worker would be up already
   const pool = new WorkerPool(1);
   const ready = pool.ready();
   ready.catch(() => {}); // checked below, after close
@@ -153,4 +155,68 @@ test('checkDigests finds the first span whose leading checksum is wrong; it may 
   } finally {
     await pool.close();
   }
+});
+
+test('a closed pool keeps idle workers for the next one: it starts at once, with its own data only', async () => {
+  await WorkerPool.releaseSpares();
+  const block = new Uint8Array(4096).fill(7);
+  const first = new WorkerPool(2);
+  const k1 = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
+  first.configure({ hashKey: k1 });
+  const [r1] = await first.compress([block], Codec.ZSTD, 3, { transfer: false });
+  assert.equal(hex(r1.hash), hex(keyedBlake3(k1)(block)));
+  await first.ready();
+  await first.close();
+  // Both kept: the next pools are up before anything is sent to them.
+  const second = new WorkerPool(1);
+  const third = new WorkerPool(1);
+  try {
+    let up = false;
+    const ready = second.ready().then(() => (up = true));
+    await new Promise(setImmediate); // far less than a thread takes to start
+    assert.equal(up, true, 'a kept worker is up already');
+    await ready;
+    // Without configure: plain BLAKE3, not the first pool's key.
+    const [r2] = await second.compress([block], Codec.ZSTD, 3, { transfer: false });
+    assert.equal(hex(r2.hash), hex(blake3(block)));
+    const k3 = Uint8Array.from({ length: 32 }, (_, i) => 200 - i);
+    third.configure({ hashKey: k3 });
+    const [r3] = await third.compress([block], Codec.ZSTD, 3, { transfer: false });
+    assert.equal(hex(r3.hash), hex(keyedBlake3(k3)(block)));
+  } finally {
+    await second.close();
+    await third.close();
+    await WorkerPool.releaseSpares();
+  }
+  // A process whose pools are closed exits at once: kept workers do not hold it.
+  const url = new URL('../src/workers/worker-pool.ts', import.meta.url).href;
+  const t = Date.now();
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+    `const { WorkerPool } = await import(${JSON.stringify(url)}); const p = new WorkerPool(2); await p.ready(); await p.close(); console.log('closed');`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'closed');
+  assert.ok(Date.now() - t < 4000, `the process took ${Date.now() - t} ms to exit (kept workers are kept for 5 s)`);
+});
+
+test('built pools start from the bundled worker (npm run build), which hashes, compresses and decodes', (t) => {
+  const dist = new URL('../dist/workers/worker-pool.js', import.meta.url);
+  if (!existsSync(dist)) {
+    if (process.env.CI) assert.fail('dist/ is missing: npm test builds it first');
+    t.skip('no dist/ (run npm run build)');
+    return;
+  }
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `
+    const { WorkerPool, blockWorkerEntry } = await import(${JSON.stringify(dist.href)});
+    const { blake3 } = await import(${JSON.stringify(new URL('../dist/hash/blake3.js', import.meta.url).href)});
+    const pool = new WorkerPool(1);
+    pool.configure({ slots: [{ verify: true }] });
+    const block = new Uint8Array(65536).map((_, i) => (i * 31) % 251);
+    const [c] = await pool.compress([block], 2, 3, { transfer: false });
+    const out = await pool.decodeRun({ stored: c.stored.slice(), length: block.length, blocks: [{ slot: 0, at: 0, storedLength: c.stored.length, storedOffset: 0, encoding: c.encoding, length: block.length, hash: c.hash, skip: 0, take: block.length, to: 0 }] });
+    console.log(JSON.stringify({ entry: blockWorkerEntry(), hash: Buffer.from(c.hash).equals(Buffer.from(blake3(block))), same: Buffer.from(out).equals(Buffer.from(block)), encoding: c.encoding }));
+    await pool.close();`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const got = JSON.parse(r.stdout);
+  assert.match(got.entry, /\/dist\/workers\/block-worker\.bundle\.js$/);
+  assert.deepEqual({ hash: got.hash, same: got.same, encoding: got.encoding }, { hash: true, same: true, encoding: 2 });
 });

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CodecId } from '../format/constants.js';
@@ -20,7 +21,7 @@ type Pending = { resolve: (r: TaskResult) => void; reject: (e: Error) => void; s
  */
 export class WorkerPool implements BlockDecoder {
   /** Each worker, its tasks in flight, and `up`, settled by `starting` once it says it is ready (or the pool fails). */
-  private readonly workers: { worker: Worker; load: number; up: Promise<void>; starting?: { resolve: () => void; reject: (e: Error) => void } }[] = [];
+  private readonly workers: { worker: Worker; load: number; up: Promise<void>; starting?: { resolve: () => void; reject: (e: Error) => void }; detach?: () => void }[] = [];
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   /** Tasks sent that use the workers' data (all but check-digests): {@link configure} comes before them. */
@@ -48,18 +49,26 @@ export class WorkerPool implements BlockDecoder {
    */
   grow(size: number): void {
     if (this.failure) throw this.failure;
-    // Same extension as this module: .ts under tsx (tests), .js once built.
-    const ext = extname(fileURLToPath(import.meta.url));
-    const url = new URL(`./block-worker${ext}`, import.meta.url);
+    const { ext, url } = workerEntry();
     while (this.workers.length < size) {
       const workerData = this.shared;
-      // Built workers are plain JavaScript: they do not take the process's options (a loader
-      // such as `--import tsx` would cost each of them 100 ms or more to start).
-      const worker = ext === '.ts' ? tsWorker(url, workerData) : new Worker(url, { workerData, execArgv: [] });
-      const entry: (typeof this.workers)[number] = { worker, load: 0, up: Promise.resolve() };
-      entry.up = new Promise<void>((resolve, reject) => (entry.starting = { resolve, reject }));
-      entry.up.catch(() => {}); // a pool that fails says so through its tasks; ready() reports it to whoever waits
-      worker.on('message', (r: TaskResult | TaskFailure | WorkerReady) => {
+      const spare = takeSpare();
+      let entry: (typeof this.workers)[number];
+      if (spare) {
+        // Up already: it takes this pool's data before anything else (messages arrive in order).
+        entry = { worker: spare, load: 0, up: Promise.resolve() };
+        spare.postMessage({ op: 'setup', id: -1, data: workerData } satisfies BlockTask);
+      } else {
+        // Built workers are plain JavaScript: they do not take the process's options (a loader
+        // such as `--import tsx` would cost each of them 100 ms or more to start).
+        const worker = ext === '.ts' ? tsWorker(url, workerData) : new Worker(url, { workerData, execArgv: [] });
+        entry = { worker, load: 0, up: Promise.resolve() };
+        const e = entry;
+        entry.up = new Promise<void>((resolve, reject) => (e.starting = { resolve, reject }));
+        entry.up.catch(() => {}); // a pool that fails says so through its tasks; ready() reports it to whoever waits
+      }
+      const worker = entry.worker;
+      const onMessage = (r: TaskResult | TaskFailure | WorkerReady) => {
         if ('ready' in r) {
           entry.starting?.resolve();
           entry.starting = undefined;
@@ -68,9 +77,12 @@ export class WorkerPool implements BlockDecoder {
           // unref would let the event loop empty first (close() would never resolve).
           if (!this.failure && entry.load === 0) worker.unref();
         } else this.settle(r);
-      });
-      worker.on('error', (err) => this.fail(err));
-      worker.on('exit', (code) => code !== 0 && this.fail(new Error(`block worker exited with code ${code}`)));
+      };
+      const onError = (err: Error) => this.fail(err);
+      const onExit = (code: number) => code !== 0 && this.fail(new Error(`block worker exited with code ${code}`));
+      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+      // Only these: Node's own listeners on a Worker (which reference its port) must stay.
+      entry.detach = () => worker.off('message', onMessage).off('error', onError).off('exit', onExit);
       worker.unref();
       this.workers.push(entry);
     }
@@ -231,12 +243,31 @@ export class WorkerPool implements BlockDecoder {
     return r.first;
   }
 
-  /** Stops every worker; tasks still pending are rejected and late results ignored. */
+  /**
+   * Stops every worker; tasks still pending are rejected and late results ignored. A pool that
+   * did not fail keeps up to {@link MAX_SPARES} idle, started workers for the next pool of the
+   * process (for {@link SPARE_MS}; see {@link WorkerPool.releaseSpares}), their data dropped.
+   */
   async close(): Promise<void> {
+    const healthy = !this.failure;
     // Without this, a result posted before terminate() could unref the worker in settle() and
     // let the event loop empty before the worker's exit event, so close() would never resolve.
     this.fail(new Error('worker pool closed'));
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    const stop: Worker[] = [];
+    for (const w of this.workers) {
+      if (healthy && w.load === 0 && !w.starting && spares.length < MAX_SPARES) {
+        w.detach?.();
+        park(w.worker);
+      } else stop.push(w.worker);
+    }
+    await Promise.all(stop.map((w) => w.terminate()));
+  }
+
+  /** Stops the workers kept for the next pool (tests; a process that wants its threads gone now). */
+  static async releaseSpares(): Promise<void> {
+    const all = spares.splice(0);
+    for (const s of all) clearTimeout(s.timer);
+    await Promise.all(all.map((s) => s.worker.terminate()));
   }
 
   private submit(task: Exclude<BlockTask, SetupTask>): Promise<TaskResult> {
@@ -277,6 +308,75 @@ export class WorkerPool implements BlockDecoder {
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }
+}
+
+/** The worker's entry module, found once. */
+let entryModule: { ext: string; url: URL } | undefined;
+
+/**
+ * Where workers start: the bundle `npm run build` makes (scripts/build-worker.mjs: one module to
+ * load, ~20 ms sooner) when present, else block-worker with this module's extension (.ts under
+ * tsx in tests, .js once built).
+ */
+function workerEntry(): { ext: string; url: URL } {
+  if (entryModule) return entryModule;
+  const ext = extname(fileURLToPath(import.meta.url));
+  const bundle = new URL('./block-worker.bundle.js', import.meta.url);
+  entryModule = { ext, url: ext === '.js' && existsSync(bundle) ? bundle : new URL(`./block-worker${ext}`, import.meta.url) };
+  return entryModule;
+}
+
+/** The module workers start from (a file: URL): the bundle once built, see {@link workerEntry}. For diagnostics and tests. */
+export function blockWorkerEntry(): string {
+  return workerEntry().url.href;
+}
+
+/** Idle workers a closed pool keeps for the next one. */
+const MAX_SPARES = 2;
+/**
+ * How long (ms) a kept worker waits for a next pool: a thread costs tens of milliseconds of CPU
+ * to start, more than a small job (a commit of a few megabytes) takes once it runs, and a
+ * process that packs, commits or extracts several archives in a row, or a server that commits
+ * overlays, starts one pool after another.
+ */
+const SPARE_MS = 5000;
+/** Workers of closed pools, started and idle, holding no archive's data; unreferenced. */
+const spares: { worker: Worker; timer: ReturnType<typeof setTimeout> }[] = [];
+
+/** Listeners of a kept worker, removed when a pool takes it. */
+const parkedListeners = new WeakMap<Worker, () => void>();
+
+/** Keeps `worker` (idle, up, no pool's listeners) for the next pool, for {@link SPARE_MS}. */
+function park(worker: Worker): void {
+  // No keys or dictionary of the closed pool's archive stay in a thread nobody uses.
+  worker.postMessage({ op: 'setup', id: -1, data: {} } satisfies BlockTask);
+  worker.unref();
+  const drop = () => {
+    const i = spares.findIndex((s) => s.worker === worker);
+    if (i >= 0) clearTimeout(spares.splice(i, 1)[0].timer);
+  };
+  const onError = () => {
+    drop();
+    void worker.terminate();
+  };
+  worker.on('exit', drop).on('error', onError);
+  parkedListeners.set(worker, () => worker.off('exit', drop).off('error', onError));
+  const timer = setTimeout(() => {
+    drop();
+    void worker.terminate();
+  }, SPARE_MS);
+  timer.unref();
+  spares.push({ worker, timer });
+}
+
+/** A kept worker, its listeners removed, or undefined. */
+function takeSpare(): Worker | undefined {
+  const s = spares.pop();
+  if (!s) return undefined;
+  clearTimeout(s.timer);
+  parkedListeners.get(s.worker)?.();
+  parkedListeners.delete(s.worker);
+  return s.worker;
 }
 
 /**
