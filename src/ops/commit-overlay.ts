@@ -179,8 +179,10 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
     }
     const h = base.header;
     const streams = overlay.streams.map((name) => {
-      const dirty = mergeDirty(overlay.writtenExtents(name));
-      return { name, dirty, dirtyBytes: dirty.reduce((n, r) => n + r.length, 0) };
+      // Taken once (a walk of the page map: thousands of runs for scattered writes).
+      const written = overlay.writtenExtents(name);
+      const dirty = mergeDirty(written);
+      return { name, written, dirty, dirtyBytes: dirty.reduce((n, r) => n + r.length, 0) };
     });
     const touched = streams.reduce((n, s) => n + touchedBytes(s.dirty, h.blockSize), 0);
     pool.grow(Math.min(workers, 1 + Math.floor(touched / BYTES_PER_WORKER)));
@@ -237,8 +239,8 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
       current = s.name;
       writer.beginStream(s.name);
       const plan = planCommit(base.entryLeaves(s.name, 0, base.size(s.name), signal), s.dirty, overlay.size(s.name), h.blockSize, base.name, { groupRefs: !cdc });
-      if (cdc) await writeStream(plan, { src: commitSource(overlay, s.name, pool), cutter: cdcCutter(cdc), out, grid: h.blockSize, signal });
-      else await writeFixedStream(plan, new FixedRecut({ overlay, stream: s.name, stores, out, blockSize: h.blockSize, written: overlay.writtenExtents(s.name), signal }), out, signal);
+      if (cdc) await writeStream(plan, { src: commitSource(overlay, s.name, pool, s.written), cutter: cdcCutter(cdc), out, grid: h.blockSize, signal });
+      else await writeFixedStream(plan, new FixedRecut({ overlay, stream: s.name, stores, out, blockSize: h.blockSize, written: s.written, signal }), out, signal);
       await out.drain();
       await writer.endStream();
     }

@@ -15,11 +15,10 @@ const RUN_BYTES = 1 << 20;
  * ranges laid over it (zero ranges as zeros, data ranges from the overlay file alone). A range
  * wholly written is not read from the base at all. Nothing is cached and nothing read ahead:
  * a commit reads each base block it needs once.
- * The written ranges are a snapshot taken now (`Overlay.writtenExtents`).
+ * The written ranges are a snapshot (`Overlay.writtenExtents`), taken now unless given.
  * @param decoder decodes runs of the base's blocks (a pool started with the stores of the base's chain).
  */
-export function commitSource(overlay: Overlay, stream: StreamName, decoder: RunDecoder): MergedStream {
-  const written = overlay.writtenExtents(stream);
+export function commitSource(overlay: Overlay, stream: StreamName, decoder: RunDecoder, written: readonly StreamExtent[] = overlay.writtenExtents(stream)): MergedStream {
   const archive = overlay.base;
   const base = archive.stream(stream);
   const size = overlay.size(stream);
