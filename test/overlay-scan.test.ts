@@ -54,6 +54,14 @@ function recordingChecker(hold = false) {
   return { checker, calls, release };
 }
 
+/** Waits (up to 10 s) until `cond` holds. */
+async function until(cond: () => boolean): Promise<void> {
+  for (const end = Date.now() + 10_000; !cond();) {
+    assert.ok(Date.now() < end, 'timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function scan(path: string, checker?: RecordChecker) {
   const fh = await open(path, 'r');
   try {
@@ -126,7 +134,7 @@ test('deferred checks: the checker gets exactly the flushed records; later ones 
   }
 });
 
-test('deferred checks: a checker that falls behind gets at most 8 chunks; the scan checks the rest itself and stops at damage', async () => {
+test('deferred checks: a checker that falls behind gets at most 8 chunks; the scan checks the rest itself; the first damaged record is named', async () => {
   const t = tempDir('hexz-ovscan-');
   try {
     const size = 48 * MiB;
@@ -152,13 +160,32 @@ test('deferred checks: a checker that falls behind gets at most 8 chunks; the sc
     held.release();
     await state.checked;
 
-    // Damage in a chunk the scan checks itself: the open fails at once, the checker still holding.
+    // Damage in a chunk the scan checks itself: the open fails, once the checks still out are
+    // back (one of them could hold an earlier damaged record, which a plain open would name).
     const late = Buffer.from(pristine);
     late[offsets[10] + RECORD_HEADER_SIZE + 5] ^= 2;
     writeFileSync(t.path('o.overlay'), late);
     const held2 = recordingChecker(true);
-    await assert.rejects(scan(t.path('o.overlay'), held2.checker), new RegExp(`overlay record at byte ${offsets[10]} fails its checksum \\(flushed data damaged`));
+    // Either the scan itself or `checked` names it, depending on where the scan is when the held
+    // checks come back; while they are held, no ninth chunk is handed over.
+    const failing = scan(t.path('o.overlay'), held2.checker).then((st) => st.checked);
+    failing.catch(() => {});
+    await until(() => held2.calls.length >= 8);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(held2.calls.length, 8);
     held2.release();
+    await assert.rejects(failing, new RegExp(`overlay record at byte ${offsets[10]} fails its checksum \\(flushed data damaged`));
+    // Damage there and in a chunk handed over before it: the earlier record is named, as a plain open does.
+    late[offsets[3] + RECORD_HEADER_SIZE + 9] ^= 4;
+    writeFileSync(t.path('o.overlay'), late);
+    await assert.rejects(scan(t.path('o.overlay')), new RegExp(`overlay record at byte ${offsets[3]} fails`));
+    const held4 = recordingChecker(true);
+    const both = scan(t.path('o.overlay'), held4.checker).then((st) => st.checked);
+    both.catch(() => {});
+    await until(() => held4.calls.length >= 8);
+    await new Promise((r) => setTimeout(r, 200)); // the scan reaches the damage it checks itself
+    held4.release();
+    await assert.rejects(both, new RegExp(`overlay record at byte ${offsets[3]} fails its checksum \\(flushed data damaged`));
 
     // Damage in a chunk handed over: reported by `checked`, whichever chunk comes back first.
     const early = Buffer.from(pristine);

@@ -98,6 +98,18 @@ test('ready rejects when the pool is closed before its workers start', async () 
   ready.catch(() => {}); // checked below, after close
   await pool.close();
   await assert.rejects(ready, /closed/);
+  // Its thread was still starting: it is not kept for the next pool, which starts its own.
+  const next = new WorkerPool(1);
+  try {
+    let up = false;
+    void next.ready().then(() => (up = true));
+    await new Promise(setImmediate);
+    assert.equal(up, false, 'a worker that had not come up was handed on as if it had');
+    await next.ready();
+  } finally {
+    await next.close();
+    await WorkerPool.releaseSpares();
+  }
 });
 
 test('without configure a pool hashes with plain BLAKE3', async () => {

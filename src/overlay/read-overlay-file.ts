@@ -167,13 +167,13 @@ export async function readOverlayFile(fh: FileHandle, name: string, digest: Dige
     }
     if (deferred.holds(buf)) deferred.send();
   } catch (err) {
-    deferred.abandon();
-    throw err;
+    // Damage found here may come after a record whose check is still out: a plain open would
+    // have named that one first.
+    throw err instanceof CorruptArchiveError ? await deferred.earlier(err, err.location.fileOffset) : err;
   }
   if (pos < slot.flushedEnd) {
-    deferred.abandon();
     const why = tail ? tail.reason : `log ends at byte ${pos}`;
-    throw new CorruptArchiveError(`${name}: overlay ${why} (flushed data damaged: the state slot says the log is durable up to byte ${slot.flushedEnd})`, where(pos));
+    throw await deferred.earlier(new CorruptArchiveError(`${name}: overlay ${why} (flushed data damaged: the state slot says the log is durable up to byte ${slot.flushedEnd})`, where(pos)), pos);
   }
   const checked = deferred.done();
   checked.catch(() => {}); // the caller's to await
@@ -243,8 +243,16 @@ class DeferredChecks {
     }
   }
 
-  /** The scan failed: checks still out are not waited for (their failures are not reported). */
-  abandon(): void {
-    this.inFlight = [];
+  /**
+   * The scan failed with `err` at file offset `at`: the damaged record a check still out found
+   * before `at`, if any (the earliest, as a scan checking every record itself reports), else `err`.
+   */
+  async earlier(err: Error, at: number | undefined): Promise<Error> {
+    let first: number | undefined;
+    for (const { check } of this.inFlight.splice(0)) {
+      const bad = await check.catch(() => -1);
+      if (bad >= 0 && (first === undefined || bad < first)) first = bad;
+    }
+    return first !== undefined && (at === undefined || first < at) ? this.bad(first) : err;
   }
 }

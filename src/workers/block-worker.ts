@@ -51,7 +51,11 @@ configure((workerData ?? {}) as BlockWorkerData);
 parentPort!.postMessage({ id: -1, ready: true } satisfies WorkerReady);
 
 parentPort!.on('message', (task: BlockTask) => {
-  if (task.op === 'setup') return configure(task.data);
+  if (task.op === 'setup') {
+    // A new pool's (or none, for a kept worker): nothing of the last one's blocks stays either.
+    scratch = new Uint8Array(0);
+    return configure(task.data);
+  }
   if (task.op === 'compress') {
     try {
       const fields = new Float64Array(task.fields);
@@ -79,6 +83,7 @@ parentPort!.on('message', (task: BlockTask) => {
     }
     return;
   }
+  if (task.op !== 'decode') return fail((task as { id: number }).id, 'internal', `unknown task ${(task as { op: string }).op}`);
   let encoded: Uint8Array = new Uint8Array(task.bytes);
   if (task.aad) {
     if (!data.objectKey) return fail(task.id, 'internal', 'a sealed block was sent to a worker without the object key');

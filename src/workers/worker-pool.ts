@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CodecId } from '../format/constants.js';
@@ -249,18 +249,16 @@ export class WorkerPool implements BlockDecoder {
    * process (for {@link SPARE_MS}; see {@link WorkerPool.releaseSpares}), their data dropped.
    */
   async close(): Promise<void> {
-    const healthy = !this.failure;
+    // Chosen before fail(), which ends every worker's start: only threads that are up and idle.
+    const keep = this.failure ? [] : this.workers.filter((w) => w.load === 0 && !w.starting).slice(0, Math.max(0, MAX_SPARES - spares.length));
     // Without this, a result posted before terminate() could unref the worker in settle() and
     // let the event loop empty before the worker's exit event, so close() would never resolve.
     this.fail(new Error('worker pool closed'));
-    const stop: Worker[] = [];
-    for (const w of this.workers) {
-      if (healthy && w.load === 0 && !w.starting && spares.length < MAX_SPARES) {
-        w.detach?.();
-        park(w.worker);
-      } else stop.push(w.worker);
+    for (const w of keep) {
+      w.detach?.();
+      park(w.worker);
     }
-    await Promise.all(stop.map((w) => w.terminate()));
+    await Promise.all(this.workers.filter((w) => !keep.includes(w)).map((w) => w.worker.terminate()));
   }
 
   /** Stops the workers kept for the next pool (tests; a process that wants its threads gone now). */
@@ -321,8 +319,11 @@ let entryModule: { ext: string; url: URL } | undefined;
 function workerEntry(): { ext: string; url: URL } {
   if (entryModule) return entryModule;
   const ext = extname(fileURLToPath(import.meta.url));
+  const plain = new URL(`./block-worker${ext}`, import.meta.url);
   const bundle = new URL('./block-worker.bundle.js', import.meta.url);
-  entryModule = { ext, url: ext === '.js' && existsSync(bundle) ? bundle : new URL(`./block-worker${ext}`, import.meta.url) };
+  // Not a bundle older than the code it was made from (dist rebuilt by tsc alone).
+  const fresh = ext === '.js' && existsSync(bundle) && statSync(bundle).mtimeMs >= statSync(plain).mtimeMs;
+  entryModule = { ext, url: fresh ? bundle : plain };
   return entryModule;
 }
 
@@ -341,10 +342,7 @@ const MAX_SPARES = 2;
  */
 const SPARE_MS = 5000;
 /** Workers of closed pools, started and idle, holding no archive's data; unreferenced. */
-const spares: { worker: Worker; timer: ReturnType<typeof setTimeout> }[] = [];
-
-/** Listeners of a kept worker, removed when a pool takes it. */
-const parkedListeners = new WeakMap<Worker, () => void>();
+const spares: { worker: Worker; timer: ReturnType<typeof setTimeout>; detach: () => void }[] = [];
 
 /** Keeps `worker` (idle, up, no pool's listeners) for the next pool, for {@link SPARE_MS}. */
 function park(worker: Worker): void {
@@ -360,23 +358,24 @@ function park(worker: Worker): void {
     void worker.terminate();
   };
   worker.on('exit', drop).on('error', onError);
-  parkedListeners.set(worker, () => worker.off('exit', drop).off('error', onError));
   const timer = setTimeout(() => {
     drop();
     void worker.terminate();
   }, SPARE_MS);
   timer.unref();
-  spares.push({ worker, timer });
+  spares.push({ worker, timer, detach: () => worker.off('exit', drop).off('error', onError) });
 }
 
-/** A kept worker, its listeners removed, or undefined. */
+/** A kept worker that still runs, its listeners removed, or undefined. */
 function takeSpare(): Worker | undefined {
-  const s = spares.pop();
-  if (!s) return undefined;
-  clearTimeout(s.timer);
-  parkedListeners.get(s.worker)?.();
-  parkedListeners.delete(s.worker);
-  return s.worker;
+  for (let s = spares.pop(); s; s = spares.pop()) {
+    clearTimeout(s.timer);
+    s.detach();
+    // A thread that has ended (its exit event not yet delivered) says so by a threadId of −1.
+    if (s.worker.threadId >= 0) return s.worker;
+    void s.worker.terminate();
+  }
+  return undefined;
 }
 
 /**
