@@ -83,6 +83,25 @@ describe('HttpSource against nginx', { skip: nginxSkip() }, () => {
     assert.equal((await s.read(100 * KiB, 0)).length, 0);
   });
 
+  test('readInto fills the caller\'s buffer exactly as read does, over every transport; past the head straight into it', async () => {
+    for (const [transport, options] of TRANSPORTS) {
+      for (const server of [nginx, whole]) {
+        const s = new HttpSource(server.url('data.bin'), options);
+        const rng = new Rng(5);
+        const cases: [number, number][] = [[0, 100], [FIRST_CONTACT_BYTES - 10, 20], [FIRST_CONTACT_BYTES, 600 * KiB], [data.length - 5, 100], [data.length, 10]];
+        for (let i = 0; i < 12; i++) cases.push([rng.int(data.length), 1 + rng.int(900 * KiB)]);
+        for (const [o, l] of cases) {
+          const target = new Uint8Array(new SharedArrayBuffer(l + 3), 3, l).fill(0xee);
+          const n = await s.readInto(o, target);
+          const want = data.subarray(o, Math.min(data.length, o + l));
+          assert.equal(n, want.length, `${transport}: readInto(${o}, ${l}) count`);
+          assertBytes(target.subarray(0, n), want, `${transport}: readInto(${o}, ${l})`);
+          assert.ok(target.subarray(n).every((b) => b === 0xee), `${transport}: nothing past the count`);
+        }
+      }
+    }
+  });
+
   test('an empty file (nginx answers 200 with no body) has size 0', async () => {
     const s = new HttpSource(nginx.url('empty.bin'));
     assert.equal(await s.size(), 0);
@@ -303,6 +322,21 @@ for (const [transport, transportOptions] of TRANSPORTS) describe(`HttpSource aga
       const got = await s.read(400 * KiB, 300 * KiB);
       assertBytes(got, data.subarray(400 * KiB, 700 * KiB), 'the next answer, correct');
       if (transport === 'node:http') assert.ok(got.buffer instanceof SharedArrayBuffer, 'a large answer lands in shared memory');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('readInto of a large answer cut mid-body or overlong is an error; retried, the buffer holds the right bytes', async () => {
+    const server = await startFaultyHttp(data, (n) => (n === 1 ? { cutAfter: 100 * KiB } : n === 2 ? { overlong: 5000 } : {}));
+    try {
+      const s = new HttpSource(server.url, { ...transportOptions });
+      await s.size();
+      const target = new Uint8Array(new SharedArrayBuffer(300 * KiB));
+      await rejectsStore(s.readInto(400 * KiB, target), true, /reading the answer failed|ended after|bytes, expected|more than/);
+      await rejectsStore(s.readInto(400 * KiB, target), true);
+      assert.equal(await new RetryingSource(s, { sleep: noSleep }).readInto(400 * KiB, target), 300 * KiB);
+      assertBytes(target, data.subarray(400 * KiB, 700 * KiB), 'the next answer, correct');
     } finally {
       await server.close();
     }

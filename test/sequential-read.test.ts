@@ -170,6 +170,30 @@ describe('readSequential: order and content', () => {
     }
   });
 
+  test('recycle: stored bytes are read into a few reused shared buffers, given back once decoded', async () => {
+    const c = cases.find((x) => x.name === 'plain')!;
+    for (const workers of [0, 2]) {
+      const src = new IntoTracking(await FileSource.open(c.path));
+      const a = await Archive.open(src);
+      try {
+        const chunks: SequentialChunk[] = [];
+        for await (const ch of sequentialChunks(a, 'disk', { chunkBytes: 65536, windowBytes: 200_000, workers, recycle: true })) {
+          chunks.push({ ...ch, data: ch.data && Uint8Array.from(ch.data) });
+          ch.release?.();
+        }
+        assertBytes(await gather((async function* () { yield* chunks; })(), 0, c.data.length), c.data, `${workers} workers`);
+        const data = chunks.filter((ch) => ch.data).length;
+        // A chunk whose blocks lie in several places (duplicates far back) reads them apart, into memory of its own.
+        assert.ok(src.targets.length >= data / 2, `${workers} workers: ${src.targets.length} reads into borrowed memory for ${data} data chunks`);
+        assert.ok(src.targets.every((t) => t.buffer instanceof SharedArrayBuffer), 'shared memory');
+        const distinct = new Set(src.targets.map((t) => t.buffer)).size;
+        assert.ok(distinct <= 12, `${workers} workers: ${distinct} buffers for ${src.targets.length} reads`);
+      } finally {
+        await a.close();
+      }
+    }
+  });
+
   test('through the remote wrappers over memory: many reads per chunk, no listener pile-up', async () => {
     // 64 KiB blocks, a fifth of them duplicates of earlier ones far back: a 4 MiB chunk reads
     // many separate extents, each through retry, limit, coalescing and cache wrappers that listen
@@ -495,6 +519,15 @@ async function settle(src: TrackingSource): Promise<void> {
 }
 
 /** Counts requests and bytes, and reads in flight (each delayed by `delayMs`). */
+/** Records the buffers `readInto` was given (a FileSource reads into them). */
+class IntoTracking extends SourceWrapper {
+  readonly targets: Uint8Array[] = [];
+  override readInto(offset: number, target: Uint8Array, options?: ReadOptions): Promise<number> {
+    this.targets.push(target);
+    return this.readIntoInner(offset, target, options);
+  }
+}
+
 class TrackingSource extends SourceWrapper {
   requests = 0;
   bytes = 0;

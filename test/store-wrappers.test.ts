@@ -13,6 +13,7 @@ import { LimitedSource } from '../src/store/limited-source.ts';
 import { CoalescingSource } from '../src/store/coalescing-source.ts';
 import { RangeCacheSource } from '../src/store/range-cache-source.ts';
 import { SourceWrapper } from '../src/store/source-wrapper.ts';
+import { PinnedRangeSource } from '../src/store/pinned-range-source.ts';
 import type { ReadOptions } from '../src/store/types.ts';
 import { assertBytes, randomData } from './helpers.ts';
 
@@ -170,5 +171,111 @@ describe('RangeCacheSource', () => {
     gate.open();
     assertBytes(await other, data.subarray(200, 210));
     assert.deepEqual(gate.offsets, [0], 'one fetch, shared and not cancelled');
+  });
+});
+
+/** A memory source that also reads into a caller's buffer, and records which buffers it was given. */
+class IntoSource extends MemorySource {
+  readonly targets: Uint8Array[] = [];
+  reads = 0;
+  constructor() {
+    super(data);
+  }
+  override async read(offset: number, length: number): Promise<Uint8Array> {
+    this.reads++;
+    return super.read(offset, length);
+  }
+  async readInto(offset: number, target: Uint8Array): Promise<number> {
+    this.targets.push(target);
+    const end = Math.min(data.length, offset + target.length);
+    target.set(data.subarray(offset, end));
+    return Math.max(0, end - offset);
+  }
+}
+
+describe('readInto through the wrappers', () => {
+  /** `readInto` at random offsets and lengths (some past the end) must fill what `read` returns. */
+  async function sameAsRead(s: { readInto(o: number, t: Uint8Array, opts?: ReadOptions): Promise<number> }, what: string): Promise<void> {
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) >>> 0);
+    for (let i = 0; i < 40; i++) {
+      const offset = next() % data.length;
+      const length = 1 + (next() % (i % 2 ? 700_000 : 5000));
+      const target = new Uint8Array(i % 3 ? new SharedArrayBuffer(length + 9) : new ArrayBuffer(length + 9), i % 9, length);
+      target.fill(0xee);
+      const n = await s.readInto(offset, target);
+      const want = data.subarray(offset, Math.min(data.length, offset + length));
+      assert.equal(n, want.length, `${what}: count at ${offset}+${length}`);
+      assertBytes(target.subarray(0, n), want, `${what}: bytes at ${offset}+${length}`);
+      assert.ok(target.subarray(n).every((b) => b === 0xee), `${what}: nothing written past the count`);
+    }
+  }
+
+  test('every wrapper fills the caller\'s buffer with the bytes read() gives, over a source with and without readInto', async () => {
+    for (const inner of [() => new IntoSource(), () => new MemorySource(data)]) {
+      await sameAsRead(new CountingSource(inner()), 'counting');
+      await sameAsRead(new RetryingSource(inner()), 'retrying');
+      await sameAsRead(new LimitedSource(inner(), 2), 'limited');
+      await sameAsRead(new CoalescingSource(inner()), 'coalescing');
+      await sameAsRead(new RangeCacheSource(inner(), { budgetBytes: 1 << 20 }), 'cache');
+      await sameAsRead(new PinnedRangeSource(inner(), 1000, data.subarray(1000, 9000)), 'pinned');
+    }
+  });
+
+  test('large reads go down into the caller\'s own buffer (no copy); a retry rewrites it whole', async () => {
+    const inner = new IntoSource();
+    const s = new PinnedRangeSource(new RangeCacheSource(new CoalescingSource(new LimitedSource(new RetryingSource(inner), 4)), { budgetBytes: 1 << 20 }), 0, data.subarray(0, 4096));
+    const target = new Uint8Array(new SharedArrayBuffer(600_000));
+    assert.equal(await s.readInto(100, target), 600_000);
+    assert.equal(inner.targets.length, 1);
+    assert.equal(inner.targets[0].buffer, target.buffer, 'the innermost source was given the caller\'s memory');
+    assert.equal(inner.reads, 0);
+    assertBytes(target, data.subarray(100, 600_100), 'bytes');
+
+    let failures = 1;
+    class Torn extends IntoSource {
+      override async readInto(offset: number, t: Uint8Array): Promise<number> {
+        const n = await super.readInto(offset, t);
+        if (failures-- > 0) {
+          t.fill(0, n >> 1);
+          throw new StoreError('cut mid-body', {}, { transient: true });
+        }
+        return n;
+      }
+    }
+    const torn = new Torn();
+    const retried = new RetryingSource(torn, { sleep: noSleep });
+    const t2 = new Uint8Array(700_000);
+    assert.equal(await retried.readInto(5, t2), 700_000);
+    assertBytes(t2, data.subarray(5, 700_005), 'after the retry');
+    assert.equal(torn.targets.length, 2);
+  });
+
+  test('small readInto calls of one turn are merged into one request, each caller gets its own bytes', async () => {
+    const inner = new IntoSource();
+    const counted = new CountingSource(inner);
+    const s = new CoalescingSource(counted, { maxGap: 4096 });
+    const ranges = [[0, 100], [200, 3000], [4000, 96], [900_000, 10], [903_000, 500]];
+    const targets = ranges.map(([, n]) => new Uint8Array(new SharedArrayBuffer(n)));
+    const got = await Promise.all(ranges.map(([o], i) => s.readInto(o, targets[i])));
+    ranges.forEach(([o, n], i) => {
+      assert.equal(got[i], n);
+      assertBytes(targets[i], data.subarray(o, o + n), `read ${i}`);
+    });
+    assert.equal(counted.requests, 2);
+    assert.ok(inner.targets.every((t) => !targets.some((c) => c.buffer === t.buffer)), 'a merged request is read into the source\'s own memory');
+    // A caller that aborts is not written to after it was told so.
+    const gate = new Gate(new MemorySource(data));
+    const gated = new CoalescingSource(gate);
+    const c = new AbortController();
+    const mine = new Uint8Array(100).fill(0xaa);
+    const p = gated.readInto(0, mine, { signal: c.signal });
+    const other = gated.readInto(50, new Uint8Array(100));
+    await new Promise((r) => setImmediate(r));
+    c.abort();
+    await assert.rejects(p, AbortedError);
+    gate.open();
+    assert.equal(await other, 100);
+    assert.ok(mine.every((b) => b === 0xaa), 'the aborted caller\'s buffer stays untouched');
   });
 });

@@ -1,6 +1,7 @@
 import type { IndexEntry } from '../format/entry.js';
 import { CorruptArchiveError, MissingParentError } from '../errors.js';
 import type { ByteSource } from '../store/types.js';
+import { copyBytes } from '../util/copy-bytes.js';
 import { RunBlockError, type RunBlock } from './decode-run.js';
 import type { BlockStore, RunDecoder } from './run-decoder.js';
 import type { Run } from './run-planner.js';
@@ -104,7 +105,7 @@ function assemble(groups: { extents: IndexEntry[] }[], reads: Uint8Array[]): { s
   groups.forEach((g, k) => {
     const base = g.extents[0].storedOffset;
     for (const e of g.extents) {
-      stored.set(reads[k].subarray(e.storedOffset - base, e.storedOffset - base + e.storedLength), n);
+      copyBytes(reads[k].subarray(e.storedOffset - base, e.storedOffset - base + e.storedLength), stored, n);
       at.set(extentKey(e), n);
       n += e.storedLength;
     }

@@ -4,7 +4,8 @@ import { AbortedError, UsageError } from '../errors.js';
 import { raceAbort } from '../util/race-abort.js';
 import { inThreadRunDecoder, type BlockStore, type RunDecoder } from './run-decoder.js';
 import { RunPlanner, type Run } from './run-planner.js';
-import { DamagedChunk, fetchAndDecode, type ReadWith } from './fetch-run.js';
+import { DamagedChunk, fetchAndDecode, type ReadIntoBorrowed, type ReadWith } from './fetch-run.js';
+import { SlabPool } from '../util/slab-pool.js';
 
 /** What {@link readSequential} reads: an `Archive` (see `Archive.entryLeaves` and `Archive.blockStores`). */
 export interface SequentialArchive {
@@ -36,7 +37,8 @@ export interface SequentialReadOptions {
   /**
    * The consumer calls each data chunk's `release()` once done with its bytes: chunks are then
    * decoded into a bounded set of reused buffers of shared memory (SharedArrayBuffer) instead of
-   * a new buffer each, which spares a long read most of its garbage collection.
+   * a new buffer each, which spares a long read most of its garbage collection. The stored bytes
+   * are then read into reused shared memory too, from sources that read into a caller's buffer.
    */
   recycle?: boolean;
   /** Decodes the chunks (default: in the calling thread; the Node shell passes its worker pool). */
@@ -147,6 +149,17 @@ export async function* readSequential(archive: SequentialArchive, stream: Stream
       live.delete(own);
     }
   };
+  // With `recycle`, stored bytes are read into reused shared memory (given back once decoded):
+  // fresh buffers for them cost a page fault per 4 KiB the kernel zeroes (each reused buffer is
+  // faulted in once), and their external memory drove garbage collections.
+  const storedMemory = options.recycle ? new SlabPool(8 << 20, 2 * window) : undefined;
+  const borrowed = (): { into: ReadIntoBorrowed; done: () => void } | undefined => {
+    if (!storedMemory) return undefined;
+    const own = new AbortController();
+    if (signal.aborted) own.abort(signal.reason);
+    live.add(own);
+    return { into: { memory: storedMemory, signal: own.signal }, done: () => live.delete(own) };
+  };
   // With `recycle`, data chunks decode into buffers of shared memory (decoders on other threads
   // write them in place) that the consumer hands back; a chunk that finds none free, or is longer
   // than one, gets a buffer of its own.
@@ -171,7 +184,11 @@ export async function* readSequential(archive: SequentialArchive, stream: Stream
   };
   const begin = (run: Run): Ahead => {
     let result: Promise<Uint8Array | null> = Promise.resolve(null);
-    if (run.stored.length) result = fetchAndDecode(run, stores, decoder, stream, read, output(run.length));
+    if (run.stored.length) {
+      const b = borrowed();
+      result = fetchAndDecode(run, stores, decoder, stream, read, output(run.length), b?.into);
+      if (b) result.then(b.done, b.done);
+    }
     result.catch(() => {}); // thrown when the consumer reaches it
     storedAhead += run.storedBytes;
     decodedAhead += run.stored.length ? run.length : 0;

@@ -1,13 +1,12 @@
 import { availableParallelism } from 'node:os';
 import type { StreamName } from '../format/constants.js';
 import { readSequential, type SequentialArchive, type SequentialChunk, type SequentialReadOptions } from '../archive/sequential-reader.js';
+import type { WorkerPool } from '../workers/worker-pool.js';
 import { lazyRunDecoderPool } from './lazy-pool.js';
+import { slotData } from './slot-data.js';
+import { PARALLEL_MIN_BYTES } from './parallel-min-bytes.js';
 
-/**
- * Ranges shorter than this decode in the calling thread by default: starting workers (tens of
- * milliseconds each) costs more than decoding a few MiB.
- */
-export const PARALLEL_MIN_BYTES = 16 << 20;
+export { PARALLEL_MIN_BYTES };
 
 /** Options of {@link sequentialChunks}. */
 export interface SequentialChunksOptions extends Omit<SequentialReadOptions, 'decoder'> {
@@ -17,6 +16,12 @@ export interface SequentialChunksOptions extends Omit<SequentialReadOptions, 'de
    * in the calling thread).
    */
   workers?: number;
+  /**
+   * A pool started before the archive was opened (`new WorkerPool(n)`, its threads coming up
+   * while the archive opens): configured here with the archive's chain and decoded on, whatever
+   * the range's length; the caller closes it. `workers` is then ignored.
+   */
+  pool?: WorkerPool;
 }
 
 /**
@@ -30,6 +35,11 @@ export async function* sequentialChunks(archive: SequentialArchive, stream: Stre
   const end = options.end ?? archive.size(stream);
   const cores = availableParallelism();
   const workers = options.workers ?? (cores > 1 && end - start >= PARALLEL_MIN_BYTES ? cores : 0);
+  if (options.pool) {
+    options.pool.configure({ slots: archive.blockStores().map(slotData) });
+    yield* readSequential(archive, stream, { ...options, decoder: options.pool });
+    return;
+  }
   const pool = workers > 0 && end > start ? lazyRunDecoderPool(archive, workers) : undefined;
   try {
     yield* readSequential(archive, stream, { ...options, decoder: pool });

@@ -1,5 +1,6 @@
 import { AbortedError } from '../errors.js';
-import { SourceWrapper } from './source-wrapper.js';
+import { SlabPool } from '../util/slab-pool.js';
+import { copyInto, SourceWrapper } from './source-wrapper.js';
 import type { ByteSource, ReadOptions } from './types.js';
 
 /** How {@link CoalescingSource} merges reads. */
@@ -8,12 +9,21 @@ export interface CoalescingOptions {
   maxGap?: number;
   /** Largest span of one merged request, in bytes (default 8 MiB). */
   maxSpan?: number;
+  /**
+   * `readInto` calls of at least this many bytes are not merged but passed straight down, into
+   * the caller's buffer (default 512 KiB): a request that large gains little from merging, and
+   * a merged one is read into the source's memory and copied out, a copy of every byte.
+   */
+  directBytes?: number;
 }
 
 interface Pending {
   offset: number;
   length: number;
-  resolve: (bytes: Uint8Array) => void;
+  /** Where a {@link CoalescingSource.readInto} caller wants its bytes; undefined for read(). */
+  target?: Uint8Array;
+  /** Hands the caller its bytes (read: resolved as they are, which may be a view of a shared request buffer; readInto: copied into its target). */
+  deliver: (bytes: Uint8Array) => void;
   reject: (err: unknown) => void;
 }
 
@@ -22,30 +32,56 @@ interface Pending {
  * as few requests as possible: reads whose ranges are nearby (within `maxGap`) become one
  * request, each caller getting its slice. Over HTTP or S3 a request costs far more than the
  * bytes in a gap, so concurrent readers of neighbouring blocks pay for one round trip.
+ *
+ * Small `readInto` calls merge the same way; a request that serves only them is read into memory
+ * the source reuses (given back once their bytes are copied out). Large ones go straight to the
+ * wrapped source, into the caller's buffer: a sequential reader's stored bytes then land in the
+ * memory it reuses, never in fresh memory (which costs the kernel a zeroed page per 4 KiB).
  */
 export class CoalescingSource extends SourceWrapper {
   private pending: Pending[] = [];
   private scheduled = false;
   private readonly maxGap: number;
   private readonly maxSpan: number;
+  private readonly directBytes: number;
+  /** Reused memory of merged requests that serve only readInto callers. */
+  private readonly scratch: SlabPool;
 
   constructor(inner: ByteSource, options: CoalescingOptions = {}) {
     super(inner);
     this.maxGap = options.maxGap ?? 64 << 10;
     this.maxSpan = options.maxSpan ?? 8 << 20;
+    this.directBytes = options.directBytes ?? 512 << 10;
+    this.scratch = new SlabPool(this.maxSpan, 2 * this.maxSpan);
   }
 
   override read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
-    const signal = options?.signal;
+    return this.enqueue<Uint8Array>(offset, length, undefined, (bytes, resolve) => resolve(bytes), options?.signal);
+  }
+
+  override readInto(offset: number, target: Uint8Array, options?: ReadOptions): Promise<number> {
+    if (target.length >= this.directBytes) return this.readIntoInner(offset, target, options);
+    return this.enqueue<number>(offset, target.length, target, (bytes, resolve) => resolve(bytes === target ? bytes.length : copyInto(bytes, target)), options?.signal);
+  }
+
+  private enqueue<T>(offset: number, length: number, target: Uint8Array | undefined, deliver: (bytes: Uint8Array, resolve: (v: T) => void) => void, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) return Promise.reject(new AbortedError('read cancelled'));
-    return new Promise<Uint8Array>((resolve, reject) => {
-      // A caller that aborts stops waiting; the merged request still serves the others.
-      const onAbort = () => reject(new AbortedError('read cancelled'));
+    return new Promise<T>((resolve, reject) => {
+      // A caller that aborts stops waiting; the merged request still serves the others. A
+      // readInto caller that aborted is never written to after its promise settled.
+      let settled = false;
+      const onAbort = () => {
+        settled = true;
+        reject(new AbortedError('read cancelled'));
+      };
       signal?.addEventListener('abort', onAbort, { once: true });
       const done = () => signal?.removeEventListener('abort', onAbort);
       this.pending.push({
-        offset, length,
-        resolve: (b) => { done(); resolve(b); },
+        offset, length, target,
+        deliver: (b) => {
+          done();
+          if (!settled) deliver(b, resolve);
+        },
         reject: (e) => { done(); reject(e); },
       });
       if (!this.scheduled) {
@@ -78,15 +114,29 @@ export class CoalescingSource extends SourceWrapper {
   }
 
   private issue(group: Pending[], start: number, end: number): void {
-    this.inner.read(start, end - start).then((bytes) => {
-      // A short read means the source ended: each caller gets what exists of its range.
+    // A short read means the source ended: each caller gets what exists of its range.
+    const deliver = (bytes: Uint8Array) => {
       for (const p of group) {
         const from = Math.min(p.offset - start, bytes.length);
-        p.resolve(bytes.subarray(from, Math.min(from + p.length, bytes.length)));
+        p.deliver(bytes.subarray(from, Math.min(from + p.length, bytes.length)));
       }
-    }, (err: unknown) => {
+    };
+    const fail = (err: unknown) => {
       for (const p of group) p.reject(err);
-    });
+    };
+    if (!group.every((p) => p.target)) {
+      this.inner.read(start, end - start).then(deliver, fail);
+      return;
+    }
+    // Into the source's own memory, then copied out, even for a single caller: the request has
+    // no caller's signal (it serves the whole group), so it may still be writing after a caller
+    // that aborted was told so and reused its buffer.
+    const buf = this.scratch.take(end - start);
+    const into = this.inner.readInto ? this.inner.readInto(start, buf) : this.inner.read(start, end - start).then((b) => copyInto(b, buf));
+    into.then((n) => {
+      deliver(buf.subarray(0, n));
+      this.scratch.give(buf);
+    }, fail);
   }
 }
 

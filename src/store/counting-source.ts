@@ -12,4 +12,11 @@ export class CountingSource extends SourceWrapper {
     this.bytesRead += out.length;
     return out;
   }
+
+  override async readInto(offset: number, target: Uint8Array, options?: ReadOptions): Promise<number> {
+    this.requests++;
+    const n = await this.readIntoInner(offset, target, options);
+    this.bytesRead += n;
+    return n;
+  }
 }

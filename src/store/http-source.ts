@@ -1,5 +1,6 @@
 import { AbortedError, StoreError } from '../errors.js';
 import type { ByteSource, ReadOptions } from './types.js';
+import { copyInto } from './source-wrapper.js';
 import { FIRST_CONTACT_BYTES, FirstContact, type ObjectHead } from './first-contact.js';
 
 /**
@@ -111,15 +112,33 @@ export class HttpSource implements ByteSource {
     return this.first.read(offset, length, options.signal, (info, from, end, signal) => this.fetchRange(info, from, end, signal));
   }
 
-  /** GET of bytes [offset, end), pinned to the validator and checked against the pinned size. */
-  private async fetchRange(info: ObjectInfo, offset: number, end: number, signal?: AbortSignal): Promise<Uint8Array> {
+  /**
+   * {@link read} into `target`: a range past the kept head is one request whose body lands in
+   * `target` as it arrives when the transport can ({@link HttpAnswer.bodyInto}), else is copied.
+   * @throws as {@link read}.
+   */
+  async readInto(offset: number, target: Uint8Array, options: ReadOptions = {}): Promise<number> {
+    const info = await this.first.get(options.signal);
+    const end = Math.min(offset + target.length, info.size);
+    if (end <= offset) return 0;
+    if (offset < info.head.length) return copyInto(await this.read(offset, target.length, options), target);
+    const into = target.subarray(0, end - offset);
+    const bytes = await this.fetchRange(info, offset, end, options.signal, into);
+    return bytes.buffer === into.buffer && bytes.byteOffset === into.byteOffset ? bytes.length : copyInto(bytes, into);
+  }
+
+  /**
+   * GET of bytes [offset, end), pinned to the validator and checked against the pinned size;
+   * with `into` (end - offset bytes) an exact answer's body is read into it when the transport can.
+   */
+  private async fetchRange(info: ObjectInfo, offset: number, end: number, signal?: AbortSignal, into?: Uint8Array): Promise<Uint8Array> {
     const pin: Record<string, string> = !this.pinRequests ? {} : info.etag ? { 'if-match': info.etag } : info.lastModified ? { 'if-unmodified-since': info.lastModified } : {};
     const res = await this.request(offset, end - 1, pin, signal);
     if (res.status === 206) {
       this.checkSame(res, info);
       const range = this.rangeOf(res, info.size);
       if (range.first > offset || range.last < end - 1) throw this.wrongRange(res, range, offset, end - 1);
-      if (range.first === offset && range.last === end - 1) return this.body(res, end - offset, signal);
+      if (range.first === offset && range.last === end - 1) return this.body(res, end - offset, signal, into);
       // More than asked for (allowed): streamed and cut like a 200, never buffered whole.
       return this.sliceWholeBody(res, offset - range.first, end - offset, signal);
     }
@@ -221,8 +240,11 @@ export class HttpSource implements ByteSource {
     return new StoreError(`${this.name}: the object changed while open (its validator or size differs); reopen it`, { archive: this.name, stage: 'read' });
   }
 
-  /** Reads exactly `expect` bytes of a body; fewer is a transient error (the connection was cut). */
-  private async body(res: HttpAnswer, expect: number, signal?: AbortSignal): Promise<Uint8Array> {
+  /**
+   * Reads exactly `expect` bytes of a body (into `into`, of that length, when the transport can);
+   * fewer is a transient error (the connection was cut).
+   */
+  private async body(res: HttpAnswer, expect: number, signal?: AbortSignal, into?: Uint8Array): Promise<Uint8Array> {
     const declared = res.headers.get('content-length');
     if (declared !== null && Number(declared) !== expect) {
       res.body?.cancel().catch(() => {});
@@ -230,7 +252,9 @@ export class HttpSource implements ByteSource {
     }
     let bytes: Uint8Array;
     try {
-      if (res.bodyInto && expect >= SHARED_BODY_MIN && typeof SharedArrayBuffer === 'function') {
+      if (into && res.bodyInto) {
+        bytes = into.subarray(0, await res.bodyInto(into));
+      } else if (res.bodyInto && expect >= SHARED_BODY_MIN && typeof SharedArrayBuffer === 'function') {
         const shared = new Uint8Array(new SharedArrayBuffer(expect));
         bytes = shared.subarray(0, await res.bodyInto(shared));
       } else {

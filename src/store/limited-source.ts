@@ -16,12 +16,20 @@ export class LimitedSource extends SourceWrapper {
     if (!(limit >= 1)) throw new RangeError(`concurrency limit must be at least 1, got ${limit}`);
   }
 
-  override async read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
+  override read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
+    return this.limited(() => this.inner.read(offset, length, options), options?.signal);
+  }
+
+  override readInto(offset: number, target: Uint8Array, options?: ReadOptions): Promise<number> {
+    return this.limited(() => this.readIntoInner(offset, target, options), options?.signal);
+  }
+
+  private async limited<T>(fn: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     // A finished read hands its slot straight to the next waiter, so the limit is never exceeded.
     if (this.active < this.limit) this.active++;
-    else await this.slot(options?.signal);
+    else await this.slot(signal);
     try {
-      return await this.inner.read(offset, length, options);
+      return await fn();
     } finally {
       const next = this.waiting.shift();
       if (next) next();

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Agent, Dispatcher } from 'undici';
 import type { HttpAnswer, HttpFetch } from './http-source.js';
+import { copyBytes } from '../util/copy-bytes.js';
 
 /** Redirects followed per request, as fetch does (it follows 20). */
 const MAX_REDIRECTS = 20;
@@ -81,7 +82,7 @@ class UndiciAnswer implements HttpAnswer {
         this.res.body.destroy();
         throw new Error(`the answer holds more than its declared ${target.length} bytes`);
       }
-      target.set(chunk, n);
+      copyBytes(chunk, target, n);
       n += chunk.length;
     }
     return n;

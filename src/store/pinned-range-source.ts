@@ -18,4 +18,10 @@ export class PinnedRangeSource extends SourceWrapper {
     }
     return this.inner.read(offset, length, options);
   }
+
+  override readInto(offset: number, target: Uint8Array, options?: ReadOptions): Promise<number> {
+    const end = this.start + this.bytes.length;
+    if (offset >= this.start && offset + target.length <= end) return super.readInto(offset, target, options);
+    return this.readIntoInner(offset, target, options);
+  }
 }

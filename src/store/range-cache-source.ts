@@ -36,6 +36,12 @@ export class RangeCacheSource extends SourceWrapper {
     this.pages = new LruCache(options.budgetBytes ?? 16 << 20);
   }
 
+  /** Large reads go straight into `target` (they bypass the cache, see {@link read}); small ones are copied from the cached pages. */
+  override async readInto(offset: number, target: Uint8Array, options?: ReadOptions): Promise<number> {
+    if (target.length >= this.bypass || this.pages.budget === 0) return this.readIntoInner(offset, target, options);
+    return super.readInto(offset, target, options);
+  }
+
   override async read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
     if (length === 0 || length >= this.bypass || this.pages.budget === 0) return this.inner.read(offset, length, options);
     const first = Math.floor(offset / this.page);

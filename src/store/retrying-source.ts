@@ -46,6 +46,11 @@ export class RetryingSource extends SourceWrapper {
     return this.attempt(() => this.inner.read(offset, length, options), options?.signal);
   }
 
+  /** Each attempt reads the whole range into `target` again: a failed one may have filled part of it. */
+  override readInto(offset: number, target: Uint8Array, options?: ReadOptions): Promise<number> {
+    return this.attempt(() => this.readIntoInner(offset, target, options), options?.signal);
+  }
+
   private async attempt<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     for (let n = 0; ; n++) {
       try {

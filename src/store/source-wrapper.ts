@@ -1,3 +1,4 @@
+import { copyBytes } from '../util/copy-bytes.js';
 import type { ByteSource, ReadOptions } from './types.js';
 
 /**
@@ -19,7 +20,30 @@ export class SourceWrapper implements ByteSource {
     return this.inner.read(offset, length, options);
   }
 
+  /**
+   * Reads into `target` through this wrapper's own {@link read} and copies (right for every
+   * wrapper, whatever its read does). Wrappers that change nothing about the bytes override it to
+   * pass the caller's buffer down ({@link readIntoInner}), so a transport that reads into a
+   * caller's buffer fills it directly (see ByteSource.readInto).
+   */
+  async readInto(offset: number, target: Uint8Array, options?: ReadOptions): Promise<number> {
+    return copyInto(await this.read(offset, target.length, options), target);
+  }
+
+  /** `inner.readInto` when it has one, else its read and a copy. */
+  protected async readIntoInner(offset: number, target: Uint8Array, options?: ReadOptions): Promise<number> {
+    if (this.inner.readInto) return this.inner.readInto(offset, target, options);
+    return copyInto(await this.inner.read(offset, target.length, options), target);
+  }
+
   close(): Promise<void> {
     return this.inner.close?.() ?? Promise.resolve();
   }
+}
+
+/** Copies `bytes` to the start of `target` (at most its length) and returns the count copied. */
+export function copyInto(bytes: Uint8Array, target: Uint8Array): number {
+  const n = Math.min(bytes.length, target.length);
+  copyBytes(n === bytes.length ? bytes : bytes.subarray(0, n), target);
+  return n;
 }

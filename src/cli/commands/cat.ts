@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import type { StreamName } from '../../format/constants.js';
 import { UsageError } from '../../errors.js';
@@ -28,11 +29,24 @@ export function registerCat(program: Command, run: (fn: (ctx: CommandContext) =>
     .action((file: string, flags: { stream?: StreamName; offset: string; length?: string; file?: string; partition?: number; passwordFile?: string; parentDir?: string[] }) => run(async (ctx) => {
       if (flags.file !== undefined) return (await import('../cat-file.js')).catFile(file, { ...flags, file: flags.file }, ctx);
       if (flags.partition !== undefined) throw new UsageError('--partition applies only with --file');
+      // A long read decodes on worker threads: started now, they come up (tens of milliseconds
+      // each) while the reader's modules load and the archive opens, not after its first read.
+      const { PARALLEL_MIN_BYTES } = await import('../../node/parallel-min-bytes.js');
+      const cores = availableParallelism();
+      const long = flags.length === undefined || parseSize(flags.length) >= PARALLEL_MIN_BYTES;
+      const early = long && cores > 1 ? import('../../workers/worker-pool.js').then((m) => new m.WorkerPool(cores)) : undefined;
       // Loaded here, not at startup: registering the command must not load the reader.
       const [{ Archive }, { defaultStream }, { sequentialChunks }] = await Promise.all([
         import('../../node/archive.js'), import('../../ops/default-stream.js'), import('../../node/sequential-chunks.js'),
       ]);
-      const a = await Archive.open(file, { password: lazyPasswordFor(file, flags), parentDirs: parentDirsFrom(flags) });
+      const pool = await early;
+      let a: Awaited<ReturnType<typeof Archive.open>>;
+      try {
+        a = await Archive.open(file, { password: lazyPasswordFor(file, flags), parentDirs: parentDirsFrom(flags) });
+      } catch (err) {
+        await pool?.close();
+        throw err;
+      }
       try {
         const stream = flags.stream ?? defaultStream(a);
         const size = a.size(stream);
@@ -44,12 +58,15 @@ export function registerCat(program: Command, run: (fn: (ctx: CommandContext) =>
         const write = (bytes: Uint8Array, done?: () => void) => (process.stdout.write(bytes, done && (() => done())) ? undefined : once(process.stdout, 'drain', { signal: ctx.signal }));
         // Decode-ahead (on worker threads for long ranges); zero runs are written from one
         // shared buffer of zeros rather than allocated chunk by chunk.
-        for await (const c of sequentialChunks(a, stream, { start: offset, end: offset + length, signal: ctx.signal, recycle: true })) {
+        // The early pool only for a long range of a stream with stored blocks (a short or empty one decodes here).
+        const useEarly = pool && length >= PARALLEL_MIN_BYTES;
+        for await (const c of sequentialChunks(a, stream, { start: offset, end: offset + length, signal: ctx.signal, recycle: true, pool: useEarly ? pool : undefined })) {
           // Once written, the chunk's buffer decodes a later chunk (no allocation, no GC of it).
           if (c.data) await write(c.data, c.release);
           else for (let left = c.length; left > 0; left -= ZEROS.length) await write(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
         }
       } finally {
+        await pool?.close();
         await a.close();
       }
       return 0;
