@@ -1,8 +1,13 @@
 import { Readable } from 'node:stream';
 import type { StreamName } from '../format/constants.js';
 import type { Archive } from '../archive/archive.js';
-import { DEFAULT_CHUNK_BYTES, type SequentialChunk } from '../archive/sequential-reader.js';
-import { sequentialChunks } from './sequential-chunks.js';
+import type { SequentialChunk } from '../archive/sequential-reader.js';
+
+/**
+ * The reader's modules (a dozen), loaded at a stream's first read: every Node archive loads
+ * this shell, and a command that never streams (inspect) should not pay for them at start.
+ */
+let reader: Promise<typeof import('./sequential-chunks.js')> | undefined;
 
 /** Options of {@link createReadStream}: `end` is INCLUSIVE, as in fs.createReadStream. */
 export interface ReadStreamOptions {
@@ -57,7 +62,10 @@ export function createReadStream(archive: Archive, stream: StreamName, options: 
       try {
         if (rest === 0 || (typeof rest !== 'number' && rest.length === 0)) {
           if (start >= stop) return void this.push(null);
-          chunks ??= sequentialChunks(archive, stream, { start, end: stop, chunkBytes: Math.max(chunk, DEFAULT_CHUNK_BYTES), signal: abort.signal });
+          if (!chunks) {
+            const { sequentialChunks, DEFAULT_CHUNK_BYTES } = await (reader ??= import('./sequential-chunks.js'));
+            chunks = sequentialChunks(archive, stream, { start, end: stop, chunkBytes: Math.max(chunk, DEFAULT_CHUNK_BYTES), signal: abort.signal });
+          }
           const next = await chunks.next();
           if (next.done) return void this.push(null);
           rest = next.value.data ?? next.value.length;

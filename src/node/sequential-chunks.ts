@@ -7,6 +7,7 @@ import { slotData } from './slot-data.js';
 import { PARALLEL_MIN_BYTES } from './parallel-min-bytes.js';
 
 export { PARALLEL_MIN_BYTES };
+export { DEFAULT_CHUNK_BYTES } from '../archive/sequential-reader.js';
 
 /** Options of {@link sequentialChunks}. */
 export interface SequentialChunksOptions extends Omit<SequentialReadOptions, 'decoder'> {
