@@ -14,6 +14,8 @@ import { CoalescingSource } from '../src/store/coalescing-source.ts';
 import { RangeCacheSource } from '../src/store/range-cache-source.ts';
 import { SourceWrapper } from '../src/store/source-wrapper.ts';
 import { PinnedRangeSource } from '../src/store/pinned-range-source.ts';
+import { SlabPool } from '../src/util/slab-pool.ts';
+import { copyBytes } from '../src/util/copy-bytes.ts';
 import type { ReadOptions } from '../src/store/types.ts';
 import { assertBytes, randomData } from './helpers.ts';
 
@@ -43,6 +45,11 @@ class Gate extends SourceWrapper {
   private readonly opened = new Promise<void>((r) => (this.release = r));
   open(): void {
     this.release();
+  }
+  /** Opened at once (for chaining). */
+  openNow(): this {
+    this.release();
+    return this;
   }
   override async read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
     this.offsets.push(offset);
@@ -211,15 +218,20 @@ describe('readInto through the wrappers', () => {
     }
   }
 
-  test('every wrapper fills the caller\'s buffer with the bytes read() gives, over a source with and without readInto', async () => {
-    for (const inner of [() => new IntoSource(), () => new MemorySource(data)]) {
-      await sameAsRead(new CountingSource(inner()), 'counting');
-      await sameAsRead(new RetryingSource(inner()), 'retrying');
-      await sameAsRead(new LimitedSource(inner(), 2), 'limited');
-      await sameAsRead(new CoalescingSource(inner()), 'coalescing');
-      await sameAsRead(new RangeCacheSource(inner(), { budgetBytes: 1 << 20 }), 'cache');
-      await sameAsRead(new PinnedRangeSource(inner(), 1000, data.subarray(1000, 9000)), 'pinned');
-    }
+  test('every wrapper fills the caller\'s buffer with the bytes read() gives; over a source without readInto it offers none', async () => {
+    const inner = () => new IntoSource();
+    await sameAsRead(new CountingSource(inner()), 'counting');
+    await sameAsRead(new RetryingSource(inner()), 'retrying');
+    await sameAsRead(new LimitedSource(inner(), 2), 'limited');
+    await sameAsRead(new CoalescingSource(inner()), 'coalescing');
+    await sameAsRead(new RangeCacheSource(inner(), { budgetBytes: 1 << 20 }), 'cache');
+    await sameAsRead(new PinnedRangeSource(inner(), 1000, data.subarray(1000, 9000)), 'pinned');
+    // A test wrapper that overrides only read: readInto goes through that read.
+    await sameAsRead(new Gate(inner()).openNow(), 'a wrapper with its own read');
+    // Over a source that cannot read into a caller's buffer, none is offered (it would only add a copy).
+    const stack = new RangeCacheSource(new CoalescingSource(new LimitedSource(new RetryingSource(new CountingSource(new MemorySource(data))), 2)));
+    assert.equal(stack.readInto, undefined);
+    assert.equal(new PinnedRangeSource(new MemorySource(data), 0, data.subarray(0, 10)).readInto, undefined);
   });
 
   test('large reads go down into the caller\'s own buffer (no copy); a retry rewrites it whole', async () => {
@@ -265,7 +277,7 @@ describe('readInto through the wrappers', () => {
     assert.equal(counted.requests, 2);
     assert.ok(inner.targets.every((t) => !targets.some((c) => c.buffer === t.buffer)), 'a merged request is read into the source\'s own memory');
     // A caller that aborts is not written to after it was told so.
-    const gate = new Gate(new MemorySource(data));
+    const gate = new Gate(new IntoSource());
     const gated = new CoalescingSource(gate);
     const c = new AbortController();
     const mine = new Uint8Array(100).fill(0xaa);
@@ -277,5 +289,41 @@ describe('readInto through the wrappers', () => {
     gate.open();
     assert.equal(await other, 100);
     assert.ok(mine.every((b) => b === 0xaa), 'the aborted caller\'s buffer stays untouched');
+  });
+});
+
+describe('without SharedArrayBuffer (a page that is not cross-origin isolated)', () => {
+  test('merged and direct readInto, copies and slab pools work on ordinary memory', async () => {
+    const saved = globalThis.SharedArrayBuffer;
+    // @ts-expect-error removed as in a page without cross-origin isolation
+    delete globalThis.SharedArrayBuffer;
+    try {
+      const pool = new SlabPool(1 << 20, 4 << 20);
+      const slab = pool.take(100_000);
+      assert.equal(slab.length, 100_000);
+      pool.give(slab);
+      assert.equal(pool.take(90_000).buffer, slab.buffer, 'ordinary slabs are reused too');
+      const t = new Uint8Array(70_000);
+      copyBytes(data.subarray(3, 60_003), t, 5);
+      assertBytes(t.subarray(5, 60_005), data.subarray(3, 60_003), 'copyBytes');
+      const s = new RangeCacheSource(new CoalescingSource(new IntoSource()), { budgetBytes: 1 << 20 });
+      const ranges = [[10, 70_000], [80_000, 100_000], [190_000, 600_000], [5, 100]];
+      const targets = ranges.map(([, n]) => new Uint8Array(n));
+      await Promise.all(ranges.map(([o], i) => s.readInto!(o, targets[i])));
+      ranges.forEach(([o, n], i) => assertBytes(targets[i], data.subarray(o, o + n), `read ${i}`));
+    } finally {
+      globalThis.SharedArrayBuffer = saved;
+    }
+  });
+
+  test('a merged request whose source throws at once fails every caller of the group, none left waiting', async () => {
+    class Throws extends IntoSource {
+      override readInto(): Promise<number> {
+        throw new StoreError('refused at once');
+      }
+    }
+    const s = new CoalescingSource(new Throws());
+    const results = await Promise.allSettled([s.readInto!(0, new Uint8Array(100)), s.readInto!(200, new Uint8Array(100))]);
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
   });
 });

@@ -35,7 +35,8 @@ export interface ReadIntoBorrowed {
  * Reads the stored extents of `run` (each unique extent once, nearby ones in one request per
  * archive) and decodes the run (into `output` when given: a buffer of at least the run's length
  * that the decoder may take). With `into`, stored bytes that come in one request from a source
- * that reads into a caller's buffer are read into memory borrowed from it, given back once decoded.
+ * that reads into a caller's buffer (ByteSource.readInto: a file, an HTTP source and their
+ * wrappers) are read into memory borrowed from it, given back once decoded.
  * @throws DamagedChunk when a block fails its checks: the error, and the chunk's bytes before it.
  */
 export async function fetchAndDecode(

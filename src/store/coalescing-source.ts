@@ -52,7 +52,9 @@ export class CoalescingSource extends SourceWrapper {
     this.maxGap = options.maxGap ?? 64 << 10;
     this.maxSpan = options.maxSpan ?? 8 << 20;
     this.directBytes = options.directBytes ?? 512 << 10;
-    this.scratch = new SlabPool(this.maxSpan, 2 * this.maxSpan);
+    // Ordinary memory: network chunks land in it at full speed, and it copies into a reader's
+    // shared memory faster than shared memory would (util/copy-bytes.ts).
+    this.scratch = new SlabPool(this.maxSpan, 2 * this.maxSpan, false);
   }
 
   override read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
@@ -114,29 +116,39 @@ export class CoalescingSource extends SourceWrapper {
   }
 
   private issue(group: Pending[], start: number, end: number): void {
+    // Every caller of the group is answered, whatever throws (a copy, an allocation): never one
+    // left waiting, never an exception escaping the turn that flushes.
+    const fail = (err: unknown) => {
+      for (const p of group) p.reject(err);
+    };
     // A short read means the source ended: each caller gets what exists of its range.
     const deliver = (bytes: Uint8Array) => {
       for (const p of group) {
         const from = Math.min(p.offset - start, bytes.length);
-        p.deliver(bytes.subarray(from, Math.min(from + p.length, bytes.length)));
+        try {
+          p.deliver(bytes.subarray(from, Math.min(from + p.length, bytes.length)));
+        } catch (err) {
+          p.reject(err);
+        }
       }
     };
-    const fail = (err: unknown) => {
-      for (const p of group) p.reject(err);
-    };
-    if (!group.every((p) => p.target)) {
-      this.inner.read(start, end - start).then(deliver, fail);
-      return;
+    try {
+      if (!group.every((p) => p.target)) {
+        this.inner.read(start, end - start).then(deliver, fail);
+        return;
+      }
+      // Into the source's own memory, then copied out, even for a single caller: the request has
+      // no caller's signal (it serves the whole group), so it may still be writing after a caller
+      // that aborted was told so and reused its buffer.
+      const buf = this.scratch.take(end - start);
+      const into = this.inner.readInto ? this.inner.readInto(start, buf) : this.inner.read(start, end - start).then((b) => copyInto(b, buf));
+      into.then((n) => {
+        deliver(buf.subarray(0, n));
+        this.scratch.give(buf);
+      }, fail);
+    } catch (err) {
+      fail(err);
     }
-    // Into the source's own memory, then copied out, even for a single caller: the request has
-    // no caller's signal (it serves the whole group), so it may still be writing after a caller
-    // that aborted was told so and reused its buffer.
-    const buf = this.scratch.take(end - start);
-    const into = this.inner.readInto ? this.inner.readInto(start, buf) : this.inner.read(start, end - start).then((b) => copyInto(b, buf));
-    into.then((n) => {
-      deliver(buf.subarray(0, n));
-      this.scratch.give(buf);
-    }, fail);
   }
 }
 

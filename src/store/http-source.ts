@@ -17,8 +17,9 @@ export interface HttpAnswer {
   arrayBuffer(): Promise<ArrayBuffer>;
   /**
    * Copies the body into `target` as it arrives and resolves with the bytes copied. Optional (a
-   * transport that offers it lets large answers land in shared memory, which a decoder on
-   * another thread reads in place instead of being sent a copy).
+   * transport that offers it lets an answer land in the caller's buffer of
+   * {@link HttpSource.readInto}, and large answers of `read` in shared memory, which a decoder
+   * on another thread reads in place instead of being sent a copy).
    * @throws Error when the body holds more than `target.length` bytes or the connection fails.
    */
   bodyInto?(target: Uint8Array): Promise<number>;

@@ -6,7 +6,12 @@ import type { ByteSource, ReadOptions } from './types.js';
  * pinning, caching, coalescing, retry, limits) extend it and override only what they change.
  */
 export class SourceWrapper implements ByteSource {
-  constructor(protected readonly inner: ByteSource) {}
+  constructor(protected readonly inner: ByteSource) {
+    // Offered only over a source that reads into a caller's buffer itself: a reader takes its
+    // presence to mean that reading into its own (reused, shared) memory adds no copy, which a
+    // read and a copy (S3, memory) would.
+    if (!inner.readInto) Object.defineProperty(this, 'readInto', { value: undefined });
+  }
 
   get name(): string {
     return this.inner.name;
@@ -24,7 +29,8 @@ export class SourceWrapper implements ByteSource {
    * Reads into `target` through this wrapper's own {@link read} and copies (right for every
    * wrapper, whatever its read does). Wrappers that change nothing about the bytes override it to
    * pass the caller's buffer down ({@link readIntoInner}), so a transport that reads into a
-   * caller's buffer fills it directly (see ByteSource.readInto).
+   * caller's buffer fills it directly (see ByteSource.readInto). Undefined on a wrapper whose
+   * source has no readInto (see the constructor).
    */
   async readInto(offset: number, target: Uint8Array, options?: ReadOptions): Promise<number> {
     return copyInto(await this.read(offset, target.length, options), target);

@@ -32,8 +32,11 @@ export interface ByteSource {
    */
   read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array>;
   /**
-   * Reads `target.length` bytes at `offset` into `target` (a local file offers it, so a reader
-   * can reuse one buffer instead of getting a new one per read). Optional.
+   * Reads `target.length` bytes at `offset` into `target`, with no copy of its own beyond
+   * landing the bytes there (a local file's pread, an HTTP body as it arrives; a wrapper offers
+   * it over such a source only), so a reader can reuse its buffers (shared memory a worker reads
+   * in place) instead of getting a new one per read. Once the promise settles nothing writes
+   * `target` any more. Optional.
    * @returns the bytes read: fewer only at the end of the source.
    * @throws StoreError when the backend fails.
    */

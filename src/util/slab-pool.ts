@@ -12,23 +12,31 @@ const MIN_SLAB = 64 << 10;
  *
  * Slabs come in power-of-two sizes from 64 KiB to `maxSlabBytes`. A slab that is never given
  * back (the caller kept it, or failed) is simply collected: the pool holds only the free ones,
- * at most `maxFreeBytes` of them.
+ * at most `maxFreeBytes` of them. A pool of ordinary memory (`shared` false: a network source's
+ * scratch, copied out, never sent to another thread) works the same way; so does a shared one
+ * where SharedArrayBuffer does not exist (a page that is not cross-origin isolated), with
+ * ordinary memory.
  */
 export class SlabPool {
-  private readonly free = new Map<number, SharedArrayBuffer[]>();
+  private readonly free = new Map<number, ArrayBufferLike[]>();
   /** Slabs handed out and not given back: only these are accepted by {@link give}. */
-  private readonly lent = new WeakSet<SharedArrayBuffer>();
+  private readonly lent = new WeakSet<ArrayBufferLike>();
   private freeBytes = 0;
+  private readonly shared: boolean;
 
   /**
    * @param maxSlabBytes largest request served from the pool, in bytes; larger ones get plain memory.
    * @param maxFreeBytes bytes of free slabs kept for reuse; beyond it given-back slabs are dropped.
+   * @param shared slabs of shared memory (default), which a worker thread reads and writes in
+   *   place; false: ordinary memory, which copies into shared memory faster (util/copy-bytes.ts).
    */
-  constructor(readonly maxSlabBytes = 32 << 20, readonly maxFreeBytes = 64 << 20) {}
+  constructor(readonly maxSlabBytes = 32 << 20, readonly maxFreeBytes = 64 << 20, shared = true) {
+    this.shared = shared && typeof SharedArrayBuffer === 'function';
+  }
 
   /**
    * A buffer of exactly `length` bytes, not zeroed (it may hold an earlier read's bytes): a view
-   * of a shared slab when `length` is at most `maxSlabBytes`, else of fresh (unshared) memory.
+   * of a slab when `length` is at most `maxSlabBytes`, else of fresh (unshared) memory.
    */
   take(length: number): Uint8Array {
     if (length > this.maxSlabBytes) return new Uint8Array(length);
@@ -36,7 +44,7 @@ export class SlabPool {
     const list = this.free.get(size);
     let slab = list?.pop();
     if (slab) this.freeBytes -= size;
-    else slab = new SharedArrayBuffer(size);
+    else slab = this.shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size);
     this.lent.add(slab);
     return new Uint8Array(slab, 0, length);
   }
@@ -50,7 +58,7 @@ export class SlabPool {
    */
   give(view: Uint8Array): void {
     const slab = view.buffer;
-    if (!(slab instanceof SharedArrayBuffer) || !this.lent.has(slab)) return;
+    if (!this.lent.has(slab)) return;
     this.lent.delete(slab);
     if (slab.byteLength > this.maxFreeBytes) return;
     // Full: free slabs of other sizes make room (the largest size first), so a pool filled by one

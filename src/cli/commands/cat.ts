@@ -58,7 +58,7 @@ export function registerCat(program: Command, run: (fn: (ctx: CommandContext) =>
         const write = (bytes: Uint8Array, done?: () => void) => (process.stdout.write(bytes, done && (() => done())) ? undefined : once(process.stdout, 'drain', { signal: ctx.signal }));
         // Decode-ahead (on worker threads for long ranges); zero runs are written from one
         // shared buffer of zeros rather than allocated chunk by chunk.
-        // The early pool only for a long range of a stream with stored blocks (a short or empty one decodes here).
+        // The early pool only for a long range (a short one decodes in this thread).
         const useEarly = pool && length >= PARALLEL_MIN_BYTES;
         for await (const c of sequentialChunks(a, stream, { start: offset, end: offset + length, signal: ctx.signal, recycle: true, pool: useEarly ? pool : undefined })) {
           // Once written, the chunk's buffer decodes a later chunk (no allocation, no GC of it).
