@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Agent, Dispatcher } from 'undici';
 import type { HttpAnswer, HttpFetch } from './http-source.js';
 import { copyBytes } from '../util/copy-bytes.js';
@@ -9,9 +10,36 @@ const MAX_REDIRECTS = 20;
 const COLLECT_LIMIT = 64 << 20;
 
 // One keep-alive dispatcher shared by every source: a cold random read is one request on a warm
-// connection, never a new TCP (or TLS) handshake. undici is loaded on the first request (about
-// 0.1 s), so commands that never touch a URL do not pay for it.
-let agent: Promise<Agent> | undefined;
+// connection, never a new TCP (or TLS) handshake. undici is loaded on the first request, so
+// commands that never touch a URL do not pay for it.
+let transport: Promise<Transport> | undefined;
+
+/** The dispatcher and undici's request API, called on it (`Dispatcher.request` is that function). */
+interface Transport {
+  agent: Agent;
+  request: (this: Agent, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+}
+
+/**
+ * Loads the agent and the request API only, by their modules: about 50 ms here, where the
+ * package's entry (fetch, WebSocket, caches, mocks, ~100 modules) takes about 115 ms, and the
+ * first request of every remote command waits for it. Falls back to the entry should a later
+ * undici move those modules.
+ */
+async function loadTransport(): Promise<Transport> {
+  const options = { connections: 64, keepAliveTimeout: 10_000 };
+  try {
+    const require = createRequire(import.meta.url);
+    const AgentClass = require('undici/lib/dispatcher/agent.js') as typeof Agent;
+    const request = require('undici/lib/api/api-request.js') as Transport['request'];
+    if (typeof AgentClass === 'function' && typeof request === 'function') return { agent: new AgentClass(options), request };
+  } catch {
+    // the package's entry below
+  }
+  const m = await import('undici');
+  const agent = new m.Agent(options);
+  return { agent, request: agent.request };
+}
 
 /**
  * An {@link HttpFetch} over undici's dispatcher API (`Agent.request`), for Node's HttpSources.
@@ -27,8 +55,8 @@ export const nodeHttpFetch: HttpFetch = (url, init) => request(new URL(url), ini
 
 async function request(url: URL, init: Parameters<HttpFetch>[1], redirects: number): Promise<HttpAnswer> {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`unsupported protocol ${url.protocol}`);
-  agent ??= import('undici').then((m) => new m.Agent({ connections: 64, keepAliveTimeout: 10_000 }));
-  const res = await (await agent).request({
+  const t = await (transport ??= loadTransport());
+  const res = await t.request.call(t.agent, {
     origin: url.origin, path: `${url.pathname}${url.search}`, method: 'GET',
     headers: { 'accept-encoding': 'identity', ...init.headers }, signal: init.signal,
   });
