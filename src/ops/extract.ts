@@ -4,6 +4,9 @@ import { AtomicFile } from '../store/atomic-file.js';
 import { throwIfAborted } from '../errors.js';
 import { entryBatches } from './entry-batches.js';
 import { defaultStream } from './default-stream.js';
+import { availableParallelism } from 'node:os';
+import { WorkerPool } from '../workers/worker-pool.js';
+import { PARALLEL_MIN_BYTES } from '../node/parallel-min-bytes.js';
 
 /** Options of {@link extract}. */
 export interface ExtractOptions {
@@ -44,17 +47,30 @@ export interface ExtractResult {
  */
 export async function extract(from: string | Archive, options: ExtractOptions): Promise<ExtractResult> {
   const started = Date.now();
-  const a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, cacheBytes: 0, password: options.password, parentDirs: options.parentDirs }) : from;
+  // Decode workers start now and come up while the archive opens (tens of milliseconds each), not
+  // after its first read; a stream too short for them closes them unused.
+  let pool = typeof from === 'string' && availableParallelism() > 1 ? new WorkerPool(availableParallelism()) : undefined;
+  let a: Archive;
+  try {
+    a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, cacheBytes: 0, password: options.password, parentDirs: options.parentDirs }) : from;
+  } catch (err) {
+    await pool?.close();
+    throw err;
+  }
   let out: AtomicFile | undefined;
   try {
     const stream = options.stream ?? defaultStream(a);
     const total = a.size(stream);
+    if (pool && total < PARALLEL_MIN_BYTES) {
+      await pool.close();
+      pool = undefined;
+    }
     out = await AtomicFile.create(options.output, { force: options.force });
     let written = 0;
     let done = 0;
     // One write in flight while the next batch is fetched and decoded.
     let writing: Promise<void> = Promise.resolve();
-    for await (const batch of entryBatches(a, stream, options.signal, { recycle: true })) {
+    for await (const batch of entryBatches(a, stream, options.signal, { recycle: true, pool })) {
       throwIfAborted(options.signal, 'extract');
       await writing;
       const runs: { at: number; bufs: Uint8Array[] }[] = [];
@@ -87,6 +103,7 @@ export async function extract(from: string | Archive, options: ExtractOptions): 
     await out?.abort();
     throw err;
   } finally {
+    await pool?.close();
     if (typeof from === 'string') await a.close();
   }
 }
