@@ -1,7 +1,6 @@
 import type { IndexEntry } from '../format/entry.js';
 import { CorruptArchiveError, MissingParentError } from '../errors.js';
 import type { ByteSource } from '../store/types.js';
-import { copyBytes } from '../util/copy-bytes.js';
 import { RunBlockError, type RunBlock } from './decode-run.js';
 import type { BlockStore, RunDecoder } from './run-decoder.js';
 import type { Run } from './run-planner.js';
@@ -106,7 +105,7 @@ function assemble(groups: { extents: IndexEntry[] }[], reads: Uint8Array[]): { s
   groups.forEach((g, k) => {
     const base = g.extents[0].storedOffset;
     for (const e of g.extents) {
-      copyBytes(reads[k].subarray(e.storedOffset - base, e.storedOffset - base + e.storedLength), stored, n);
+      stored.set(reads[k].subarray(e.storedOffset - base, e.storedOffset - base + e.storedLength), n);
       at.set(extentKey(e), n);
       n += e.storedLength;
     }

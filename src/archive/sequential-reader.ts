@@ -139,10 +139,14 @@ export async function* readSequential(archive: SequentialArchive, stream: Stream
   signal.addEventListener('abort', () => {
     for (const c of live) c.abort(signal.reason);
   }, { once: true });
-  const read: ReadWith = async (source, offset, length) => {
+  const ownSignal = (): AbortController => {
     const own = new AbortController();
     if (signal.aborted) own.abort(signal.reason);
     live.add(own);
+    return own;
+  };
+  const read: ReadWith = async (source, offset, length) => {
+    const own = ownSignal();
     try {
       return await source.read(offset, length, { signal: own.signal });
     } finally {
@@ -155,9 +159,7 @@ export async function* readSequential(archive: SequentialArchive, stream: Stream
   const storedMemory = options.recycle ? new SlabPool(8 << 20, 2 * window) : undefined;
   const borrowed = (): { into: ReadIntoBorrowed; done: () => void } | undefined => {
     if (!storedMemory) return undefined;
-    const own = new AbortController();
-    if (signal.aborted) own.abort(signal.reason);
-    live.add(own);
+    const own = ownSignal();
     return { into: { memory: storedMemory, signal: own.signal }, done: () => live.delete(own) };
   };
   // With `recycle`, data chunks decode into buffers of shared memory (decoders on other threads

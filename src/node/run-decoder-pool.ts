@@ -2,8 +2,6 @@ import type { BlockStore } from '../archive/run-decoder.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 import { slotData } from './slot-data.js';
 
-export { slotData };
-
 /**
  * A worker pool that decodes runs of `archive`'s blocks (and its open parents', by slot): each
  * worker holds the dictionary and keys of every archive of the chain. The caller closes it.

@@ -6,7 +6,6 @@ import { lazyRunDecoderPool } from './lazy-pool.js';
 import { slotData } from './slot-data.js';
 import { PARALLEL_MIN_BYTES } from './parallel-min-bytes.js';
 
-export { PARALLEL_MIN_BYTES };
 export { DEFAULT_CHUNK_BYTES } from '../archive/sequential-reader.js';
 
 /** Options of {@link sequentialChunks}. */

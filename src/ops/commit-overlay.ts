@@ -10,7 +10,7 @@ import { AbortedError, throwIfAborted, UsageError } from '../errors.js';
 import { createEnvelope, DEFAULT_KDF, type RandomBytes } from '../crypto/key-envelope.js';
 import { deriveArchiveKeys } from '../crypto/archive-keys.js';
 import type { Archive, PasswordOption } from '../node/archive.js';
-import { slotData } from '../node/run-decoder-pool.js';
+import { slotData } from '../node/slot-data.js';
 import { Overlay } from '../overlay/overlay.js';
 import { ArchiveWriter } from '../pack/archive-writer.js';
 import { cdcCutter } from '../pack/block-cutter.js';

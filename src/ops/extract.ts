@@ -49,7 +49,8 @@ export async function extract(from: string | Archive, options: ExtractOptions): 
   const started = Date.now();
   // Decode workers start now and come up while the archive opens (tens of milliseconds each), not
   // after its first read; a stream too short for them closes them unused.
-  let pool = typeof from === 'string' && availableParallelism() > 1 ? new WorkerPool(availableParallelism()) : undefined;
+  const cores = availableParallelism();
+  let pool = typeof from === 'string' && cores > 1 ? new WorkerPool(cores) : undefined;
   let a: Archive;
   try {
     a = typeof from === 'string' ? await Archive.open(from, { readAheadBytes: 0, cacheBytes: 0, password: options.password, parentDirs: options.parentDirs }) : from;

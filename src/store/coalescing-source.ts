@@ -63,7 +63,7 @@ export class CoalescingSource extends SourceWrapper {
 
   override readInto(offset: number, target: Uint8Array, options?: ReadOptions): Promise<number> {
     if (target.length >= this.directBytes) return this.readIntoInner(offset, target, options);
-    return this.enqueue<number>(offset, target.length, target, (bytes, resolve) => resolve(bytes === target ? bytes.length : copyInto(bytes, target)), options?.signal);
+    return this.enqueue<number>(offset, target.length, target, (bytes, resolve) => resolve(copyInto(bytes, target)), options?.signal);
   }
 
   private enqueue<T>(offset: number, length: number, target: Uint8Array | undefined, deliver: (bytes: Uint8Array, resolve: (v: T) => void) => void, signal?: AbortSignal): Promise<T> {
@@ -141,8 +141,8 @@ export class CoalescingSource extends SourceWrapper {
       // no caller's signal (it serves the whole group), so it may still be writing after a caller
       // that aborted was told so and reused its buffer.
       const buf = this.scratch.take(end - start);
-      const into = this.inner.readInto ? this.inner.readInto(start, buf) : this.inner.read(start, end - start).then((b) => copyInto(b, buf));
-      into.then((n) => {
+      // readInto callers exist only when the wrapped source has readInto (SourceWrapper).
+      this.inner.readInto!(start, buf).then((n) => {
         deliver(buf.subarray(0, n));
         this.scratch.give(buf);
       }, fail);

@@ -36,10 +36,9 @@ export class SourceWrapper implements ByteSource {
     return copyInto(await this.read(offset, target.length, options), target);
   }
 
-  /** `inner.readInto` when it has one, else its read and a copy. */
-  protected async readIntoInner(offset: number, target: Uint8Array, options?: ReadOptions): Promise<number> {
-    if (this.inner.readInto) return this.inner.readInto(offset, target, options);
-    return copyInto(await this.inner.read(offset, target.length, options), target);
+  /** `inner.readInto`: a wrapper offers readInto only when its source has one (see the constructor). */
+  protected readIntoInner(offset: number, target: Uint8Array, options?: ReadOptions): Promise<number> {
+    return this.inner.readInto!(offset, target, options);
   }
 
   close(): Promise<void> {

@@ -39,7 +39,7 @@ export function registerCat(program: Command, run: (fn: (ctx: CommandContext) =>
       const [{ Archive }, { defaultStream }, { sequentialChunks }] = await Promise.all([
         import('../../node/archive.js'), import('../../ops/default-stream.js'), import('../../node/sequential-chunks.js'),
       ]);
-      const pool = await early;
+      let pool = await early;
       let a: Awaited<ReturnType<typeof Archive.open>>;
       try {
         a = await Archive.open(file, { password: lazyPasswordFor(file, flags), parentDirs: parentDirsFrom(flags) });
@@ -58,9 +58,13 @@ export function registerCat(program: Command, run: (fn: (ctx: CommandContext) =>
         const write = (bytes: Uint8Array, done?: () => void) => (process.stdout.write(bytes, done && (() => done())) ? undefined : once(process.stdout, 'drain', { signal: ctx.signal }));
         // Decode-ahead (on worker threads for long ranges); zero runs are written from one
         // shared buffer of zeros rather than allocated chunk by chunk.
-        // The early pool only for a long range (a short one decodes in this thread).
-        const useEarly = pool && length >= PARALLEL_MIN_BYTES;
-        for await (const c of sequentialChunks(a, stream, { start: offset, end: offset + length, signal: ctx.signal, recycle: true, pool: useEarly ? pool : undefined })) {
+        // The early pool only for a long range: a short one decodes in this thread, and the
+        // workers stop now rather than compete with it for the cores.
+        if (pool && length < PARALLEL_MIN_BYTES) {
+          await pool.close();
+          pool = undefined;
+        }
+        for await (const c of sequentialChunks(a, stream, { start: offset, end: offset + length, signal: ctx.signal, recycle: true, pool })) {
           // Once written, the chunk's buffer decodes a later chunk (no allocation, no GC of it).
           if (c.data) await write(c.data, c.release);
           else for (let left = c.length; left > 0; left -= ZEROS.length) await write(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
