@@ -56,6 +56,30 @@ export interface VectorSpec {
   signed?: boolean;
   /** Version 5: pack thin against this earlier vector (§15); its archive must come first. */
   parent?: string;
+  /**
+   * Version 8: not packed but committed (`hexz commit`, commitOverlay): an overlay on `parent`
+   * takes these writes to its disk stream, then becomes the thin child (SLICE entries, §5).
+   * `streams.disk` is the parent's disk with the writes applied.
+   */
+  commit?: { writes: VectorWrite[] };
+}
+
+/** One write of a committed vector: `bytes` at logical `offset` of the disk stream. */
+export interface VectorWrite {
+  offset: number;
+  bytes: Uint8Array;
+}
+
+/** A write of `length` bytes at `offset`, byte i = (i * 37 + seed) mod 251 + 1: never zero, never a page of zeros. */
+function patterned(offset: number, length: number, seed: number): VectorWrite {
+  return { offset, bytes: Uint8Array.from({ length }, (_, i) => ((i * 37 + seed) % 251) + 1) };
+}
+
+/** `data` with `writes` applied, in order. */
+function written(data: Uint8Array, writes: readonly VectorWrite[]): Uint8Array {
+  const out = data.slice();
+  for (const w of writes) out.set(w.bytes, w.offset);
+  return out;
 }
 
 /** Argon2id costs of the encrypted vectors: the smallest legal ones, so tests stay fast. */
@@ -83,6 +107,17 @@ export function vectorRandom(seed: string): (n: number) => Uint8Array {
 /** Every vector, in the order they are written. */
 export function vectorSpecs(): VectorSpec[] {
   const mixed = vectorContent(7, 9 * BS + 123, BS);
+  // Version 8: 16 KiB blocks (0 text, 1 zero, 2 = 0, 3 random, 4 text, 5 zero, 6 = 0, 7 random,
+  // a 1000-byte text tail): a 4 KiB overlay page is a quarter of a block, so a commit slices.
+  const BS16 = 16384;
+  const mixed16 = vectorContent(23, 8 * BS16 + 1000, BS16);
+  const writes = [
+    patterned(1000, 300, 1), // block 0 (DATA), its page 0: SLICE [4096, 16384) of the block
+    patterned(4 * BS16 + 9000, 200, 2), // block 4 (DATA), its page 2: two SLICEs, skip 0 and 12288
+    patterned(5 * BS16 + 6000, 100, 3), // block 5 (ZERO), its page 1: zeros, a new block, zeros
+    patterned(7 * BS16 - 100, 300, 4), // across blocks 6 (DEDUP) and 7 (DATA, raw): a page of each
+    patterned(3 * BS16 + 100, 9000, 5), // block 3 (DATA, raw), three of its pages: re-cut whole
+  ];
   return [
     { name: 'empty-disk', streams: { disk: new Uint8Array(0) }, options: { compression: 'zstd', blockSize: BS } },
     { name: 'one-byte-lz4', streams: { disk: Uint8Array.of(0x5a) }, options: { compression: 'lz4', blockSize: BS } },
@@ -132,6 +167,10 @@ export function vectorSpecs(): VectorSpec[] {
       name: 'encrypted-dict-zstd', password: 'dictionary',
       streams: { disk: vectorContent(13, 64 * BS, BS) }, options: { compression: 'zstd', level: 3, blockSize: BS, trainDict: true },
     },
+    // Version 8: `hexz commit` of an overlay on a 16 KiB-block parent: blocks written less than
+    // half keep their clean parts as SLICE entries of the parent's stored blocks (§5).
+    { name: 'mixed-16k-zstd', streams: { disk: mixed16 }, options: { compression: 'zstd', level: 3, blockSize: BS16 } },
+    { name: 'commit-slices', parent: 'mixed-16k-zstd', commit: { writes }, streams: { disk: written(mixed16, writes) }, options: {} },
   ];
 }
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Archive } from '../src/index.ts';
 import { verify } from '../src/ops/verify.ts';
-import { FIRST_CONTACT_BYTES, FORMAT_VERSION } from '../src/format/constants.ts';
+import { EntryKind, FIRST_CONTACT_BYTES, FORMAT_VERSION, RequiredFeature } from '../src/format/constants.ts';
 import { packVector, VECTOR_SIGNING_PUB } from '../scripts/make-vectors.ts';
 import { loadPublicKey } from '../src/crypto/signing.ts';
 import { vectorSpecs } from '../scripts/vector-specs.ts';
@@ -40,6 +40,9 @@ const v5Manifest = JSON.parse(readFileSync(join(v5Dir, 'vectors.json'), 'utf8'))
 /** Version 6 (header tag; the index after the data region, no front index area), frozen the same way. */
 const v6Dir = join(dir, 'v6');
 const v6Manifest = JSON.parse(readFileSync(join(v6Dir, 'vectors.json'), 'utf8')) as Manifest;
+/** Version 7 (the front index area), frozen the same way. */
+const v7Dir = join(dir, 'v7');
+const v7Manifest = JSON.parse(readFileSync(join(v7Dir, 'vectors.json'), 'utf8')) as Manifest;
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 describe('golden vectors', () => {
@@ -48,7 +51,7 @@ describe('golden vectors', () => {
     assert.deepEqual(Object.keys(manifest.vectors).sort(), vectorSpecs().map((s) => s.name).sort());
   });
 
-  for (const [label, m, vdir] of [['', manifest, dir], ['v1 ', v1Manifest, v1Dir], ['v2 ', v2Manifest, v2Dir], ['v3 ', v3Manifest, v3Dir], ['v4 ', v4Manifest, v4Dir], ['v5 ', v5Manifest, v5Dir], ['v6 ', v6Manifest, v6Dir]] as const) {
+  for (const [label, m, vdir] of [['', manifest, dir], ['v1 ', v1Manifest, v1Dir], ['v2 ', v2Manifest, v2Dir], ['v3 ', v3Manifest, v3Dir], ['v4 ', v4Manifest, v4Dir], ['v5 ', v5Manifest, v5Dir], ['v6 ', v6Manifest, v6Dir], ['v7 ', v7Manifest, v7Dir]] as const) {
   for (const [name, v] of Object.entries(m.vectors)) {
     test(`${label}${name}: committed archive reads back its expected contents`, async () => {
       const path = join(vdir, v.archive);
@@ -73,10 +76,28 @@ describe('golden vectors', () => {
   }
   }
 
-  test('v1 to v6 vectors are version 1 to 6 archives', () => {
-    for (const [version, m, vdir] of [[1, v1Manifest, v1Dir], [2, v2Manifest, v2Dir], [3, v3Manifest, v3Dir], [4, v4Manifest, v4Dir], [5, v5Manifest, v5Dir], [6, v6Manifest, v6Dir]] as const) {
+  test('v1 to v7 vectors are version 1 to 7 archives', () => {
+    for (const [version, m, vdir] of [[1, v1Manifest, v1Dir], [2, v2Manifest, v2Dir], [3, v3Manifest, v3Dir], [4, v4Manifest, v4Dir], [5, v5Manifest, v5Dir], [6, v6Manifest, v6Dir], [7, v7Manifest, v7Dir]] as const) {
       assert.equal(m.formatVersion, version);
       for (const v of Object.values(m.vectors)) assert.equal(readFileSync(join(vdir, v.archive)).readUInt16LE(4), version);
+    }
+  });
+
+  test('the committed vector holds SLICE entries and sets the SLICES bit (version 8)', async () => {
+    const a = await Archive.open(join(dir, 'commit-slices.hxz'));
+    try {
+      assert.ok(a.header.requiredFeatures & RequiredFeature.SLICES, 'SLICES bit not set');
+      assert.ok(a.header.requiredFeatures & RequiredFeature.THIN, 'THIN bit not set');
+      const kinds = new Map<number, number>();
+      for await (const e of a.entries('disk')) kinds.set(e.kind, (kinds.get(e.kind) ?? 0) + 1);
+      assert.ok((kinds.get(EntryKind.SLICE) ?? 0) > 0, 'no SLICE entry');
+    } finally {
+      await a.close();
+    }
+    // No other vector (none is a commit) sets the bit.
+    for (const [name, v] of Object.entries(manifest.vectors)) {
+      if (name === 'commit-slices') continue;
+      assert.equal(readFileSync(join(dir, v.archive)).readUInt32LE(8) & RequiredFeature.SLICES, 0, `${name} sets SLICES`);
     }
   });
 

@@ -4,7 +4,7 @@
  * record of its parent node). Mutations are aimed at these; crafted mutations edit the
  * plaintexts and then re-seal the whole chain (reseal.ts).
  */
-import { CHILD_RECORD_SIZE, ENTRY_SIZE, HEADER_SIZE, NODE_HEADER_SIZE, STREAM_RECORD_SIZE, STREAM_TABLE_OFFSET } from '../../src/format/constants.ts';
+import { CHILD_RECORD_SIZE, ENTRY_SIZE, EntryKind, HEADER_SIZE, NODE_HEADER_SIZE, RequiredFeature, STREAM_RECORD_SIZE, STREAM_TABLE_OFFSET } from '../../src/format/constants.ts';
 import { decodeHeader, type Header } from '../../src/format/header.ts';
 import { childRecord, decodeNode, leafEntry } from '../../src/format/index-node.ts';
 import type { IndexEntry } from '../../src/format/entry.ts';
@@ -47,11 +47,25 @@ export function streamFields(i: number): Field[] {
   ];
 }
 
-/** Entry fields (§5), relative to the entry. */
+/** Entry fields (§5) of ZERO, DATA and DEDUP entries, relative to the entry (bytes 15 and 28..31 reserved). */
 export const ENTRY_FIELDS: Field[] = [
   H('offset', 0, 8), H('length', 8, 4), H('kind', 12, 1), H('encoding', 13, 1), H('slot', 14, 1), H('reserved15', 15, 1),
   H('storedOffset', 16, 8), H('storedLength', 24, 4), H('reserved28', 28, 4), H('hash', 32, 32),
 ];
+/**
+ * Entry fields of a SLICE entry (§5, version 8): the reserved bytes of the other kinds carry the
+ * base-2 logarithm of its block's decoded length (byte 15, 12..22) and its skip (u32 at 28);
+ * the hash is the whole block's.
+ */
+export const SLICE_ENTRY_FIELDS: Field[] = ENTRY_FIELDS.map((f) => (f.offset === 15 ? H('blockLog2', 15, 1) : f.offset === 28 ? H('skip', 28, 4) : f));
+/** The fields of an entry of kind `kind` (the byte at 12). */
+export function entryFieldsOf(kind: number): Field[] {
+  return kind === EntryKind.SLICE ? SLICE_ENTRY_FIELDS : ENTRY_FIELDS;
+}
+/** True when a header sets the SLICES feature: its leaves may hold SLICE entries (decoders need to be told). */
+export function slicesAllowed(header: Header): boolean {
+  return (header.requiredFeatures & RequiredFeature.SLICES) !== 0;
+}
 /** Child record fields (§6), relative to the record. */
 export const CHILD_FIELDS: Field[] = [H('firstOffset', 0, 8), H('nodeOffset', 8, 8), H('nodeLength', 16, 4), H('reserved20', 20, 4), H('entryCount', 24, 8), H('hash', 32, 32)];
 /** Node header fields (§6). */
@@ -101,13 +115,14 @@ export function dissect(bytes: Uint8Array, dataKey?: Uint8Array): Anatomy {
   const nodes: NodeInfo[] = [];
   const entries: Anatomy['entries'] = [];
   const seal = header.encryption ? 28 : 0;
+  const slices = slicesAllowed(header);
   const visit = (stream: number, level: number, offset: number, length: number, first: number, referrer: Referrer) => {
     const stored = bytes.subarray(offset, offset + length);
     const plain = cipher ? cipher.openNode(stored, stream, level, first) : stored.slice();
     const node = decodeNode(plain, level, stream);
     const idx = nodes.push({ stream, level, offset, length, first, referrer, plain, count: node.count }) - 1;
     for (let i = 0; i < node.count; i++) {
-      if (level === 0) entries.push({ node: idx, record: i, entry: leafEntry(node, i, seal), stream });
+      if (level === 0) entries.push({ node: idx, record: i, entry: leafEntry(node, i, seal, slices), stream });
       else {
         const c = childRecord(node, i);
         visit(stream, level - 1, c.nodeOffset, c.nodeLength, c.firstOffset, { kind: 'child', node: idx, record: i });

@@ -7,11 +7,17 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Archive, pack, type PackOptions } from '../../src/index.ts';
 import { dictionaryTrainingAvailable } from '../../src/codec/zstd-dict-trainer.ts';
 import { signArchive } from '../../src/ops/sign.ts';
+import { commitOverlay } from '../../src/ops/commit-overlay.ts';
+import { Overlay } from '../../src/overlay/overlay.ts';
+import { EntryKind, HEADER_SIZE, METADATA_HASH_OFFSET } from '../../src/format/constants.ts';
+import type { IndexEntry } from '../../src/format/entry.ts';
+import { decodeHeader, resealHeader } from '../../src/format/header.ts';
+import { blake3 } from '../../src/hash/blake3.ts';
 import { buildExt4Seeds } from './ext4-seeds.ts';
 import { buildPartitionSeeds } from './partition-seeds.ts';
 import { buildSpecSeeds } from './spec-fuzz.ts';
@@ -21,7 +27,7 @@ import { Rng } from './rng.ts';
 /** Every kind a case can pick; the pick is made from the case seed over this fixed list. */
 export const KINDS = [
   'zstd', 'lz4', 'cdc', 'dict', 'encrypted', 'signed', 'two-streams', 'thin', 'thin-encrypted',
-  'qcow2', 'qcow2-zlib', 'qcow2-backing', 'partitions', 'ext4', 'tar', 'spec',
+  'qcow2', 'qcow2-zlib', 'qcow2-backing', 'partitions', 'ext4', 'tar', 'spec', 'sliced',
 ] as const;
 export type KindName = (typeof KINDS)[number];
 
@@ -214,6 +220,12 @@ export async function buildCorpus(root: string, log: (line: string) => void = ()
     ];
     items[kind] = { kind, format: 'hxz', dir: d, top: 'grandchild.hxz', files, password: enc ? FUZZ_PASSWORD : undefined };
   }
+  {
+    const d = dir('sliced');
+    const base = await archive(d, 'base.hxz', { disk: slicedBase.disk(), memory: slicedBase.memory() }, { compression: 'zstd', blockSize: SLICED_BLOCK }, 'sliced-base');
+    const child = await slicedChild(d, 'base.hxz', 'child.hxz', new Rng(42));
+    items.sliced = { kind: 'sliced', format: 'hxz', dir: d, top: 'child.hxz', files: [child, base] };
+  }
   log(`archives built in ${Date.now() - t0} ms`);
 
   if (hasQemuImg()) {
@@ -262,6 +274,123 @@ export async function buildCorpus(root: string, log: (line: string) => void = ()
     } else skipped.push(built.skipped!);
   }
   return { root, items, signingKeyPem, skipped };
+}
+
+/** Block size of the `sliced` kind's base: a block written less than half (under 2 pages) is sliced. */
+const SLICED_BLOCK = 16384;
+const PAGE = 4096;
+
+/** The `sliced` kind's base streams: mixed 4 KiB pieces, and a run of zero blocks (a ZERO entry to write into). */
+const slicedBase = {
+  disk(): Uint8Array {
+    const d = corpusData(48 * SLICED_BLOCK, 40, PAGE, 1);
+    d.fill(0, 30 * SLICED_BLOCK, 33 * SLICED_BLOCK);
+    return d;
+  },
+  memory: () => corpusData(8 * SLICED_BLOCK, 41, PAGE),
+};
+
+/**
+ * The `sliced` kind's child: an overlay on `baseFile` (in `d`) with small scattered writes,
+ * committed as a thin child (commit-overlay.ts), so the base blocks the writes cover less than
+ * half are SLICE entries (slot 1) around new small blocks. Writes, each touching blocks no
+ * other write touches, all from `rng`: one page in each of several stored blocks; a short
+ * unaligned write inside one page; one write across the boundary of two stored blocks (a page of
+ * each); one page into the run of zero blocks; zeroes over one page of a stored block; and one
+ * page of the memory stream. The overlay's random id (in the child's metadata) is replaced by a
+ * fixed one, so the child is a function of the seeds like every corpus file.
+ * @throws Error when the child has no SLICE entries of slot 1 (with and without a skip): the kind
+ *   must not silently become another thin kind.
+ */
+async function slicedChild(d: string, baseFile: string, file: string, rng: Rng): Promise<CorpusFile> {
+  const B = SLICED_BLOCK;
+  const base = await Archive.open(join(d, baseFile));
+  const streams = { disk: slicedBase.disk(), memory: slicedBase.memory() };
+  const writes: { stream: 'disk' | 'memory'; offset: number; data?: Uint8Array; zeroes?: number }[] = [];
+  try {
+    const entries: Record<'disk' | 'memory', IndexEntry[]> = { disk: [], memory: [] };
+    for (const s of ['disk', 'memory'] as const) for await (const e of base.entries(s)) entries[s].push(e);
+    const used = new Set<string>();
+    /** A stored base block of `stream` (whole, not the last) that no write touches yet (and the block after it, for `pair`). */
+    const storedBlock = (stream: 'disk' | 'memory', pair = false): number => {
+      const size = streams[stream].length;
+      const ok = (b: number) => !used.has(`${stream}:${b}`) && (b + 1) * B < size
+        && entries[stream].some((e) => e.kind !== EntryKind.ZERO && e.offset === b * B && e.length === B);
+      const candidates = Array.from({ length: Math.floor(size / B) }, (_, b) => b).filter((b) => ok(b) && (!pair || ok(b + 1)));
+      if (!candidates.length) throw new Error(`sliced corpus: no free stored block in ${stream}`);
+      const b = rng.pick(candidates);
+      used.add(`${stream}:${b}`);
+      if (pair) used.add(`${stream}:${b + 1}`);
+      return b;
+    };
+    for (let k = 0; k < 4; k++) writes.push({ stream: 'disk', offset: storedBlock('disk') * B + rng.int(B / PAGE) * PAGE, data: rng.bytes(PAGE) });
+    writes.push({ stream: 'disk', offset: storedBlock('disk') * B + rng.int(B / PAGE) * PAGE + rng.range(1, 2000), data: rng.bytes(rng.range(100, 2000)) });
+    const pair = storedBlock('disk', true);
+    const back = rng.range(1, PAGE);
+    writes.push({ stream: 'disk', offset: (pair + 1) * B - back, data: rng.bytes(back + rng.range(1, PAGE)) });
+    const zero = entries.disk.find((e) => e.kind === EntryKind.ZERO && e.length >= 3 * B);
+    if (!zero) throw new Error('sliced corpus: the base has no run of zero blocks');
+    writes.push({ stream: 'disk', offset: zero.offset + B + rng.int(B / PAGE) * PAGE, data: rng.bytes(PAGE) });
+    writes.push({ stream: 'disk', offset: storedBlock('disk') * B + rng.range(1, B / PAGE - 2) * PAGE, zeroes: PAGE });
+    writes.push({ stream: 'memory', offset: storedBlock('memory') * B + rng.int(B / PAGE) * PAGE, data: rng.bytes(PAGE) });
+    const ov = await Overlay.create(join(d, 'sliced.overlay'), base);
+    try {
+      for (const w of writes) {
+        if (w.data) {
+          await ov.write(w.stream, w.offset, w.data);
+          streams[w.stream].set(w.data, w.offset);
+        } else {
+          await ov.writeZeroes(w.stream, w.offset, w.zeroes!);
+          streams[w.stream].fill(0, w.offset, w.offset + w.zeroes!);
+        }
+      }
+    } finally {
+      await ov.close();
+    }
+  } finally {
+    await base.close();
+  }
+  const out = join(d, file);
+  await commitOverlay(join(d, 'sliced.overlay'), { output: out, workers: 1, archiveId: idOf('sliced-child'), createdMs: CREATED });
+  rmSync(join(d, 'sliced.overlay'));
+  fixOverlayId(out);
+  const original: Record<string, string> = {};
+  for (const [s, data] of Object.entries(streams)) {
+    original[s] = `${file}.${s}.raw`;
+    writeFileSync(join(d, original[s]), data);
+  }
+  // The kind exists for its SLICE entries: check it has them, and that it reads back as written.
+  const a = await Archive.open(out);
+  try {
+    const slices = [];
+    for await (const e of a.entries('disk')) if (e.kind === EntryKind.SLICE && e.slot === 1) slices.push(e);
+    if (slices.length < 4 || !slices.some((e) => e.skip > 0) || !slices.some((e) => e.skip === 0)) {
+      throw new Error(`sliced corpus: ${file} has ${slices.length} SLICE entries of slot 1 (${slices.filter((e) => e.skip > 0).length} with a skip); expected at least 4, with and without a skip`);
+    }
+    for (const s of ['disk', 'memory'] as const) {
+      if (!Buffer.from(await a.readAt(s, 0, a.size(s))).equals(streams[s])) throw new Error(`sliced corpus: ${file} does not read back as written (${s})`);
+    }
+  } finally {
+    await a.close();
+  }
+  return { file, original };
+}
+
+/**
+ * Replaces the random overlay id in a committed child's metadata (`"overlayId":"<hex>"`) with a
+ * fixed one of the same length, then re-hashes the metadata into the header and re-seals it.
+ */
+function fixOverlayId(path: string): void {
+  const bytes = new Uint8Array(readFileSync(path));
+  const h = decodeHeader(bytes.subarray(0, HEADER_SIZE), blake3);
+  const { offset, length } = h.metadata;
+  const text = Buffer.from(bytes.subarray(offset, offset + length)).toString('latin1');
+  const fixed = text.replace(/("overlayId":")([0-9a-f]{32})"/, (_, k: string) => `${k}${'0f'.repeat(16)}"`);
+  if (fixed === text) throw new Error(`sliced corpus: no overlay id in the metadata of ${path}`);
+  bytes.set(Buffer.from(fixed, 'latin1'), offset);
+  bytes.set(blake3(bytes.subarray(offset, offset + length)), METADATA_HASH_OFFSET);
+  resealHeader(bytes.subarray(0, HEADER_SIZE), blake3);
+  writeFileSync(path, bytes);
 }
 
 function hasQemuImg(): boolean {

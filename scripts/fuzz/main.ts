@@ -3,8 +3,10 @@
  * input. Kinds (`--kind K`; corpus.ts KINDS):
  *
  * - `zstd`, `lz4`, `cdc`, `dict`, `encrypted`, `signed`, `two-streams`, `thin`,
- *   `thin-encrypted`: the archive reader and inspect/verify over mutated .hxz archives
- *   (issue 10, "Prove it"); mutate-archive.ts, oracle.ts.
+ *   `thin-encrypted`, `sliced`: the archive reader and inspect/verify over mutated .hxz archives
+ *   (issue 10, "Prove it"); mutate-archive.ts, oracle.ts. `sliced` is a fixed-block base and a
+ *   child committed from an overlay of small scattered writes: SLICE entries (format 8) of the
+ *   base's blocks around the child's new pages.
  * - `qcow2`, `qcow2-zlib`, `qcow2-backing`: the qcow2 image reader (mutate-qcow2.ts).
  * - `partitions`, `ext4`: the pure parsers of disk contents: partition tables, filesystem
  *   detection and the ext2/3/4 reader (issue 15; mutate-partitions.ts, mutate-ext4.ts).

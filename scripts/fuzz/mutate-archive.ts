@@ -7,7 +7,7 @@
  *    seal, signature and checksum consistent again, so only the reader's semantic checks can
  *    catch it (or the change is legal and the bytes must agree with the new index).
  */
-import { HEADER_SIZE, NODE_HEADER_SIZE, STREAM_RECORD_SIZE, STREAM_TABLE_OFFSET, EntryKind } from '../../src/format/constants.ts';
+import { HEADER_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, NODE_HEADER_SIZE, RequiredFeature, STREAM_RECORD_SIZE, STREAM_TABLE_OFFSET, EntryKind } from '../../src/format/constants.ts';
 import { blockAad, dictionaryAad, metadataAad } from '../../src/format/seal-aad.ts';
 import { openSealed, seal } from '../../src/crypto/object-cipher.ts';
 import { contentHasher } from '../../src/crypto/archive-keys.ts';
@@ -15,7 +15,7 @@ import { createCodec } from '../../src/codec/registry.ts';
 import { neutralHeader } from '../../src/format/signature.ts';
 import { blake3 } from '../../src/hash/blake3.ts';
 import type { CodecId } from '../../src/format/constants.ts';
-import { CHILD_FIELDS, ENTRY_FIELDS, HEADER_FIELDS, NODE_FIELDS, recordAt, streamFields, type Anatomy, type Field } from './anatomy.ts';
+import { CHILD_FIELDS, ENTRY_FIELDS, entryFieldsOf, HEADER_FIELDS, NODE_FIELDS, recordAt, SLICE_ENTRY_FIELDS, slicesAllowed, streamFields, type Anatomy, type Field } from './anatomy.ts';
 import type { Rng } from './rng.ts';
 
 /** What a mutation did; `attack` names a known attack class when the mutation is one. */
@@ -38,6 +38,8 @@ export interface MutationContext {
   siblings: { name: string; bytes: Uint8Array }[];
   /** The target's own file name (a parent record naming the archive itself). */
   selfName: string;
+  /** The target's healthy logical bytes per stream (a SLICE entry hashed over its own bytes). */
+  originals?: Record<string, Uint8Array>;
 }
 
 const U53 = Number.MAX_SAFE_INTEGER;
@@ -170,7 +172,9 @@ function pickStructField(rng: Rng, an: Anatomy, b: Uint8Array): { base: number; 
   const shift = an.cipher || an.header.encryption ? 12 : 0;
   void b;
   if (rng.chance(0.2)) return { base: n.offset + shift, field: rng.pick(NODE_FIELDS), where: `node@${n.offset}` };
-  return { base: n.offset + shift + recordAt(rec), field: rng.pick(n.level === 0 ? ENTRY_FIELDS : CHILD_FIELDS), where: `node@${n.offset}.record${rec}` };
+  // A leaf record's fields are named by its kind (a SLICE's block size and skip, else reserved bytes).
+  const fields = n.level === 0 ? entryFieldsOf(n.plain[recordAt(rec) + 12]) : CHILD_FIELDS;
+  return { base: n.offset + shift + recordAt(rec), field: rng.pick(fields), where: `node@${n.offset}.record${rec}` };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -188,6 +192,7 @@ export function craftedMutation(rng: Rng, an: Anatomy, ctx: MutationContext): Mu
     [internal.length ? 4 : 0, 'child-field'], [internal.length && two ? 2 : 0, 'cross-stream-child'], [3, 'node-header'], [1, 'node-drop-record'],
     [an.header.metadata.length ? 2 : 0, 'metadata'], [an.header.dictionary.length ? 2 : 0, 'dictionary'],
     [thin ? 4 : 0, 'parents'], [2, 'kdf'], [2, 'huge-length'], [3, 'block'],
+    [an.entries.some((e) => e.entry.kind === EntryKind.SLICE) ? 10 : 2, 'slice'],
   ] as const);
   const leafEntries = an.entries;
   const pickEntry = (pred: (e: Anatomy['entries'][number]) => boolean = () => true) => {
@@ -195,7 +200,7 @@ export function craftedMutation(rng: Rng, an: Anatomy, ctx: MutationContext): Mu
     return c.length ? rng.pick(c) : undefined;
   };
   const entryBytes = (x: { node: number; record: number }) => an.nodes[x.node].plain.subarray(recordAt(x.record), recordAt(x.record) + 64);
-  const ef = (name: string) => ENTRY_FIELDS.find((f) => f.name === name)!;
+  const ef = (name: string) => ENTRY_FIELDS.find((f) => f.name === name) ?? SLICE_ENTRY_FIELDS.find((f) => f.name === name)!;
   const cf = (name: string) => CHILD_FIELDS.find((f) => f.name === name)!;
   const done = (region: string, description: string, attack?: string, extra: Partial<MutationResult> = {}): MutationResult => ({ bytes: b, region, description, attack, reseal: true, ...extra });
 
@@ -227,12 +232,14 @@ export function craftedMutation(rng: Rng, an: Anatomy, ctx: MutationContext): Mu
     case 'entry-field': {
       const x = pickEntry();
       if (!x) return undefined;
-      const f = rng.pick(ENTRY_FIELDS);
+      const f = rng.pick(entryFieldsOf(x.entry.kind));
       const eb = entryBytes(x);
       const other = pickEntry()!;
       const ob = entryBytes(other);
       let value: number | bigint | Uint8Array;
       if (f.name === 'hash') value = rng.chance(0.5) ? ob.slice(32, 64) : rng.bytes(32);
+      else if (f.name === 'blockLog2' && rng.chance(0.7)) value = rng.pick([0, 1, 11, 12, 13, 14, 15, 16, 20, 22, 23, 24, 31, 32, 255, Math.log2(x.entry.blockLength) - 1, Math.log2(x.entry.blockLength) + 1]);
+      else if (f.name === 'skip' && rng.chance(0.7)) value = rng.pick(sliceSkips(x.entry));
       else if (f.name === 'storedOffset' && rng.chance(0.5)) value = getField(ob, 0, f);
       else if (f.name === 'kind' || f.name === 'encoding' || f.name === 'slot') value = rng.pick([0, 1, 2, 3, 255]);
       else value = interesting(rng, f, getField(eb, 0, f), landmarks(an));
@@ -418,6 +425,146 @@ export function craftedMutation(rng: Rng, an: Anatomy, ctx: MutationContext): Mu
       return done('extent', `${which} length := ${len}`, 'huge-length');
     }
     case 'block': return craftBlock(rng, an, b, done);
+    case 'slice': return craftSlice(rng, an, b, ctx, done, entryBytes);
+  }
+}
+
+/** Skips worth trying in a SLICE entry: legal ones at the edges of its block, and just past them. */
+function sliceSkips(e: { skip: number; length: number; blockLength: number }): number[] {
+  const last = e.blockLength - e.length;
+  return [0, 1, 4096, last, last + 1, last + 4096, e.blockLength, e.blockLength - 1, e.skip + 4096, Math.max(0, e.skip - 4096), e.skip + 1, 0x7fffffff, 0xffffffff, 0xffffffff - e.length + 1];
+}
+
+/** True when a stored block of `n` decoded bytes can be sliced (§5): a power of two from 2^12 to 2^22. */
+function sliceableLength(n: number): boolean {
+  return n >= MIN_BLOCK_SIZE && n <= MAX_BLOCK_SIZE && (n & (n - 1)) === 0;
+}
+
+/**
+ * Crafted SLICE entries (§5, version 8), re-hashed and re-sealed by the case, so only the
+ * reader's own checks stand between them and wrong bytes:
+ *  - out of bounds: skip + length past the block (`skip-past`), b outside 12..22 (`log2-range`),
+ *    b within range but not the block's (`log2-wrong`: the block decodes to another length);
+ *  - the SLICES feature bit cleared in an archive with SLICE entries (`no-bit`);
+ *  - a slice hashed over its own bytes instead of its whole block (`own-hash`), or turned into
+ *    a DEDUP/DATA entry of its length over the larger block (`to-whole`);
+ *  - slot 0 for a parent's block or slot 1 for its own (`slot-swap`);
+ *  - legal ones, whose bytes must then read as the new entry says: another skip inside the
+ *    block (`skip-shift`), a stored entry rewritten as the slice of all its block
+ *    (`from-stored`), an entry rewritten as a slice of another entry's block at a random skip
+ *    (`retarget`), the SLICES bit set on an archive without slices (`bit-only`). Without the
+ *    SLICES bit they are rejected (`from-stored` and `retarget` leave it unset now and then).
+ */
+function craftSlice(
+  rng: Rng, an: Anatomy, b: Uint8Array, ctx: MutationContext,
+  done: (r: string, d: string, a?: string) => MutationResult,
+  entryBytes: (x: { node: number; record: number }) => Uint8Array,
+): MutationResult | undefined {
+  const sf = (name: string) => SLICE_ENTRY_FIELDS.find((f) => f.name === name)!;
+  const hv = new DataView(b.buffer, b.byteOffset, HEADER_SIZE);
+  const features = hv.getUint32(8, true);
+  const hasBit = slicesAllowed(an.header);
+  /** Sets the SLICES bit when absent, mostly (so that the slice is legal); returns what was done, for the description. */
+  const ensureBit = (): string => {
+    if (hasBit) return '';
+    if (rng.chance(0.15)) return ' (SLICES bit left unset)';
+    hv.setUint32(8, features | RequiredFeature.SLICES, true);
+    return ' (SLICES bit set)';
+  };
+  const slices = an.entries.filter((e) => e.entry.kind === EntryKind.SLICE);
+  const stored = an.entries.filter((e) => e.entry.kind !== EntryKind.ZERO && sliceableLength(e.entry.blockLength));
+  const variant = slices.length
+    ? rng.weighted([
+      [2, 'skip-past'], [2, 'log2-range'], [2, 'log2-wrong'], [2, 'no-bit'], [2, 'own-hash'], [2, 'to-whole'], [1, 'slot-swap'],
+      [3, 'skip-shift'], [1, 'from-stored'], [3, 'retarget'],
+    ] as const)
+    : rng.weighted([[3, 'from-stored'], [3, 'retarget'], [1, 'bit-only']] as const);
+  const x = slices.length ? rng.pick(slices) : undefined;
+  const xb = x && entryBytes(x);
+  const e = x?.entry;
+  const at = e && `${streamName(x!.stream)} SLICE @${e.offset} (len ${e.length}, skip ${e.skip}, block 2^${Math.log2(e.blockLength)}, slot ${e.slot})`;
+  switch (variant) {
+    case 'skip-past': {
+      const skip = rng.pick([e!.blockLength - e!.length + 1, e!.blockLength - e!.length + 4096, e!.blockLength, 0xffffffff, 0xffffffff - e!.length + 1, 0x80000000]);
+      setField(xb!, 0, sf('skip'), skip);
+      return done('index entry', `${at}: skip := ${skip} (past the block)`, 'slice-bounds');
+    }
+    case 'log2-range': {
+      const log2 = rng.pick([0, 1, 11, 23, 24, 31, 32, 64, 255]);
+      xb![15] = log2;
+      return done('index entry', `${at}: b := ${log2} (outside 12..22)`, 'slice-bounds');
+    }
+    case 'log2-wrong': {
+      const cur = Math.log2(e!.blockLength);
+      const log2 = rng.pick([cur - 2, cur - 1, cur + 1, cur + 2, 12, 22].filter((v) => v !== cur && v >= 12 && v <= 22));
+      xb![15] = log2;
+      return done('index entry', `${at}: b := ${log2} (the block decodes to 2^${cur} bytes)`, 'slice-bounds');
+    }
+    case 'no-bit': {
+      hv.setUint32(8, features & ~RequiredFeature.SLICES, true);
+      return done('header', `SLICES bit cleared (requiredFeatures ${features} -> ${features & ~RequiredFeature.SLICES}) in an archive with ${slices.length} SLICE entries`, 'slice-feature');
+    }
+    case 'own-hash': {
+      const own = ctx.originals?.[streamName(x!.stream)];
+      const hash = own && e!.offset + e!.length <= own.length ? contentHasher(an.cipher?.keys)(own.subarray(e!.offset, e!.offset + e!.length)) : rng.bytes(32);
+      xb!.set(hash, 32);
+      return done('index entry', `${at}: hash := ${own ? 'the hash of the slice\'s own bytes' : 'random'} (not its block's)`, 'slice-hash');
+    }
+    case 'to-whole': {
+      // A DEDUP (or slot-0 DATA) entry of the slice's length over its larger block, skip and b cleared or kept.
+      const kind = e!.slot !== 0 || rng.chance(0.5) ? EntryKind.DEDUP : EntryKind.DATA;
+      xb![12] = kind;
+      const clear = rng.chance(0.6);
+      if (clear) { xb![15] = 0; setField(xb!, 0, sf('skip'), 0); }
+      const own = ctx.originals?.[streamName(x!.stream)];
+      const ownHash = own && rng.chance(0.5) && e!.offset + e!.length <= own.length;
+      if (ownHash) xb!.set(contentHasher(an.cipher?.keys)(own.subarray(e!.offset, e!.offset + e!.length)), 32);
+      return done('index entry', `${at} -> ${kindName(kind)} of ${e!.length} bytes over its ${e!.blockLength}-byte block${clear ? ', b and skip cleared' : ''}${ownHash ? ', hash of its own bytes' : ''}`, 'slice-hash');
+    }
+    case 'slot-swap': {
+      const slot = e!.slot === 0 ? 1 : 0;
+      xb![14] = slot;
+      return done('index entry', `${at}: slot := ${slot}`, 'slot-beyond-parents');
+    }
+    case 'skip-shift': {
+      const last = e!.blockLength - e!.length;
+      const skip = rng.pick([0, last, rng.int(last + 1), Math.min(last, e!.skip + 4096), Math.max(0, e!.skip - 4096), Math.min(last, e!.skip + 1)]);
+      setField(xb!, 0, sf('skip'), skip);
+      return done('index entry', `${at}: skip := ${skip} (inside the block: legal)`);
+    }
+    case 'from-stored': {
+      const y = stored.length ? rng.pick(stored.filter((z) => z.entry.kind !== EntryKind.SLICE).length ? stored.filter((z) => z.entry.kind !== EntryKind.SLICE) : stored) : undefined;
+      if (!y) return undefined;
+      const yb = entryBytes(y);
+      const bit = ensureBit();
+      yb[12] = EntryKind.SLICE;
+      yb[15] = Math.log2(y.entry.blockLength);
+      setField(yb, 0, sf('skip'), y.entry.skip);
+      return done('index entry', `${streamName(y.stream)} ${kindName(y.entry.kind)} @${y.entry.offset} (len ${y.entry.length}) -> SLICE of all its block${bit}`);
+    }
+    case 'retarget': {
+      // Entry z (any kind) becomes a slice of y's block at a random skip: legal when it fits.
+      const z = rng.chance(0.5) && x ? x : rng.pick(an.entries);
+      const ys = stored.filter((y) => y.entry.blockLength >= z.entry.length);
+      if (!ys.length) return undefined;
+      const y = rng.pick(ys);
+      const zb = entryBytes(z);
+      const yb = entryBytes(y);
+      const bit = ensureBit();
+      const last = y.entry.blockLength - z.entry.length;
+      const skip = rng.chance(0.5) ? Math.min(last, rng.int(y.entry.blockLength / 4096) * 4096) : rng.int(last + 1);
+      zb.set(yb.subarray(13, 15), 13); // encoding, slot
+      zb.set(yb.subarray(16, 28), 16); // stored offset and length
+      zb.set(yb.subarray(32, 64), 32); // the block's hash
+      zb[12] = EntryKind.SLICE;
+      zb[15] = Math.log2(y.entry.blockLength);
+      setField(zb, 0, sf('skip'), skip);
+      return done('index entry', `${streamName(z.stream)} ${kindName(z.entry.kind)} @${z.entry.offset} (len ${z.entry.length}) -> SLICE of the block of ${streamName(y.stream)} @${y.entry.offset} (slot ${y.entry.slot}, ${y.entry.blockLength} bytes) at skip ${skip}${bit}`);
+    }
+    case 'bit-only': {
+      hv.setUint32(8, features | RequiredFeature.SLICES, true);
+      return done('header', `SLICES bit set (requiredFeatures ${features} -> ${features | RequiredFeature.SLICES}) in an archive without SLICE entries (legal)`);
+    }
   }
 }
 
@@ -544,7 +691,7 @@ function streamName(i: number): string {
 }
 
 function kindName(k: number): string {
-  return ['ZERO', 'DATA', 'DEDUP'][k] ?? `kind${k}`;
+  return ['ZERO', 'DATA', 'DEDUP', 'SLICE'][k] ?? `kind${k}`;
 }
 
 function fmt(v: number | bigint | Uint8Array): string {

@@ -4,9 +4,10 @@
  * with the pure decoders of src/format and the data key the fuzzer knows. It never trusts the
  * reader under test. Bytes the reader returns are then judged against it (see checkRead in
  * run-case.ts): they must be the original bytes, or agree with every entry this walk finds
- * covering them (ZERO → zeros, stored → content hashing to the entry's hash).
+ * covering them (ZERO → zeros, stored → content hashing to the entry's hash; a SLICE → bytes
+ * [skip, skip + length) of a block of its 2^b bytes hashing to the entry's hash).
  */
-import { EntryKind, HEADER_SIZE, SEAL_OVERHEAD } from '../../src/format/constants.ts';
+import { EntryKind, HEADER_SIZE, RequiredFeature, SEAL_OVERHEAD } from '../../src/format/constants.ts';
 import { bytesEqual } from '../../src/format/digest.ts';
 import type { IndexEntry } from '../../src/format/entry.ts';
 import { decodeHeader, type Header } from '../../src/format/header.ts';
@@ -78,12 +79,14 @@ export function modelArchive(bytes: Uint8Array, dataKey?: Uint8Array): ArchiveMo
         if (level === 0) {
           let e: IndexEntry;
           try {
-            e = leafEntry(node, r, header.encryption ? SEAL_OVERHEAD : 0);
+            // SLICE entries only where the header sets the SLICES feature (§5, version 8).
+            e = leafEntry(node, r, header.encryption ? SEAL_OVERHEAD : 0, (header.requiredFeatures & RequiredFeature.SLICES) !== 0);
           } catch (err) {
             fail(`entry ${r} of node @${offset}: ${(err as Error).message}`);
             continue;
           }
-          if (e.kind !== EntryKind.ZERO && e.slot !== 0 && (e.kind !== EntryKind.DEDUP || e.slot > header.parents.count)) {
+          // Only DEDUP and SLICE entries may name a parent's block (§15.3).
+          if (e.kind !== EntryKind.ZERO && e.slot !== 0 && ((e.kind !== EntryKind.DEDUP && e.kind !== EntryKind.SLICE) || e.slot > header.parents.count)) {
             fail(`entry @${e.offset} names slot ${e.slot}`);
             continue;
           }

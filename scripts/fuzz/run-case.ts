@@ -140,7 +140,8 @@ export async function runCase(seed: number, env: CaseEnv): Promise<CaseResult> {
     } else {
       const others = Object.values(env.corpus.items).filter((i) => i && i.format === 'hxz' && i !== item).map((i) => cached(join(i!.dir, i!.files[0].file)));
       const siblings = item.files.filter((f) => f !== target).map((f) => ({ name: f.file, bytes: cached(join(item.dir, f.file)) }));
-      const ctx = { others, siblings, selfName: target.file };
+      const originals = Object.fromEntries(Object.entries(target.original).map(([s, f]) => [s, cached(join(item.dir, f))]));
+      const ctx = { others, siblings, selfName: target.file, originals };
       const an = dissect(healthy.slice(), target.dataKey ? Buffer.from(target.dataKey, 'hex') : undefined);
       for (let tries = 0; tries < 8 && !mutation; tries++) mutation = plan.flavour === 'raw' ? rawMutation(mutRng, an, ctx) : craftedMutation(mutRng, an, ctx);
       if (!mutation) return { ...result, skipped: 'no applicable crafted mutation' };
@@ -293,42 +294,55 @@ function judgeWalk(j: Judge, op: string, stream: StreamName, size: number, walke
   for (let k = 0; k < walked.length; k++) {
     const x = walked[k];
     const y = m.entries[k];
-    if (x.offset !== y.offset || x.length !== y.length || x.kind !== y.kind || x.storedOffset !== y.storedOffset || x.slot !== y.slot || !bytesEqual(x.hash, y.hash)) {
+    if (x.offset !== y.offset || x.length !== y.length || x.kind !== y.kind || x.storedOffset !== y.storedOffset || x.slot !== y.slot || !bytesEqual(x.hash, y.hash)
+      || x.skip !== y.skip || x.blockLength !== y.blockLength) {
       return j.finding('accepted-invalid', op, `walk entry ${k} (@${x.offset}) differs from the oracle's (@${y.offset})`);
     }
   }
 }
 
 /**
- * Bytes of one entry the archive commits to: zeros, or its stored block as the archive decodes
- * it, accepted only when it hashes (with the oracle's own hasher) to the entry's hash.
+ * The whole stored block `e` refers to, as an entry {@link Archive.readEntries} loads: `e`
+ * itself, or for a SLICE a slice of all its block (skip 0, length 2^b), whose hash the entry's is.
+ */
+function wholeBlock(e: IndexEntry): IndexEntry {
+  return e.kind === EntryKind.SLICE ? { ...e, length: e.blockLength, skip: 0 } : e;
+}
+
+/**
+ * Bytes of one entry the archive commits to: zeros, or its part of its stored block (all of
+ * it but for a SLICE: [skip, skip + length)), the block as the archive decodes it, accepted only
+ * when it is the entry's block length and hashes (with the oracle's own hasher) to the entry's hash.
  */
 async function entryTruth(a: Archive, stream: StreamName, e: IndexEntry, truth: ArchiveTruth, memo: Map<string, Uint8Array | null>): Promise<Uint8Array | null> {
   if (e.kind === EntryKind.ZERO) return new Uint8Array(e.length);
-  const key = entryKey(stream, e);
-  if (memo.has(key)) return memo.get(key)!;
-  let out: Uint8Array | null = null;
-  try {
-    const [b] = await a.readEntries(stream, [e]);
-    if (b.length === e.length && bytesEqual(truth.hash(b), e.hash)) out = b;
-  } catch { /* not verifiable */ }
-  memo.set(key, out);
-  return out;
+  const key = blockKey(stream, e);
+  let block = memo.get(key);
+  if (block === undefined) {
+    block = null;
+    try {
+      const [b] = await a.readEntries(stream, [wholeBlock(e)]);
+      if (b.length === e.blockLength && bytesEqual(truth.hash(b), e.hash)) block = b.slice();
+    } catch { /* not verifiable */ }
+    memo.set(key, block);
+  }
+  return block && e.skip + e.length <= block.length ? block.subarray(e.skip, e.skip + e.length) : null;
 }
 
-const entryKey = (stream: string, e: IndexEntry) => `${stream}:${e.slot}:${e.storedOffset}:${e.length}:${Buffer.from(e.hash).toString('hex')}`;
+/** One stored block: where, how encoded, how long decoded, and what it hashes to (SLICE entries of one block share it). */
+const blockKey = (stream: string, e: IndexEntry) => `${stream}:${e.slot}:${e.storedOffset}:${e.storedLength}:${e.encoding}:${e.blockLength}:${Buffer.from(e.hash).toString('hex')}`;
 
-/** Checks many stored entries at once (one batched load; per entry only when the batch fails). */
+/** Checks many stored entries at once (one batched load of their whole blocks; per entry only when the batch fails). */
 async function allVerify(a: Archive, stream: StreamName, entries: IndexEntry[], truth: ArchiveTruth): Promise<IndexEntry | undefined> {
   const stored = entries.filter((e) => e.kind !== EntryKind.ZERO);
   for (let k = 0; k < stored.length; k += 512) {
     const batch = stored.slice(k, k + 512);
     let datas: Uint8Array[] | undefined;
     try {
-      datas = await a.readEntries(stream, batch);
+      datas = await a.readEntries(stream, batch.map(wholeBlock));
     } catch { /* find the culprit below */ }
     if (datas) {
-      const bad = batch.find((e, i) => datas![i].length !== e.length || !bytesEqual(truth.hash(datas![i]), e.hash));
+      const bad = batch.find((e, i) => datas![i].length !== e.blockLength || !bytesEqual(truth.hash(datas![i]), e.hash));
       if (bad) return bad;
       continue;
     }

@@ -1,4 +1,4 @@
-import { CODEC_NAMES, EntryKind, HEADER_SIZE, STREAM_NAMES, type StreamName } from '../format/constants.js';
+import { CODEC_NAMES, EntryKind, HEADER_SIZE, RequiredFeature, STREAM_NAMES, type StreamName } from '../format/constants.js';
 import { toHex } from '../format/digest.js';
 import type { IndexEntry } from '../format/entry.js';
 import type { Header } from '../format/header.js';
@@ -104,7 +104,7 @@ export class Archive {
     this.cipher = cipher;
     const nodeCache = new LruCache<NodeCacheKey, CachedNode>(options.indexCacheBytes ?? 16 << 20);
     this.trees = header.streams.map((s, i) => (s.present && s.entryCount > 0
-      ? new IndexTree({ source, streamIndex: i, record: s, fileSize, cache: nodeCache, cipher, parentCount: header.parents.count, blake3: platform.blake3 })
+      ? new IndexTree({ source, streamIndex: i, record: s, fileSize, cache: nodeCache, cipher, parentCount: header.parents.count, slices: (header.requiredFeatures & RequiredFeature.SLICES) !== 0, blake3: platform.blake3 })
       : null));
     const keys = cipher?.keys;
     this.decoder = options.decodeWorkers && !this.locked && platform.decoder ? platform.decoder({ workers: options.decodeWorkers, dictionary, keys }) : undefined;
@@ -265,7 +265,8 @@ export class Archive {
         const e = stored[k];
         const from = Math.max(offset, e.offset);
         const to = Math.min(offset + length, e.offset + e.length);
-        out.set(data.subarray(from - e.offset, to - e.offset), from - offset);
+        // A SLICE's bytes start `skip` bytes into its decoded block (§5).
+        out.set(data.subarray(from - e.offset + e.skip, to - e.offset + e.skip), from - offset);
       };
       // Checked after collect's wait: an abort meanwhile must still end this read.
       const done = !signal?.aborted && stored.every((e) => e.slot === 0) && this.blocks.useNow(stored, stream, (datas) => datas.forEach((d, k) => place(k, d)));
@@ -304,7 +305,8 @@ export class Archive {
   }
 
   /**
-   * Decoded (and, unless disabled, verified) bytes of the given non-zero entries, in order.
+   * Decoded (and, unless disabled, verified) bytes of the given non-zero entries, in order (of a
+   * SLICE entry, its `length` bytes: a view of its whole decoded block).
    * @throws CorruptArchiveError when a block fails to decode or verify.
    */
   readEntries(stream: StreamName, entries: IndexEntry[], signal?: AbortSignal): Promise<Uint8Array[]> {
@@ -379,6 +381,10 @@ export class Archive {
   private async loadBlocks(entries: IndexEntry[], stream: StreamName, signal?: AbortSignal): Promise<Uint8Array[]> {
     const out: Uint8Array[] = new Array(entries.length);
     await this.eachSlot(entries, stream, signal, (loader, group, idx) => loader.load(group, stream, signal).then((datas) => idx.forEach((i, k) => (out[i] = datas[k]))));
+    // A SLICE entry's bytes are its part of the decoded block (§5).
+    entries.forEach((e, i) => {
+      if (e.kind === EntryKind.SLICE) out[i] = out[i].subarray(e.skip, e.skip + e.length);
+    });
     return out;
   }
 

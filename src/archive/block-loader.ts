@@ -178,7 +178,7 @@ export class BlockLoader {
   /** The decoded bytes of `block` for `e`, once they are the entry's (a duplicate shares stored bytes with its first copy, and must share the hash). */
   private checked(block: CachedBlock, e: IndexEntry, stream: string): Uint8Array {
     if (this.verify && !bytesEqual(block.hash, e.hash)) throw this.corrupt('content hash mismatch', e, stream);
-    if (block.data.length !== e.length) throw this.corrupt('stored block has the wrong length', e, stream);
+    if (block.data.length !== e.blockLength) throw this.corrupt('stored block has the wrong length', e, stream);
     return block.data;
   }
 
@@ -301,9 +301,9 @@ export class BlockLoader {
   /** @param reused `stored` is in a buffer that is reused once the block is decoded: the result must not share it. */
   private async decode(stored: Uint8Array, e: IndexEntry, stream: string, reused = false): Promise<CachedBlock> {
     if (this.decoder) {
-      const aad = this.cipher ? blockAad(this.cipher.archiveId, e.storedOffset, e.length, e.encoding, e.hash) : undefined;
+      const aad = this.cipher ? blockAad(this.cipher.archiveId, e.storedOffset, e.blockLength, e.encoding, e.hash) : undefined;
       try {
-        return { data: await this.decoder.decode({ stored, encoding: e.encoding, length: e.length, hash: this.verify ? e.hash : undefined, aad }), hash: e.hash };
+        return { data: await this.decoder.decode({ stored, encoding: e.encoding, length: e.blockLength, hash: this.verify ? e.hash : undefined, aad }), hash: e.hash };
       } catch (err) {
         if (!(err instanceof BlockDecodeError)) throw err;
         const what = err.kind === 'hash' ? 'content hash mismatch' : err.kind === 'auth' ? AUTH_FAILED : `block does not decode: ${err.message}`;
@@ -313,7 +313,7 @@ export class BlockLoader {
     let encoded = stored;
     if (this.cipher) {
       try {
-        encoded = await this.cipher.openBlock(stored, e.storedOffset, e.length, e.encoding, e.hash);
+        encoded = await this.cipher.openBlock(stored, e.storedOffset, e.blockLength, e.encoding, e.hash);
       } catch (err) {
         if (err instanceof SealError) throw this.corrupt(AUTH_FAILED, e, stream, err);
         throw err;
@@ -326,10 +326,10 @@ export class BlockLoader {
   private decodeHere(encoded: Uint8Array, e: IndexEntry, stream: string, reused: boolean): CachedBlock {
     let data: Uint8Array;
     const codec = this.codecs.get(e.encoding);
-    const target = e.length === this.poolLength && codec.decompressInto ? this.takeBuffer() : undefined;
+    const target = e.blockLength === this.poolLength && codec.decompressInto ? this.takeBuffer() : undefined;
     try {
       if (target) codec.decompressInto!(encoded, target);
-      data = target ?? codec.decompress(encoded, e.length);
+      data = target ?? codec.decompress(encoded, e.blockLength);
       // A raw block "decodes" to a view of its stored bytes (the none codec does not copy).
       if (reused && data.buffer === encoded.buffer) data = data.slice();
     } catch (err) {

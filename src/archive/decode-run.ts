@@ -109,7 +109,8 @@ export class RunBlockError extends Error {
  */
 export async function decodeRun(request: RunRequest, slots: RunSlotTools[], alloc: (length: number) => Uint8Array = (n) => new Uint8Array(n)): Promise<Uint8Array> {
   const out = alloc(request.length);
-  let last: Decoded | undefined;
+  /** Blocks decoded last, newest first: a block whose clean parts are SLICE entries around new data recurs a few blocks apart. */
+  const recent: Decoded[] = [];
   // Blocks come in logical order; what lies between them (zero entries) is zeroed.
   let filled = 0;
   for (let i = 0; i < request.blocks.length; i++) {
@@ -117,7 +118,11 @@ export async function decodeRun(request: RunRequest, slots: RunSlotTools[], allo
     if (b.to > filled) out.fill(0, filled, b.to);
     filled = Math.max(filled, b.to + b.take);
     try {
-      last = await placeBlock(request.stored, out, b, slots[b.slot], last);
+      const d = await placeBlock(request.stored, out, b, slots[b.slot], recent);
+      if (recent[0] !== d) {
+        recent.unshift(d);
+        if (recent.length > RECENT_BLOCKS) recent.pop();
+      }
     } catch (err) {
       // Everything before this block is complete: the caller may deliver it before the error.
       const e = err instanceof RunBlockError ? err : new RunBlockError(message(err), 'internal', i);
@@ -134,12 +139,16 @@ interface Decoded {
   data: Uint8Array;
 }
 
-/** Opens, decodes and checks one block (or reuses the previous one when it is the same) and copies its part into `out`. */
-async function placeBlock(stored: Uint8Array, out: Uint8Array, b: RunBlock, tools: RunSlotTools | undefined, last: Decoded | undefined): Promise<Decoded> {
+/** Decoded blocks a run keeps for blocks that recur (see decodeRun). */
+const RECENT_BLOCKS = 4;
+
+/** Opens, decodes and checks one block (or reuses a recent one when it is the same) and copies its part into `out`. */
+async function placeBlock(stored: Uint8Array, out: Uint8Array, b: RunBlock, tools: RunSlotTools | undefined, recent: readonly Decoded[]): Promise<Decoded> {
   if (!tools) throw new RunBlockError(`no decoder for slot ${b.slot}`, 'internal', -1);
-  if (last && sameBlock(last.block, b)) {
-    out.set(last.data.subarray(b.skip, b.skip + b.take), b.to);
-    return last;
+  for (const r of recent) {
+    if (!sameBlock(r.block, b)) continue;
+    out.set(r.data.subarray(b.skip, b.skip + b.take), b.to);
+    return r;
   }
   let encoded = stored.subarray(b.at, b.at + b.storedLength);
   if (tools.open) {

@@ -119,8 +119,8 @@ function runBlocks(run: Run, at: Map<string, number>): RunBlock[] {
     const from = Math.max(run.offset, e.offset);
     const to = Math.min(run.offset + run.length, e.offset + e.length);
     return {
-      slot: e.slot, at: at.get(extentKey(e))!, storedLength: e.storedLength, storedOffset: e.storedOffset, encoding: e.encoding, length: e.length, hash: e.hash,
-      skip: from - e.offset, take: to - from, to: from - run.offset,
+      slot: e.slot, at: at.get(extentKey(e))!, storedLength: e.storedLength, storedOffset: e.storedOffset, encoding: e.encoding, length: e.blockLength, hash: e.hash,
+      skip: e.skip + from - e.offset, take: to - from, to: from - run.offset,
     };
   });
 }

@@ -42,6 +42,8 @@ export interface IndexTreeOptions {
   blake3: Digest32;
   /** Parent slots a DEDUP entry may name (§15.3): the parents table's count; 0 (the default) when not thin. */
   parentCount?: number;
+  /** The archive sets the SLICES feature (version 8): SLICE entries are allowed (§5). */
+  slices?: boolean;
 }
 
 /** A leaf and the position of one entry in it. */
@@ -73,7 +75,7 @@ export class IndexTree {
   private readonly blake3: Digest32;
 
   constructor(options: IndexTreeOptions) {
-    const { record, cipher, parentCount = 0 } = options;
+    const { record, cipher, parentCount = 0, slices = false } = options;
     this.source = options.source;
     this.streamIndex = options.streamIndex;
     this.record = record;
@@ -86,7 +88,7 @@ export class IndexTree {
       entryCount: record.entryCount, hash: record.rootHash,
     };
     this.rootPlace = { stream: this.streamIndex, level: record.rootLevel, first: 0, end: record.logicalSize };
-    this.rules = { sealOverhead: cipher ? SEAL_OVERHEAD : 0, parentCount };
+    this.rules = { sealOverhead: cipher ? SEAL_OVERHEAD : 0, parentCount, slices };
     this.maxNodeLength = nodeSize(NODE_MAX_RECORDS) + this.rules.sealOverhead;
   }
 
@@ -154,7 +156,7 @@ export class IndexTree {
   /** Decodes entry `i` of `leaf` (already checked with its leaf), naming this stream in any error. */
   entry(leaf: IndexNode, i: number): IndexEntry {
     try {
-      return leafEntry(leaf, i, this.rules.sealOverhead);
+      return leafEntry(leaf, i, this.rules.sealOverhead, this.rules.slices);
     } catch (err) {
       throw this.located(err);
     }

@@ -7,9 +7,9 @@
 /** §1 Magic bytes at offset 0: ASCII "HEXZ". */
 export const MAGIC = Uint8Array.of(0x48, 0x45, 0x58, 0x5a);
 /** §1 The format version this build writes. */
-export const FORMAT_VERSION = 7;
+export const FORMAT_VERSION = 8;
 /** §1 Every version this build reads (§11.1: version 1 archives stay readable). */
-export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4, 5, 6, 7];
+export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4, 5, 6, 7, 8];
 /** §1 The header occupies bytes [0, 4096) of every archive. */
 export const HEADER_SIZE = 4096;
 /**
@@ -31,10 +31,13 @@ export const RequiredFeature = {
   ENCRYPTED: 1 << 2,
   /** (version 5) A thin snapshot: entries may refer to stored bytes in parent archives by slot (§15). */
   THIN: 1 << 3,
+  /** (version 8) Entries may be SLICE entries: a part of a stored block (§5). */
+  SLICES: 1 << 4,
 } as const;
 /** §2 Bit mask of every required feature this build implements, by format version. */
 export function knownRequiredFeatures(version: number): number {
-  return (version >= 2 ? RequiredFeature.CDC : 0) | (version >= 3 ? RequiredFeature.DICTIONARY : 0) | (version >= 4 ? RequiredFeature.ENCRYPTED : 0) | (version >= 5 ? RequiredFeature.THIN : 0);
+  return (version >= 2 ? RequiredFeature.CDC : 0) | (version >= 3 ? RequiredFeature.DICTIONARY : 0) | (version >= 4 ? RequiredFeature.ENCRYPTED : 0) | (version >= 5 ? RequiredFeature.THIN : 0)
+    | (version >= 8 ? RequiredFeature.SLICES : 0);
 }
 /** §3.3 Largest dictionary a reader accepts, in bytes (the writer stores at most ~110 KiB). */
 export const MAX_DICTIONARY_LENGTH = 1 << 20;
@@ -93,6 +96,11 @@ export const EntryKind = {
   DATA: 1,
   /** Same content as an earlier DATA entry; points at that entry's stored extent. */
   DEDUP: 2,
+  /**
+   * (version 8, feature SLICES) Bytes `[skip, skip + length)` of a stored block of 2^b bytes
+   * (b at entry byte 15, skip at 28); the hash is the whole block's.
+   */
+  SLICE: 3,
 } as const;
 export type EntryKindId = (typeof EntryKind)[keyof typeof EntryKind];
 /** §5 Size of one index entry in bytes. */

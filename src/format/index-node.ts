@@ -97,10 +97,11 @@ export function findRecord(node: IndexNode, offset: number): number {
 
 /**
  * Decodes entry `i` of a leaf node. `sealOverhead` is 28 in encrypted archives (stored
- * extents carry a nonce and tag, §12.4), else 0.
+ * extents carry a nonce and tag, §12.4), else 0; `slices`: SLICE entries are allowed (the
+ * archive sets the SLICES feature).
  */
-export function leafEntry(node: IndexNode, i: number, sealOverhead = 0): IndexEntry {
-  return decodeEntry(node.view, node.bytes, NODE_HEADER_SIZE + i * ENTRY_SIZE, sealOverhead);
+export function leafEntry(node: IndexNode, i: number, sealOverhead = 0, slices = false): IndexEntry {
+  return decodeEntry(node.view, node.bytes, NODE_HEADER_SIZE + i * ENTRY_SIZE, sealOverhead, slices);
 }
 
 /** Decodes child record `i` of an internal node. */

@@ -29,6 +29,8 @@ export interface LeafRules {
   sealOverhead: number;
   /** Parent slots a DEDUP entry may name (§15.3): the parents table's count; 0 when not thin. */
   parentCount: number;
+  /** The archive sets the SLICES feature (version 8): SLICE entries are allowed (§5). */
+  slices?: boolean;
 }
 
 /**
@@ -49,7 +51,7 @@ export function checkNodePlace(node: IndexNode, place: NodePlace, rules: LeafRul
   for (let i = 0; i < node.count; i++) {
     let e;
     try {
-      e = checkEntryFields(node.view, NODE_HEADER_SIZE + i * ENTRY_SIZE, rules.sealOverhead);
+      e = checkEntryFields(node.view, NODE_HEADER_SIZE + i * ENTRY_SIZE, rules.sealOverhead, rules.slices);
     } catch (err) {
       throw bad(`entry ${i}: ${(err as Error).message}`, node.firsts[i]);
     }
@@ -57,7 +59,7 @@ export function checkNodePlace(node: IndexNode, place: NodePlace, rules: LeafRul
     if (e.offset + e.length !== next) {
       throw bad(`entry ${i} covers [${e.offset}, ${e.offset + e.length}) but the next byte belongs at ${next}: entries do not tile the stream`, e.offset);
     }
-    if (e.kind !== EntryKind.ZERO && e.slot !== 0 && (e.kind !== EntryKind.DEDUP || e.slot > rules.parentCount)) {
+    if (e.kind !== EntryKind.ZERO && e.slot !== 0 && ((e.kind !== EntryKind.DEDUP && e.kind !== EntryKind.SLICE) || e.slot > rules.parentCount)) {
       throw bad(`entry ${i} refers to archive slot ${e.slot}, which this archive does not have`, e.offset);
     }
   }

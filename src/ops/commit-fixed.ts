@@ -148,8 +148,8 @@ export class FixedRecut {
     });
     const [storedBytes] = await Promise.all([readStored(stored, stores, stream, signal), Promise.all(reads)]);
     const blocks: RunBlock[] = stored.map((e, i) => ({
-      slot: e.slot, at: storedBytes.at[i], storedLength: e.storedLength, storedOffset: e.storedOffset, encoding: e.encoding, length: e.length, hash: e.hash,
-      skip: 0, take: e.length, to: places[i],
+      slot: e.slot, at: storedBytes.at[i], storedLength: e.storedLength, storedOffset: e.storedOffset, encoding: e.encoding, length: e.blockLength, hash: e.hash,
+      skip: e.skip, take: e.length, to: places[i],
     }));
     const located = (err: unknown) => {
       if (!(err instanceof RunBlockError)) return err;

@@ -20,7 +20,7 @@ import { WorkerPool } from '../workers/worker-pool.js';
 import { HEXZ_VERSION } from '../version.js';
 import { FixedRecut } from './commit-fixed.js';
 import { CommitOutput, newCommitCounters, type CommitCounters } from './commit-output.js';
-import { mergeDirty, planCommit, touchedBytes, type PlanItem } from './commit-plan.js';
+import { mergeDirty, planCommit, recutBytes, sliceWindows, touchedBytes, type PlanItem } from './commit-plan.js';
 import { commitSource } from './commit-source.js';
 import { PIECE_BYTES, readPiece, runWindow, type PlannedWindow } from './commit-window.js';
 import { refuseExistingOutput } from './repack-archive.js';
@@ -51,6 +51,8 @@ export interface CommitOptions {
   /** Fixed archive id and creation time (reproducible output in tests). */
   archiveId?: Uint8Array;
   createdMs?: number;
+  /** Fixed metadata (reproducible output in golden vectors): replaces the default (the base's, with the tool version and the overlay's id). */
+  metadata?: Record<string, unknown>;
 }
 
 /** Progress of a running commit; sizes in logical bytes unless named otherwise. */
@@ -84,7 +86,10 @@ export interface CommitResult {
   logicalBytes: number;
   /** Bytes the overlay holds written (data and zeroed pages), clipped to the streams. */
   dirtyBytes: number;
-  /** Bytes re-cut from the merged streams: the base blocks touched by writes (whole blocks). */
+  /**
+   * Bytes re-cut from the merged streams: the written pages of blocks written less than half
+   * (their clean parts are referred to as slices), the whole blocks written more.
+   */
   rewrittenBytes: number;
   /** Clean bytes referred to in the chain without being read (the child's header says the same, with dedup hits). */
   referencedBytes: number;
@@ -118,13 +123,15 @@ const AHEAD_BYTES = 32 << 20;
  * child reads the overlay's merged content, names the base as its parent (slot 1, path relative
  * to the child) and the archives of the base's chain after it, and stores only what the writes
  * changed. Clean blocks (not touched by any write) become references to where the chain already
- * stores them, without being read or hashed; zero runs stay zero runs. The base blocks a write
- * touched are re-cut from the merged bytes (fixed blocks, or FastCDC from the nearest cut points
- * around the writes until the cuts meet the base's again), hashed, looked up in the chain and
- * compressed on the worker pool, which also decodes and hash-checks the base blocks (with fixed
- * blocks the merged bytes never reach the main thread, and a base block the writes cover wholly
- * is not read at all: commit-fixed.ts). The cost follows the
- * bytes of the touched blocks, plus one walk of the chain's index, not the image.
+ * stores them, without being read or hashed; zero runs stay zero runs. With fixed blocks, a base
+ * block written less than half is not read either: its clean parts become SLICE entries (§5,
+ * format version 8) and its written pages new blocks (commit-plan.ts `sliceWindows`). The other
+ * base blocks a write touched are re-cut from the merged bytes (fixed blocks, or FastCDC from the
+ * nearest cut points around the writes until the cuts meet the base's again), hashed, looked up
+ * in the chain and compressed on the worker pool, which also decodes and hash-checks the base
+ * blocks (with fixed blocks the merged bytes never reach the main thread, and a base block the
+ * writes cover wholly is not read at all: commit-fixed.ts). The cost follows the written bytes
+ * (and the blocks written half or more), plus one walk of the chain's index, not the image.
  *
  * The overlay is read as it is on disk (read-only, without its lock): commit one that no server
  * is writing to. The output appears only when complete and synced; on any error or abort nothing
@@ -184,10 +191,11 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
       const dirty = mergeDirty(written);
       return { name, written, dirty, dirtyBytes: dirty.reduce((n, r) => n + r.length, 0) };
     });
-    const touched = streams.reduce((n, s) => n + touchedBytes(s.dirty, h.blockSize), 0);
+    const cdc = h.chunker === Chunker.FASTCDC ? { min: h.chunkMin, avg: h.chunkAvg, max: h.chunkMax } : undefined;
+    // What the workers will hash and compress: with fixed blocks, about the written bytes of the blocks they slice.
+    const touched = streams.reduce((n, s) => n + (cdc ? touchedBytes(s.dirty, h.blockSize) : recutBytes(s.dirty, h.blockSize)), 0);
     pool.grow(Math.min(workers, 1 + Math.floor(touched / BYTES_PER_WORKER)));
     const thin = await openThinParent(base, options.output, {});
-    const cdc = h.chunker === Chunker.FASTCDC ? { min: h.chunkMin, avg: h.chunkAvg, max: h.chunkMax } : undefined;
     const random = options.encrypt?.random ?? randomBytes;
     const archiveId = options.archiveId ?? random(16);
     const encryption = options.encrypt ? await inheritedEncryption(options.encrypt, base, archiveId, random) : undefined;
@@ -199,7 +207,7 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
       dictionary: base.dictionary ? { bytes: base.dictionary, info: h.dictionaryInfo } : undefined,
       archiveId, createdMs: options.createdMs, encryption, parents: thin.records,
       streamSizes: Object.fromEntries(overlay.streams.map((s) => [s, overlay.size(s)])),
-      metadata: {
+      metadata: options.metadata ?? {
         ...(meta ?? {}), tool: `hexz ${HEXZ_VERSION}`,
         commit: { overlay: basename(overlay.path), overlayId: overlay.overlayId, base: basename(base.name), baseId: toHex(base.archiveId) },
       },
@@ -240,7 +248,8 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
       writer.beginStream(s.name);
       const plan = planCommit(base.entryLeaves(s.name, 0, base.size(s.name), signal), s.dirty, overlay.size(s.name), h.blockSize, base.name, { groupRefs: !cdc });
       if (cdc) await writeStream(plan, { src: commitSource(overlay, s.name, pool, s.written), cutter: cdcCutter(cdc), out, grid: h.blockSize, signal });
-      else await writeFixedStream(plan, new FixedRecut({ overlay, stream: s.name, stores, out, blockSize: h.blockSize, written: s.written, signal }), out, signal);
+      // Blocks the writes touched a little are not re-cut: their clean parts become SLICE entries.
+      else await writeFixedStream(sliceWindows(plan, s.dirty), new FixedRecut({ overlay, stream: s.name, stores, out, blockSize: h.blockSize, written: s.written, signal }), out, signal);
       await out.drain();
       await writer.endStream();
     }
@@ -335,7 +344,8 @@ async function writeStream(plan: AsyncGenerator<PlanItem>, ctx: Omit<Parameters<
       if (!item) break;
       throwIfAborted(ctx.signal, 'commit');
       if (item.kind === 'zero') await ctx.out.zero(item.length, true);
-      else if (item.kind === 'ref') await ctx.out.ref(item.entry.length, item.entry.hash, childRef(item.entry));
+      // A SLICE (of a crafted content-defined base: commits slice fixed blocks only) keeps its part of the block.
+      else if (item.kind === 'ref') await (item.entry.kind === EntryKind.SLICE ? ctx.out.refs([item.entry]) : ctx.out.ref(item.entry.length, item.entry.hash, childRef(item.entry)));
       else if (item.kind === 'refs') throw new Error('internal: a content-defined commit plan groups no references');
       else await runWindow(item, { ...ctx, next });
     }

@@ -4,7 +4,7 @@
  * in, plan items out; no block is read.
  */
 import { EntryKind } from '../format/constants.js';
-import type { IndexEntry } from '../format/entry.js';
+import { sliceable, sliceOf, type IndexEntry } from '../format/entry.js';
 import { CorruptArchiveError } from '../errors.js';
 
 /** A clean non-zero entry of the base: referenced as it is (its stored bytes, its hash). */
@@ -94,10 +94,40 @@ export function touchedBytes(dirty: readonly DirtyRange[], grid: number): number
 }
 
 /**
+ * Bytes a fixed-block commit that slices ({@link sliceWindows}) re-packs for the disjoint,
+ * ordered ranges `dirty`, about: per `grid`-aligned block touched, the written bytes when they
+ * are under {@link SLICE_BELOW} of it, else the whole block. Sizes the commit's worker pool.
+ */
+export function recutBytes(dirty: readonly DirtyRange[], grid: number): number {
+  let total = 0;
+  let block = -1;
+  let written = 0;
+  const close = () => {
+    if (block >= 0) total += written < SLICE_BELOW * grid ? written : grid;
+  };
+  for (const r of dirty) {
+    for (let at = r.offset; at < r.offset + r.length;) {
+      const b = Math.floor(at / grid);
+      const to = Math.min(r.offset + r.length, (b + 1) * grid);
+      if (b !== block) {
+        close();
+        block = b;
+        written = 0;
+      }
+      written += to - at;
+      at = to;
+    }
+  }
+  close();
+  return total;
+}
+
+/**
  * Walks the base stream's entries once, in order, beside the merged written ranges, and yields
  * items that tile [0, size) in order: clean entries (refs, zeros) and windows around the written
- * ranges. A window is widened to the base blocks it touches, so that each of them is re-cut
- * whole: a block's stored bytes cannot be referred to in part. Inside a ZERO entry (which may
+ * ranges. A window is widened to the base blocks it touches, so that each of them can be re-cut
+ * whole (a fixed-block commit then refers to the clean parts of the blocks written only a little
+ * instead: {@link sliceWindows}). Inside a ZERO entry (which may
  * be gigabytes long) a window is widened only to the block-size grid `grid`.
  * @param entries the base stream's entries in order, one at a time or a leaf at a time (Archive.entryLeaves).
  * @param name the archive's name, for errors.
@@ -211,4 +241,79 @@ export async function* planCommit(
   }
   yield* clean(size);
   if (head) throw new CorruptArchiveError(`index entries go past the end of the stream (${size} bytes)`, { archive: name, offset: size, stage: 'index' });
+}
+
+/**
+ * Share of a base block that writes may cover and still have its clean parts referred to as
+ * SLICE entries (§5) rather than the block re-cut whole: below it a commit stores only the
+ * written bytes; at or above it, the block is re-cut (decoded, merged, compressed: at most
+ * twice the written bytes), which keeps a block from splitting into many small entries.
+ */
+export const SLICE_BELOW = 0.5;
+
+/** The clean part [from, to) of base entry `e`: zeros, or a reference to that part of its block. */
+function clean(e: IndexEntry, from: number, to: number): PlanItem {
+  return e.kind === EntryKind.ZERO ? { kind: 'zero', offset: from, length: to - from } : { kind: 'ref', entry: sliceOf(e, from, to) };
+}
+
+/**
+ * Refines the windows of a fixed-block commit plan ({@link planCommit}): in a window, a base
+ * block whose stored block can be sliced (sliceable) and whose written bytes are less than
+ * {@link SLICE_BELOW} of it is not re-cut whole: its clean parts become references to parts of
+ * it (SLICE entries, as {@link RefItem}s of the base's numbering) and its written ranges windows
+ * of their own, with no base entries (their bytes all come from the overlay). So does the part
+ * of a base ZERO entry in a window (its clean parts stay zero runs). The other blocks of the
+ * window stay windows as before. Other items pass through.
+ * @param dirty the merged written ranges the plan was made from (mergeDirty), in order.
+ */
+export async function* sliceWindows(plan: AsyncIterable<PlanItem>, dirty: readonly DirtyRange[]): AsyncGenerator<PlanItem> {
+  let j = 0;
+  for await (const item of plan) {
+    if (item.kind !== 'window') {
+      yield item;
+      continue;
+    }
+    while (j < dirty.length && dirty[j].offset + dirty[j].length <= item.offset) j++;
+    /** Base entries of the window not sliced, gathered into a window of their own. */
+    let pending: IndexEntry[] = [];
+    let pendingFrom = item.offset;
+    let pos = item.offset;
+    const flush = function* (to: number): Generator<PlanItem> {
+      if (pending.length) yield { kind: 'window', offset: pendingFrom, end: to, dirtyEnd: Math.min(item.dirtyEnd, to), entries: pending };
+      pending = [];
+    };
+    for (const e of item.entries) {
+      const from = Math.max(item.offset, e.offset);
+      const to = Math.min(item.end, e.offset + e.length);
+      while (j < dirty.length && dirty[j].offset + dirty[j].length <= from) j++;
+      let written = 0;
+      for (let k = j; k < dirty.length && dirty[k].offset < to; k++) {
+        written += Math.max(0, Math.min(to, dirty[k].offset + dirty[k].length) - Math.max(from, dirty[k].offset));
+      }
+      const zero = e.kind === EntryKind.ZERO;
+      if (written >= SLICE_BELOW * (to - from) || (!zero && (!sliceable(e) || from !== e.offset || to !== e.offset + e.length))) {
+        if (!pending.length) pendingFrom = from;
+        pending.push(e);
+        pos = to;
+        continue;
+      }
+      yield* flush(from);
+      let at = from;
+      while (j < dirty.length && dirty[j].offset < to) {
+        const d = dirty[j];
+        const a = Math.max(at, d.offset);
+        const b = Math.min(to, d.offset + d.length);
+        if (b <= a) break;
+        if (a > at) yield clean(e, at, a);
+        yield { kind: 'window', offset: a, end: b, dirtyEnd: b, entries: [] };
+        at = b;
+        if (d.offset + d.length > to) break; // the range goes on into the next block
+        j++;
+      }
+      if (at < to) yield clean(e, at, to);
+      pos = to;
+    }
+    yield* flush(pos);
+    if (pos !== item.end) throw new Error(`internal: commit window ${item.offset}..${item.end} ends its entries at ${pos}`);
+  }
 }

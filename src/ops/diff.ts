@@ -1,7 +1,7 @@
 import { Archive, type PasswordOption } from '../node/archive.js';
 import { bytesEqual, toHex } from '../format/digest.js';
 import { EntryKind, STREAM_NAMES, type StreamName } from '../format/constants.js';
-import type { IndexEntry } from '../format/entry.js';
+import { sameBytes, type IndexEntry } from '../format/entry.js';
 import { throwIfAborted, UsageError, WrongKeyError } from '../errors.js';
 import { ByteRanges, type ByteRange } from '../util/byte-ranges.js';
 import { DigestTally } from '../util/digest-tally.js';
@@ -185,22 +185,17 @@ async function sweep(entriesA: AsyncIterable<IndexEntry>, entriesB: AsyncIterabl
     const end = e.offset + e.length;
     endB = end;
     while (cur && cur.offset + cur.length <= e.offset) cur = await nextA();
-    if (e.kind !== EntryKind.ZERO) {
-      // A's entries tile the stream, so the only candidate is the one covering e.offset.
-      const same = cur !== undefined && cur.kind !== EntryKind.ZERO && cur.offset === e.offset && cur.length === e.length && bytesEqual(cur.hash, e.hash);
-      if (!same) ranges.add(e.offset, end);
-      continue;
-    }
-    // A zero run of B is unchanged exactly where A is zero too.
+    // Piece by piece against A's entries over [e.offset, end): unchanged where both are zero, or
+    // both hold the same byte of the same block (a SLICE refers to a part of one, §5).
     let pos = e.offset;
     while (cur && cur.offset < end) {
       const to = Math.min(end, cur.offset + cur.length);
-      if (cur.kind !== EntryKind.ZERO) ranges.add(Math.max(pos, cur.offset), to);
+      if (!sameBytes(cur, e, pos)) ranges.add(pos, to);
       pos = to;
       if (cur.offset + cur.length > end) break; // it reaches into B's next entry: keep it
       cur = await nextA();
     }
-    ranges.add(pos, end); // past A's end
+    if (pos < end) ranges.add(pos, end); // past A's end
   }
   // What A holds beyond B's end is changed (B is shorter); its entries still count in A's tally.
   while (cur) {

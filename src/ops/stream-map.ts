@@ -65,7 +65,7 @@ export async function streamMap(archive: Archive, stream: StreamName, buckets: n
     while (b < buckets - 1 && edge(b + 1) <= at) b++;
     return b;
   };
-  const kindOf = (e: IndexEntry) => (e.kind === EntryKind.ZERO ? map.zero : e.slot > 0 ? map.parent : e.kind === EntryKind.DEDUP ? map.dedup : map.data);
+  const kindOf = (e: IndexEntry) => (e.kind === EntryKind.ZERO ? map.zero : e.slot > 0 ? map.parent : e.kind !== EntryKind.DATA ? map.dedup : map.data);
   if (!map.sampled) {
     for await (const leaf of archive.entryLeaves(stream, 0, size, signal)) {
       for (const e of leaf) {

@@ -224,7 +224,7 @@ export class ArchiveWriter {
     s.record.stats.dataBlocks++;
     if (encoding === 0) s.record.stats.rawBlocks++;
     s.record.stats.storedBytes += stored.length;
-    await this.addEntry({ length, kind: EntryKind.DATA, hash, ...ref });
+    await this.addEntry({ length, kind: EntryKind.DATA, hash, ...ref, skip: 0, blockLength: length });
     return ref;
   }
 
@@ -241,15 +241,18 @@ export class ArchiveWriter {
     s.record.stats.dedupBlocks++;
     s.record.stats.dedupBytes += length;
     if (slot !== 0) this.header.parents.referencedBytes += length;
-    await this.addEntryWithSlot({ length, kind: EntryKind.DEDUP, hash, encoding: ref.encoding, storedOffset: ref.storedOffset, storedLength: ref.storedLength }, slot);
+    await this.addEntryWithSlot({ length, kind: EntryKind.DEDUP, hash, encoding: ref.encoding, storedOffset: ref.storedOffset, storedLength: ref.storedLength, skip: 0, blockLength: length }, slot);
   }
 
   /**
-   * Indexes the blocks of `entries` (DATA or DEDUP entries of the archive in parents-table slot
-   * `slot - 1`'s numbering, whose slots are shifted by `slotShift`) as references to where they
-   * are stored, one after another from the current offset: what {@link addDedup} does for each,
-   * without an object or a promise per entry (a thin child of a large parent lists all of its
-   * clean blocks). Content hashes and stored extents are copied as they are.
+   * Indexes the blocks of `entries` (DATA, DEDUP or SLICE entries of the archive in parents-table
+   * slot `slot - 1`'s numbering, whose slots are shifted by `slotShift`) as references to where
+   * they are stored, one after another from the current offset: what {@link addDedup} does for
+   * each, without an object or a promise per entry (a thin child of a large parent lists all of
+   * its clean blocks). Content hashes and stored extents are copied as they are; a SLICE stays a
+   * SLICE of the same part of its block (§5), and so may an entry made by `sliceOf` (a commit
+   * refers to the clean part of a block that writes touched), which sets the archive's SLICES
+   * feature.
    * @throws UsageError for a ZERO entry, or a slot this archive's parents table does not have.
    */
   async addParentRefs(entries: readonly IndexEntry[], slotShift: number): Promise<void> {
@@ -261,6 +264,7 @@ export class ArchiveWriter {
       const slot = e.slot + slotShift;
       if (e.kind === EntryKind.ZERO) throw new UsageError('a ZERO entry is not a reference to stored bytes');
       if (slot < 1 || slot > slots) throw new UsageError(`reference to parent slot ${slot}, which this archive does not have`);
+      if (e.kind === EntryKind.SLICE) this.header.requiredFeatures |= RequiredFeature.SLICES;
       const full = s.leaves.addRef(s.offset, slot, e);
       s.offset += e.length;
       bytes += e.length;
@@ -423,7 +427,7 @@ export class ArchiveWriter {
   private async emitZero(length: number): Promise<void> {
     const s = this.stream();
     s.zeroRun -= length;
-    await this.addEntry({ length, kind: EntryKind.ZERO, encoding: 0, storedOffset: 0, storedLength: 0, hash: ZERO_HASH });
+    await this.addEntry({ length, kind: EntryKind.ZERO, encoding: 0, storedOffset: 0, storedLength: 0, hash: ZERO_HASH, skip: 0, blockLength: length });
   }
 
   /**

@@ -42,13 +42,15 @@ export class LeafBuilder {
   }
 
   /**
-   * Appends `e` as a DEDUP entry at logical `offset` referring to the same stored bytes in
-   * archive `slot` (a thin child listing a parent's blocks), without building an entry object.
+   * Appends `e` as a DEDUP entry (a SLICE stays a SLICE of the same part of its block) at logical
+   * `offset` referring to the same stored bytes in archive `slot` (a thin child listing a
+   * parent's blocks), without building an entry object.
    * @returns true when the leaf is full: call {@link flush} before the next entry.
    */
   addRef(offset: number, slot: number, e: IndexEntry): boolean {
     if (this.count === 0) this.first = offset;
-    encodeEntryFields(this.view, this.buf, NODE_HEADER_SIZE + this.count * ENTRY_SIZE, offset, e.length, EntryKind.DEDUP, e.encoding, slot, e.storedOffset, e.storedLength, e.hash);
+    const kind = e.kind === EntryKind.SLICE ? EntryKind.SLICE : EntryKind.DEDUP;
+    encodeEntryFields(this.view, this.buf, NODE_HEADER_SIZE + this.count * ENTRY_SIZE, offset, e.length, kind, e.encoding, slot, e.storedOffset, e.storedLength, e.hash, e.skip, e.blockLength);
     return ++this.count === LEAF_RECORDS;
   }
 

@@ -37,16 +37,18 @@ export function registerCommit(program: Command, run: (fn: (ctx: CommandContext)
     .option('--kdf-iterations <n>', "with --encrypt: Argon2id iterations (default: the base's)")
     .option('--kdf-lanes <n>', "with --encrypt: Argon2id lanes (default: the base's)")
     .option(...PARENT_DIR_FLAG)
-    .option('--workers <n>', 'most worker threads for hashing and compression (default: one per core; a commit starts one, and one more per 64 MiB of touched blocks)')
+    .option('--workers <n>', 'most worker threads for hashing and compression (default: one per core; a commit starts one, and one more per 64 MiB to compress)')
     .option('--silent', 'print nothing but errors')
     .option('--json', 'print a summary as JSON')
     .addHelpText('after', `
 The child is a thin child of the overlay's base (like hexz pack --parent, with the parent's path
 stored relative to the child): it reads the overlay's merged content, and the base (and its own
 chain) must stay reachable. Blocks no write touched become references to where the chain stores
-them, without being read; only the base blocks a write touched are read back merged with the
-overlay, re-cut (fixed blocks, or content-defined chunks from the nearest cut points), looked up
-in the chain and compressed. The time follows the touched blocks, not the image size. The codec,
+them, without being read. With fixed blocks, a block written less than half is not read either:
+its clean parts become references to those parts of it (format version 8) and only the written
+pages are compressed; a block written more is read back merged with the overlay and re-cut
+whole; content-defined chunks are re-cut from the nearest cut points. All new blocks are looked
+up in the chain first. The time follows the written bytes, not the image size. The codec,
 level, chunking and dictionary are the base's. The overlay is read as it is on disk: stop the
 server writing to it (or let it flush) first. Nothing is left at the output on error or Ctrl-C.`)
     .action((overlay: string, flags: CommitFlags) => run((ctx) => commitCommand(overlay, flags, ctx)));

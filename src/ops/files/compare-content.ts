@@ -5,9 +5,8 @@
  * are equal without being read (a thin child against its parent: every unchanged file); holes
  * in both are equal; only what is left is read and compared.
  */
-import { bytesEqual } from '../../format/digest.js';
-import { EntryKind, type StreamName } from '../../format/constants.js';
-import type { IndexEntry } from '../../format/entry.js';
+import type { StreamName } from '../../format/constants.js';
+import { sameBytes, type IndexEntry } from '../../format/entry.js';
 import type { Ext4Filesystem, FsNode } from '../../fs/ext4/index.js';
 import type { Archive } from '../../archive/archive.js';
 import { ByteRanges } from '../../util/byte-ranges.js';
@@ -101,9 +100,7 @@ async function differingByIndex(a: ContentSide, b: ContentSide, from: number, to
       break;
     }
     const next = Math.min(to, x.offset + x.length, y.offset + y.length);
-    const zero = x.kind === EntryKind.ZERO && y.kind === EntryKind.ZERO;
-    const same = x.kind !== EntryKind.ZERO && y.kind !== EntryKind.ZERO && x.offset === y.offset && x.length === y.length && bytesEqual(x.hash, y.hash);
-    if (!zero && !same) out.add(at, next);
+    if (!sameBytes(x, y, at)) out.add(at, next);
     at = next;
   }
   return out.ranges;
