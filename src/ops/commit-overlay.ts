@@ -20,7 +20,7 @@ import { WorkerPool } from '../workers/worker-pool.js';
 import { HEXZ_VERSION } from '../version.js';
 import { FixedRecut } from './commit-fixed.js';
 import { CommitOutput, newCommitCounters, type CommitCounters } from './commit-output.js';
-import { mergeDirty, planCommit, recutBytes, sliceWindows, touchedBytes, type PlanItem } from './commit-plan.js';
+import { mergeDirty, planCommit, recutBytes, touchedBytes, WindowSlicer, type PlanItem } from './commit-plan.js';
 import { commitSource } from './commit-source.js';
 import { PIECE_BYTES, readPiece, runWindow, type PlannedWindow } from './commit-window.js';
 import { refuseExistingOutput } from './repack-archive.js';
@@ -249,7 +249,7 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
       const plan = planCommit(base.entryLeaves(s.name, 0, base.size(s.name), signal), s.dirty, overlay.size(s.name), h.blockSize, base.name, { groupRefs: !cdc });
       if (cdc) await writeStream(plan, { src: commitSource(overlay, s.name, pool, s.written), cutter: cdcCutter(cdc), out, grid: h.blockSize, signal });
       // Blocks the writes touched a little are not re-cut: their clean parts become SLICE entries.
-      else await writeFixedStream(sliceWindows(plan, s.dirty), new FixedRecut({ overlay, stream: s.name, stores, out, blockSize: h.blockSize, written: s.written, signal }), out, signal);
+      else await writeFixedStream(plan, new WindowSlicer(s.dirty), new FixedRecut({ overlay, stream: s.name, stores, out, blockSize: h.blockSize, written: s.written, signal }), out, signal);
       await out.drain();
       await writer.endStream();
     }
@@ -282,15 +282,20 @@ export async function commitOverlay(from: string | Overlay, options: CommitOptio
 
 /**
  * Writes one stream's plan of a fixed-block base in order: clean entries straight to the output
- * (as {@link writeStream} does), windows gathered into worker tasks (commit-fixed.ts).
+ * (as {@link writeStream} does), windows split by `slicer` (the clean parts of blocks written
+ * less than half become slices) and gathered into worker tasks (commit-fixed.ts).
  */
-async function writeFixedStream(plan: AsyncGenerator<PlanItem>, recut: FixedRecut, out: CommitOutput, signal?: AbortSignal): Promise<void> {
+async function writeFixedStream(plan: AsyncGenerator<PlanItem>, slicer: WindowSlicer, recut: FixedRecut, out: CommitOutput, signal?: AbortSignal): Promise<void> {
+  const add = async (item: PlanItem) => {
+    if (item.kind === 'window') await recut.add(item);
+    else if (item.kind === 'zero') await recut.clean({ zero: item.length });
+    else await recut.clean({ refs: item.kind === 'refs' ? item.entries : [item.entry] });
+  };
   try {
     for await (const item of plan) {
       throwIfAborted(signal, 'commit');
-      if (item.kind === 'window') await recut.add(item);
-      else if (item.kind === 'zero') await recut.clean({ zero: item.length });
-      else await recut.clean({ refs: item.kind === 'refs' ? item.entries : [item.entry] });
+      if (item.kind === 'window') for (const x of slicer.split(item)) await add(x);
+      else await add(item);
     }
     await recut.flush();
   } finally {

@@ -257,31 +257,34 @@ function clean(e: IndexEntry, from: number, to: number): PlanItem {
 }
 
 /**
- * Refines the windows of a fixed-block commit plan ({@link planCommit}): in a window, a base
- * block whose stored block can be sliced (sliceable) and whose written bytes are less than
+ * Refines the windows of a fixed-block commit plan ({@link planCommit}), one at a time: in a
+ * window, a base block whose stored block can be sliced (sliceable) and whose written bytes are less than
  * {@link SLICE_BELOW} of it is not re-cut whole: its clean parts become references to parts of
  * it (SLICE entries, as {@link RefItem}s of the base's numbering) and its written ranges windows
  * of their own, with no base entries (their bytes all come from the overlay). So does the part
  * of a base ZERO entry in a window (its clean parts stay zero runs). The other blocks of the
- * window stay windows as before. Other items pass through.
- * @param dirty the merged written ranges the plan was made from (mergeDirty), in order.
+ * window stay windows as before.
  */
-export async function* sliceWindows(plan: AsyncIterable<PlanItem>, dirty: readonly DirtyRange[]): AsyncGenerator<PlanItem> {
-  let j = 0;
-  for await (const item of plan) {
-    if (item.kind !== 'window') {
-      yield item;
-      continue;
-    }
+export class WindowSlicer {
+  /** The first written range that may still lie in a later window. */
+  private j = 0;
+
+  /** @param dirty the merged written ranges the plan was made from (mergeDirty), in order. */
+  constructor(private readonly dirty: readonly DirtyRange[]) {}
+
+  /**
+   * The items that stand for window `item` (which must come in plan order): itself when no block
+   * of it is sliced. Synchronous: a commit of scattered writes has thousands of windows.
+   */
+  split(item: WindowItem): PlanItem[] {
+    const dirty = this.dirty;
+    let j = this.j;
     while (j < dirty.length && dirty[j].offset + dirty[j].length <= item.offset) j++;
+    const out: PlanItem[] = [];
     /** Base entries of the window not sliced, gathered into a window of their own. */
     let pending: IndexEntry[] = [];
     let pendingFrom = item.offset;
     let pos = item.offset;
-    const flush = function* (to: number): Generator<PlanItem> {
-      if (pending.length) yield { kind: 'window', offset: pendingFrom, end: to, dirtyEnd: Math.min(item.dirtyEnd, to), entries: pending };
-      pending = [];
-    };
     for (const e of item.entries) {
       const from = Math.max(item.offset, e.offset);
       const to = Math.min(item.end, e.offset + e.length);
@@ -297,23 +300,32 @@ export async function* sliceWindows(plan: AsyncIterable<PlanItem>, dirty: readon
         pos = to;
         continue;
       }
-      yield* flush(from);
+      if (pending.length) {
+        out.push({ kind: 'window', offset: pendingFrom, end: from, dirtyEnd: Math.min(item.dirtyEnd, from), entries: pending });
+        pending = [];
+      }
       let at = from;
       while (j < dirty.length && dirty[j].offset < to) {
         const d = dirty[j];
         const a = Math.max(at, d.offset);
         const b = Math.min(to, d.offset + d.length);
         if (b <= a) break;
-        if (a > at) yield clean(e, at, a);
-        yield { kind: 'window', offset: a, end: b, dirtyEnd: b, entries: [] };
+        if (a > at) out.push(clean(e, at, a));
+        out.push({ kind: 'window', offset: a, end: b, dirtyEnd: b, entries: [] });
         at = b;
         if (d.offset + d.length > to) break; // the range goes on into the next block
         j++;
       }
-      if (at < to) yield clean(e, at, to);
+      if (at < to) out.push(clean(e, at, to));
       pos = to;
     }
-    yield* flush(pos);
     if (pos !== item.end) throw new Error(`internal: commit window ${item.offset}..${item.end} ends its entries at ${pos}`);
+    this.j = j;
+    if (pending.length) {
+      // Nothing sliced: the window as it was.
+      if (pendingFrom === item.offset && out.length === 0) return [item];
+      out.push({ kind: 'window', offset: pendingFrom, end: pos, dirtyEnd: Math.min(item.dirtyEnd, pos), entries: pending });
+    }
+    return out;
   }
 }

@@ -79,6 +79,8 @@ export interface StoredRef {
 }
 
 const WRITE_BUFFER = 4 * 1024 * 1024;
+/** Index nodes buffered before a write to the spool. */
+const SPOOL_BUFFER = 1 << 20;
 const ZERO_HASH = new Uint8Array(32);
 
 /**
@@ -116,6 +118,9 @@ export class ArchiveWriter {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private spoolEnd = 0;
+  /** Spool nodes not written yet (at spoolEnd onwards), and their bytes. */
+  private spoolPending: Uint8Array[] = [];
+  private spoolPendingBytes = 0;
   private writing: Promise<void> = Promise.resolve();
   private current: { index: number; record: StreamRecord; leaves: LeafBuilder; offset: number; zeroRun: number } | null = null;
   private readonly finished: { index: number; record: StreamRecord; leaves: LeafBuilder }[] = [];
@@ -414,9 +419,10 @@ export class ArchiveWriter {
 
   private async addEntryWithSlot(e: Omit<IndexEntry, 'offset' | 'slot'>, slot: number): Promise<void> {
     const s = this.stream();
-    await s.leaves.add({ ...e, offset: s.offset, slot });
+    const full = s.leaves.addAt(s.offset, slot, e);
     s.offset += e.length;
     s.record.entryCount++;
+    if (full) await s.leaves.flush();
   }
 
   private async flushZero(): Promise<void> {
@@ -446,19 +452,33 @@ export class ArchiveWriter {
     this.writing.catch(() => {});
   }
 
+  /** Appends a node to the spool (buffered: a write per megabyte rather than per 16 KiB leaf). */
   private async appendSpool(bytes: Uint8Array): Promise<number> {
+    const at = this.spoolEnd + this.spoolPendingBytes;
+    this.spoolPending.push(bytes);
+    this.spoolPendingBytes += bytes.length;
+    if (this.spoolPendingBytes >= SPOOL_BUFFER) await this.flushSpool();
+    return at;
+  }
+
+  /** Writes the buffered spool nodes. */
+  private async flushSpool(): Promise<void> {
+    if (this.spoolPendingBytes === 0) return;
+    const buf = Buffer.concat(this.spoolPending, this.spoolPendingBytes);
     const at = this.spoolEnd;
+    this.spoolPending = [];
+    this.spoolPendingBytes = 0;
+    this.spoolEnd += buf.length;
     try {
-      await this.spool.write(bytes, 0, bytes.length, at);
+      await this.spool.write(buf, 0, buf.length, at);
     } catch (err) {
       throw wrapIoError(err, this.out.path, 'write index');
     }
-    this.spoolEnd += bytes.length;
-    return at;
   }
 
   /** Copies spool bytes [from, from + length) to the archive at `to`. */
   private async copySpool(from: number, length: number, to: number): Promise<void> {
+    await this.flushSpool();
     const chunk = new Uint8Array(Math.min(WRITE_BUFFER, length));
     for (let done = 0; done < length; done += chunk.length) {
       const n = Math.min(chunk.length, length - done);

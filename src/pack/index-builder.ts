@@ -34,6 +34,16 @@ export class LeafBuilder {
 
   constructor(private readonly stream: number, private readonly sink: NodeSink, private readonly digest: Digest32, private readonly sealNode: NodeSealer = identity) {}
 
+  /**
+   * Appends `e` at logical `offset` with archive slot `slot`, without building an entry object.
+   * @returns true when the leaf is full: call {@link flush} before the next entry.
+   */
+  addAt(offset: number, slot: number, e: Omit<IndexEntry, 'offset' | 'slot'>): boolean {
+    if (this.count === 0) this.first = offset;
+    encodeEntryFields(this.view, this.buf, NODE_HEADER_SIZE + this.count * ENTRY_SIZE, offset, e.length, e.kind, e.encoding, slot, e.storedOffset, e.storedLength, e.hash, e.skip, e.blockLength);
+    return ++this.count === LEAF_RECORDS;
+  }
+
   /** Appends one entry (entries must arrive in increasing, contiguous logical order). */
   async add(e: IndexEntry): Promise<void> {
     if (this.count === 0) this.first = e.offset;
