@@ -102,8 +102,9 @@ async function main(): Promise<void> {
   mkdirSync(pristine);
   if (qemu) run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', img, join(pristine, 'base.qcow2')]);
   const results: Record<string, unknown>[] = [];
-  // Random single pages touch about 16 times their bytes in 64 KiB blocks; the clustered case
-  // (whole 64 KiB runs of pages) shows the cost when the dirty bytes are the touched blocks.
+  // Random single pages: each touches a 64 KiB block a sixteenth, whose clean rest becomes slices
+  // (format v8); the clustered case (64 KiB runs of pages, each across two blocks) re-cuts the
+  // block of each pair written half or more, and slices the other.
   const all = [{ fraction: 0.01, run: 1 }, { fraction: 0.1, run: 1 }, { fraction: 0.01, run: 16 }];
   const cases = process.env.HEXZ_BENCH_CASES ? process.env.HEXZ_BENCH_CASES.split(',').filter((k) => k.trim() !== '').map((k) => all[Number(k)]).filter(Boolean) : all;
   for (const { fraction, run: pagesPerRun } of cases) {
@@ -167,7 +168,7 @@ async function main(): Promise<void> {
       commitOverPack: m.commit / m.pack, commitOverQemu: m.qemu ? m.commit / m.qemu : null,
     };
     results.push(row);
-    console.log(`${fraction * 100}% dirty (${list.length} random 4 KiB writes${pagesPerRun > 1 ? ` in runs of ${pagesPerRun}` : ''}; ${(row.rewrittenBytes / MiB).toFixed(1)} MiB of blocks re-packed, child ${(row.childBytes / MiB).toFixed(1)} MiB):`
+    console.log(`${fraction * 100}% dirty (${list.length} random 4 KiB writes${pagesPerRun > 1 ? ` in runs of ${pagesPerRun}` : ''}; ${(row.rewrittenBytes / MiB).toFixed(1)} MiB re-packed, child ${(row.childBytes / MiB).toFixed(1)} MiB):`
       + ` commit ${m.commit.toFixed(3)} s, full pack ${m.pack.toFixed(3)} s, qemu-img commit ${m.qemu?.toFixed(3) ?? 'n/a'} s`
       + ` → commit/pack ${row.commitOverPack.toFixed(3)}x, commit/qemu ${row.commitOverQemu?.toFixed(2) ?? 'n/a'}x`);
     rmSync(mod);

@@ -95,8 +95,14 @@ test('a commit of scattered small writes stores only the written pages and slice
       assert.equal(child.header.version, FORMAT_VERSION);
       assert.equal(child.header.version, 8);
       assert.ok(child.header.requiredFeatures & RequiredFeature.SLICES, 'the SLICES feature is set');
-      const slices = (await entriesOf(child)).filter((e) => e.kind === EntryKind.SLICE);
+      const all = await entriesOf(child);
+      const slices = all.filter((e) => e.kind === EntryKind.SLICE);
       assert.ok(slices.length >= 20, `${slices.length} slices`);
+      // §4 statistics: zero blocks per ZERO entry, dedup blocks and bytes over DEDUP and SLICE entries.
+      const stats = child.header.streams[0].stats;
+      assert.equal(stats.zeroBlocks, all.filter((e) => e.kind === EntryKind.ZERO).reduce((n, e) => n + Math.ceil(e.length / BS), 0));
+      const refs = all.filter((e) => e.kind === EntryKind.DEDUP || e.kind === EntryKind.SLICE);
+      assert.deepEqual([stats.dedupBlocks, stats.dedupBytes], [refs.length, refs.reduce((n, e) => n + e.length, 0)]);
       for (const e of slices) {
         assert.equal(e.slot, 1);
         assert.equal(e.blockLength, BS);
@@ -140,6 +146,29 @@ test('a commit of scattered small writes stores only the written pages and slice
     }
     await assertReads(out2, model, 'grandchild');
     assert.ok((await verify(out2)).ok);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('zero pages written into a zero run stay one zero run; the statistics count ZERO entries, not pieces', async () => {
+  const t = tempDir('hexz-slices-zero-');
+  try {
+    const disk = Buffer.alloc(16 * BS);
+    disk.set(randomData(BS, 8), 0);
+    const basePath = t.path('base.hxz');
+    await packSmall({ disk: writeData(t.path('d.raw'), disk), output: basePath, blockSize: BS });
+    const model = Buffer.from(disk);
+    await commitWrites(t.path, basePath, t.path('child.hxz'), model, [[4 * BS + PAGE, new Uint8Array(PAGE)], [8 * BS + PAGE, randomData(PAGE, 9)]], 'a.overlay');
+    const a = await Archive.open(t.path('child.hxz'));
+    try {
+      const kinds = (await entriesOf(a)).map((e) => [e.kind, e.offset, e.length]);
+      assert.deepEqual(kinds, [[EntryKind.DEDUP, 0, BS], [EntryKind.ZERO, BS, 7 * BS + PAGE], [EntryKind.DATA, 8 * BS + PAGE, PAGE], [EntryKind.ZERO, 8 * BS + 2 * PAGE, 8 * BS - 2 * PAGE]]);
+      assert.equal(a.header.streams[0].stats.zeroBlocks, 8 + 8);
+      assertBytes(await a.readAt('disk', 0, model.length), model, 'child');
+    } finally {
+      await a.close();
+    }
   } finally {
     t.cleanup();
   }

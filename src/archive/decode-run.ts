@@ -19,7 +19,7 @@ export interface RunBlock {
   storedOffset: number;
   /** The entry's encoding (§3). */
   encoding: CodecId;
-  /** The entry's logical length: the block must decode to exactly this many bytes. */
+  /** The stored block's decoded length (an entry's `blockLength`: its length, or a SLICE's block's): it must decode to exactly this many bytes. */
   length: number;
   /** The entry's content hash (§5). */
   hash: Uint8Array;

@@ -36,7 +36,7 @@ export interface IndexEntry {
 /** The entry of the part `[from, to)` (logical offsets inside `e`) of `e`: `e` itself when whole, else a SLICE of its stored block. */
 export function sliceOf(e: IndexEntry, from: number, to: number): IndexEntry {
   if (from === e.offset && to === e.offset + e.length) return e;
-  if (e.kind === EntryKind.ZERO) return { ...e, offset: from, length: to - from };
+  if (e.kind === EntryKind.ZERO) return { ...e, offset: from, length: to - from, blockLength: to - from };
   return { ...e, kind: EntryKind.SLICE, offset: from, length: to - from, skip: e.skip + (from - e.offset) };
 }
 

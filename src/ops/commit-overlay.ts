@@ -125,7 +125,7 @@ const AHEAD_BYTES = 32 << 20;
  * changed. Clean blocks (not touched by any write) become references to where the chain already
  * stores them, without being read or hashed; zero runs stay zero runs. With fixed blocks, a base
  * block written less than half is not read either: its clean parts become SLICE entries (§5,
- * format version 8) and its written pages new blocks (commit-plan.ts `sliceWindows`). The other
+ * format version 8) and its written pages new blocks (commit-plan.ts `WindowSlicer`). The other
  * base blocks a write touched are re-cut from the merged bytes (fixed blocks, or FastCDC from the
  * nearest cut points around the writes until the cuts meet the base's again), hashed, looked up
  * in the chain and compressed on the worker pool, which also decodes and hash-checks the base

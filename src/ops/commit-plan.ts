@@ -94,7 +94,7 @@ export function touchedBytes(dirty: readonly DirtyRange[], grid: number): number
 }
 
 /**
- * Bytes a fixed-block commit that slices ({@link sliceWindows}) re-packs for the disjoint,
+ * Bytes a fixed-block commit that slices ({@link WindowSlicer}) re-packs for the disjoint,
  * ordered ranges `dirty`, about: per `grid`-aligned block touched, the written bytes when they
  * are under {@link SLICE_BELOW} of it, else the whole block. Sizes the commit's worker pool.
  */
@@ -127,7 +127,7 @@ export function recutBytes(dirty: readonly DirtyRange[], grid: number): number {
  * items that tile [0, size) in order: clean entries (refs, zeros) and windows around the written
  * ranges. A window is widened to the base blocks it touches, so that each of them can be re-cut
  * whole (a fixed-block commit then refers to the clean parts of the blocks written only a little
- * instead: {@link sliceWindows}). Inside a ZERO entry (which may
+ * instead: {@link WindowSlicer}). Inside a ZERO entry (which may
  * be gigabytes long) a window is widened only to the block-size grid `grid`.
  * @param entries the base stream's entries in order, one at a time or a leaf at a time (Archive.entryLeaves).
  * @param name the archive's name, for errors.

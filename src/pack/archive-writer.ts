@@ -208,7 +208,6 @@ export class ArchiveWriter {
     const s = this.stream();
     s.zeroRun += length;
     s.record.stats.zeroBytes += length;
-    s.record.stats.zeroBlocks += Math.ceil(length / this.header.blockSize);
     while (s.zeroRun >= MAX_ZERO_RUN) await this.emitZero(MAX_ZERO_RUN);
   }
 
@@ -433,6 +432,8 @@ export class ArchiveWriter {
   private async emitZero(length: number): Promise<void> {
     const s = this.stream();
     s.zeroRun -= length;
+    // Per ZERO entry (§4): a commit's zero pieces inside a block are not blocks of their own.
+    s.record.stats.zeroBlocks += Math.ceil(length / this.header.blockSize);
     await this.addEntry({ length, kind: EntryKind.ZERO, encoding: 0, storedOffset: 0, storedLength: 0, hash: ZERO_HASH, skip: 0, blockLength: length });
   }
 
