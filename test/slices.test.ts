@@ -121,6 +121,7 @@ test('a commit of scattered small writes stores only the written pages and slice
     assert.equal(x.bytes, model.length);
     assertBytes(readFileSync(t.path('child.raw')), model, 'extract');
     assertBytes(runCli(['cat', out]).stdout, model, 'hexz cat');
+    assert.match(runCli(['inspect', out]).stdout.toString(), /features: +required 0x18 \(thin, slices\)/);
     // diff shows the written pages, and the short last block whole.
     const d = await diffArchives(basePath, out);
     const pages = new Set<number>();

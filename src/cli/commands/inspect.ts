@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { InspectSignature } from '../../ops/inspect.js';
 import type { InspectThin } from '../../ops/inspect-parents.js';
 import type { CommandContext } from '../context.js';
+import { RequiredFeature } from '../../format/constants.js';
 import { bytesText, printFields, printJson, ratioText } from '../output.js';
 import { readPassword } from '../password.js';
 import { PARENT_DIR_FLAG, parentDirsFrom } from '../parent-dirs.js';
@@ -40,7 +41,7 @@ export function registerInspect(program: Command, run: (fn: (ctx: CommandContext
         ['dictionary', r.dictionary
           ? `${bytesText(r.dictionary.bytes)} (zstd id ${r.dictionary.id}), ${r.dictionary.gain.toFixed(2)}x smaller than without it on ${bytesText(r.dictionary.sampleBytes)} of held-out samples (measured when packed)`
           : 'none'],
-        ['features', `required 0x${r.requiredFeatures.toString(16)}, optional 0x${r.optionalFeatures.toString(16)}`],
+        ['features', `required 0x${r.requiredFeatures.toString(16)}${featureNames(r.requiredFeatures)}, optional 0x${r.optionalFeatures.toString(16)}`],
         ['signature', signatureText(r.signature)],
         ['encryption', r.encryption
           ? `${r.encryption.cipher}, ${r.encryption.kdf} ${bytesText(r.encryption.memoryKiB * 1024)} × ${r.encryption.iterations} iterations × ${r.encryption.lanes} lanes${r.encryption.unlocked ? '' : ' (locked: give --password-file or HEXZ_PASSWORD to see the metadata)'}`
@@ -105,4 +106,10 @@ function signatureText(s: InspectSignature | null): string {
   if (!s) return 'none';
   if (s.error) return `damaged (${s.error}); run hexz verify`;
   return `${s.algorithm}, key ${s.fingerprint}, signed ${s.signedAt} (not verified; run hexz verify --pubkey)`;
+}
+
+/** The names of the required feature bits set in `mask` (FORMAT.md §2), as " (cdc, thin)"; "" when none. */
+function featureNames(mask: number): string {
+  const names = Object.entries(RequiredFeature).filter(([, bit]) => (mask & bit) !== 0).map(([name]) => name.toLowerCase());
+  return names.length ? ` (${names.join(', ')})` : '';
 }
