@@ -258,12 +258,12 @@ function clean(e: IndexEntry, from: number, to: number): PlanItem {
 
 /**
  * Refines the windows of a fixed-block commit plan ({@link planCommit}), one at a time: in a
- * window, a base block whose stored block can be sliced (sliceable) and whose written bytes are less than
- * {@link SLICE_BELOW} of it is not re-cut whole: its clean parts become references to parts of
- * it (SLICE entries, as {@link RefItem}s of the base's numbering) and its written ranges windows
- * of their own, with no base entries (their bytes all come from the overlay). So does the part
- * of a base ZERO entry in a window (its clean parts stay zero runs). The other blocks of the
- * window stay windows as before.
+ * window, a base block whose stored block can be sliced (sliceable) and whose written bytes are
+ * less than {@link SLICE_BELOW} of it is not re-cut whole: its clean parts become references to
+ * parts of it (SLICE entries, as {@link RefItem}s of the base's numbering) and its written
+ * ranges windows of their own, with no base entries (their bytes all come from the overlay). So
+ * does the part of a base ZERO entry in a window (its clean parts stay zero runs). The other
+ * blocks of the window stay windows as before.
  */
 export class WindowSlicer {
   /** The first written range that may still lie in a later window. */
