@@ -119,7 +119,10 @@ export async function decodeRun(request: RunRequest, slots: RunSlotTools[], allo
     filled = Math.max(filled, b.to + b.take);
     try {
       const d = await placeBlock(request.stored, out, b, slots[b.slot], recent);
-      if (recent[0] !== d) {
+      const k = recent.indexOf(d);
+      if (k !== 0) {
+        // Newest first, each block once.
+        if (k > 0) recent.splice(k, 1);
         recent.unshift(d);
         if (recent.length > RECENT_BLOCKS) recent.pop();
       }
