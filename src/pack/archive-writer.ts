@@ -269,7 +269,8 @@ export class ArchiveWriter {
       if (e.kind === EntryKind.ZERO) throw new UsageError('a ZERO entry is not a reference to stored bytes');
       if (slot < 1 || slot > slots) throw new UsageError(`reference to parent slot ${slot}, which this archive does not have`);
       if (e.kind === EntryKind.SLICE) this.header.requiredFeatures |= RequiredFeature.SLICES;
-      const full = s.leaves.addRef(s.offset, slot, e);
+      // A SLICE stays a SLICE of the same part of its block; anything else is a reference to its whole block.
+      const full = s.leaves.addAt(s.offset, slot, e, e.kind === EntryKind.SLICE ? EntryKind.SLICE : EntryKind.DEDUP);
       s.offset += e.length;
       bytes += e.length;
       if (full) await s.leaves.flush();

@@ -1,6 +1,6 @@
-import { ENTRY_SIZE, EntryKind, LEAF_RECORDS, NODE_HEADER_SIZE, NODE_MAX_RECORDS } from '../format/constants.js';
+import { ENTRY_SIZE, type EntryKindId, LEAF_RECORDS, NODE_HEADER_SIZE, NODE_MAX_RECORDS } from '../format/constants.js';
 import type { Digest32 } from '../format/digest.js';
-import { encodeEntry, encodeEntryFields, type IndexEntry } from '../format/entry.js';
+import { encodeEntryFields, type IndexEntry } from '../format/entry.js';
 import { encodeChild, encodeNodeHeader, nodeSize, type ChildRecord } from '../format/index-node.js';
 
 /**
@@ -35,31 +35,13 @@ export class LeafBuilder {
   constructor(private readonly stream: number, private readonly sink: NodeSink, private readonly digest: Digest32, private readonly sealNode: NodeSealer = identity) {}
 
   /**
-   * Appends `e` at logical `offset` with archive slot `slot`, without building an entry object.
+   * Appends `e` at logical `offset` with archive slot `slot` and kind `kind` (the entry's own by
+   * default; a thin child lists a parent's DATA as DEDUP), without building an entry object.
+   * Entries must arrive in increasing, contiguous logical order.
    * @returns true when the leaf is full: call {@link flush} before the next entry.
    */
-  addAt(offset: number, slot: number, e: Omit<IndexEntry, 'offset' | 'slot'>): boolean {
+  addAt(offset: number, slot: number, e: Omit<IndexEntry, 'offset' | 'slot'>, kind: EntryKindId = e.kind): boolean {
     if (this.count === 0) this.first = offset;
-    encodeEntryFields(this.view, this.buf, NODE_HEADER_SIZE + this.count * ENTRY_SIZE, offset, e.length, e.kind, e.encoding, slot, e.storedOffset, e.storedLength, e.hash, e.skip, e.blockLength);
-    return ++this.count === LEAF_RECORDS;
-  }
-
-  /** Appends one entry (entries must arrive in increasing, contiguous logical order). */
-  async add(e: IndexEntry): Promise<void> {
-    if (this.count === 0) this.first = e.offset;
-    encodeEntry(this.view, this.buf, NODE_HEADER_SIZE + this.count * ENTRY_SIZE, e);
-    if (++this.count === LEAF_RECORDS) await this.flush();
-  }
-
-  /**
-   * Appends `e` as a DEDUP entry (a SLICE stays a SLICE of the same part of its block) at logical
-   * `offset` referring to the same stored bytes in archive `slot` (a thin child listing a
-   * parent's blocks), without building an entry object.
-   * @returns true when the leaf is full: call {@link flush} before the next entry.
-   */
-  addRef(offset: number, slot: number, e: IndexEntry): boolean {
-    if (this.count === 0) this.first = offset;
-    const kind = e.kind === EntryKind.SLICE ? EntryKind.SLICE : EntryKind.DEDUP;
     encodeEntryFields(this.view, this.buf, NODE_HEADER_SIZE + this.count * ENTRY_SIZE, offset, e.length, kind, e.encoding, slot, e.storedOffset, e.storedLength, e.hash, e.skip, e.blockLength);
     return ++this.count === LEAF_RECORDS;
   }
